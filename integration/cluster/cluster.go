@@ -1,0 +1,533 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultBinDir is where Debian's rabbitmq-server package keeps the scripts
+// the harness runs. Debian's /usr/sbin wrappers drop the environment, so the
+// harness calls these directly.
+const DefaultBinDir = "/usr/lib/rabbitmq/bin"
+
+// ErrNotInstalled reports that RabbitMQ or Erlang is missing. The project's
+// scripts/setup.sh installs them.
+var ErrNotInstalled = errors.New("cluster: RabbitMQ is not installed (run scripts/setup.sh)")
+
+// ErrNotRunning is returned by operations on a node that is stopped.
+var ErrNotRunning = errors.New("cluster: node is not running")
+
+// ErrClosed is returned by operations on a cluster after Close.
+var ErrClosed = errors.New("cluster: closed")
+
+//go:embed watchdog.sh
+var watchdogScript string
+
+// Options configures a cluster. The zero value starts three nodes with
+// RabbitMQ's defaults under os.TempDir().
+type Options struct {
+	// Nodes is the number of nodes, 1 to MaxNodes; 0 means 3.
+	Nodes int
+	// NetTicktime sets Erlang's net_ticktime (whole seconds): how long the
+	// other nodes take to declare a hung node down. 0 keeps RabbitMQ's
+	// default of 60 s.
+	NetTicktime time.Duration
+	// Config holds extra lines in rabbitmq.conf syntax added to every node's
+	// configuration.
+	Config string
+	// Dir is the parent of the cluster's own directory; "" means
+	// os.TempDir().
+	Dir string
+	// BinDir holds rabbitmq-server and the CLI tools; "" means
+	// DefaultBinDir.
+	BinDir string
+	// MaxLifetime bounds how long the cluster may outlive a dead owner's
+	// watchdog check: after it the watchdog tears the cluster down even if
+	// the owner still runs. 0 means 48 hours.
+	MaxLifetime time.Duration
+	// Logger receives what the harness does; nil discards it.
+	Logger *slog.Logger
+}
+
+// Validate reports whether the options can start a cluster.
+func (o Options) Validate() error {
+	if o.Nodes < 0 || o.Nodes > MaxNodes {
+		return fmt.Errorf("cluster: Nodes = %d, want 1..%d", o.Nodes, MaxNodes)
+	}
+	if o.NetTicktime < 0 || o.NetTicktime%time.Second != 0 {
+		return fmt.Errorf("cluster: NetTicktime = %v, want whole seconds", o.NetTicktime)
+	}
+	if o.MaxLifetime < 0 {
+		return fmt.Errorf("cluster: MaxLifetime = %v, want >= 0", o.MaxLifetime)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Dir == "" {
+		o.Dir = os.TempDir()
+	}
+	if o.BinDir == "" {
+		o.BinDir = DefaultBinDir
+	}
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = 48 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Cluster is a RabbitMQ cluster of real nodes on loopback, started by Start
+// and torn down by Close. Its methods are safe for concurrent use; each node
+// operation waits until it has taken effect.
+type Cluster struct {
+	opts  Options
+	id    string
+	dir   string
+	home  string
+	ports *portBlock
+	log   *slog.Logger
+	nodes []*Node
+
+	epmd     *process
+	watchdog *process
+
+	pgMu sync.Mutex // serialises appends to dir/pgids
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    chan struct{}
+}
+
+// process is a child process and the channel closed when it exits.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Start starts a cluster and returns once every node runs and all of them
+// see each other as running members. On error nothing of it is left behind.
+// ctx bounds the start; the cluster itself lives until Close.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	if err := checkInstalled(opts.BinDir); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	c := &Cluster{opts: opts, id: randomHex(3), log: opts.Logger, closed: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+
+	if c.ports, err = claimPorts(filepath.Join(os.TempDir(), "amqpha-ports")); err != nil {
+		return nil, err
+	}
+	if c.dir, err = os.MkdirTemp(opts.Dir, "amqpha-cluster-"); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.log = c.log.With("cluster", c.id)
+	if err := c.writeHome(); err != nil {
+		return nil, err
+	}
+	if err := c.startWatchdog(); err != nil {
+		return nil, err
+	}
+	if err := c.startEPMD(ctx); err != nil {
+		return nil, err
+	}
+	for i := range opts.Nodes {
+		n, err := newNode(c, i)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	// The first node forms the cluster; the others find it through
+	// classic_config peer discovery and join it, all at once.
+	if err := c.nodes[0].Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.StartAll(ctx); err != nil {
+		return nil, err
+	}
+	c.log.Info("cluster ready", "nodes", len(c.nodes), "dir", c.dir, "took", time.Since(began).Round(time.Millisecond))
+	return c, nil
+}
+
+// checkInstalled reports ErrNotInstalled unless rabbitmq-server, the CLI and
+// epmd are present.
+func checkInstalled(binDir string) error {
+	for _, f := range []string{"rabbitmq-server", "rabbitmqctl", "rabbitmq-diagnostics", "rabbitmq-upgrade"} {
+		if _, err := os.Stat(filepath.Join(binDir, f)); err != nil {
+			return fmt.Errorf("%w: %s missing", ErrNotInstalled, filepath.Join(binDir, f))
+		}
+	}
+	if _, err := exec.LookPath("epmd"); err != nil {
+		return fmt.Errorf("%w: epmd not in PATH", ErrNotInstalled)
+	}
+	return nil
+}
+
+// writeHome creates the HOME every node and CLI call shares, holding the
+// cluster's own Erlang cookie.
+func (c *Cluster) writeHome() error {
+	c.home = filepath.Join(c.dir, "home")
+	if err := os.MkdirAll(c.home, 0o700); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	cookie := filepath.Join(c.home, ".erlang.cookie")
+	if err := os.WriteFile(cookie, []byte(strings.ToUpper(randomHex(20))), 0o400); err != nil {
+		return fmt.Errorf("cluster: cookie: %w", err)
+	}
+	// An empty env file keeps /etc/rabbitmq/rabbitmq-env.conf out.
+	if err := os.WriteFile(c.confEnvFile(), nil, 0o644); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) confEnvFile() string { return filepath.Join(c.dir, "rabbitmq-env.conf") }
+
+// baseEnv is the environment shared by nodes and CLI calls: nothing of the
+// caller's environment but PATH, so a developer's RABBITMQ_* variables do not
+// leak in.
+func (c *Cluster) baseEnv() []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	return []string{
+		"PATH=" + path,
+		"HOME=" + c.home,
+		"LANG=C.UTF-8",
+		"LC_ALL=C.UTF-8",
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT=" + strconv.Itoa(c.ports.epmd()),
+		"RABBITMQ_CONF_ENV_FILE=" + c.confEnvFile(),
+		"RABBITMQ_CTL_DIST_PORT_MIN=" + strconv.Itoa(c.ports.ctlMin()),
+		"RABBITMQ_CTL_DIST_PORT_MAX=" + strconv.Itoa(c.ports.ctlMin()+ctlPortsCount-1),
+	}
+}
+
+// startWatchdog starts the process that tears the cluster down if this
+// process dies without calling Close (a test timeout, SIGKILL, a panic).
+func (c *Cluster) startWatchdog() error {
+	limit := strconv.Itoa(int(c.opts.MaxLifetime / time.Second))
+	cmd := exec.Command("/bin/bash", "-c", watchdogScript, "watchdog", strconv.Itoa(os.Getpid()), c.dir, limit)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("cluster: watchdog: %w", err)
+	}
+	c.watchdog = p
+	return nil
+}
+
+// startEPMD starts the cluster's own Erlang port mapper, so that clusters on
+// one machine do not share the one on 4369, and waits until it listens.
+func (c *Cluster) startEPMD(ctx context.Context) error {
+	port := strconv.Itoa(c.ports.epmd())
+	cmd := exec.Command("epmd", "-port", port, "-address", "127.0.0.1")
+	cmd.Env = c.baseEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p, err := startProcess(cmd)
+	if err != nil {
+		return fmt.Errorf("cluster: epmd: %w", err)
+	}
+	c.epmd = p
+	if err := c.recordPgid(cmd.Process.Pid); err != nil {
+		return err
+	}
+	return poll(ctx, 20*time.Millisecond, func() (bool, error) {
+		if p.exited() {
+			return false, &fatalError{fmt.Errorf("cluster: epmd on port %s exited at start", port)}
+		}
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second)
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+}
+
+// recordPgid notes a process group for the watchdog.
+func (c *Cluster) recordPgid(pgid int) error {
+	c.pgMu.Lock()
+	defer c.pgMu.Unlock()
+	f, err := os.OpenFile(filepath.Join(c.dir, "pgids"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	_, err = fmt.Fprintln(f, pgid)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// startProcess starts cmd and closes the returned process's done channel
+// when it exits.
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// StartAll starts every stopped node at once and waits until all of them
+// run and see each other. Nodes that were all stopped come back together
+// this way (a node that stopped last waits for its peers).
+func (c *Cluster) StartAll(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(c.nodes))
+	for i, n := range c.nodes {
+		if n.Running() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.WaitClustered(ctx)
+}
+
+// WaitClustered waits until every running node lists every running node as
+// a running member of the cluster.
+func (c *Cluster) WaitClustered(ctx context.Context) error {
+	return poll(ctx, 200*time.Millisecond, func() (bool, error) {
+		var want []string
+		for _, n := range c.nodes {
+			if n.Running() {
+				want = append(want, n.Name())
+			}
+		}
+		for _, n := range c.nodes {
+			if !n.Running() {
+				continue
+			}
+			got, err := n.RunningNodes(ctx)
+			if err != nil || !sameSet(got, want) {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// Nodes returns the cluster's nodes, in order.
+func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
+
+// Node returns node i (0-based).
+func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+
+// URIs returns every node's AMQP URI through its proxy (see Node.URI).
+func (c *Cluster) URIs() []string {
+	uris := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		uris[i] = n.URI()
+	}
+	return uris
+}
+
+// Dir is the directory holding the cluster's data, logs and cookie. Close
+// removes it.
+func (c *Cluster) Dir() string { return c.dir }
+
+// Close kills every node, stops epmd, the proxies and the watchdog, removes
+// the cluster's directory and gives back its ports. It is safe to call twice
+// and from several goroutines; later calls return the first call's result.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		var errs []error
+		for _, n := range c.nodes {
+			errs = append(errs, n.teardown())
+		}
+		if c.epmd != nil {
+			errs = append(errs, killAndWait(c.epmd))
+		}
+		if c.dir != "" {
+			errs = append(errs, os.RemoveAll(c.dir))
+		}
+		if c.watchdog != nil {
+			errs = append(errs, killAndWait(c.watchdog))
+		}
+		c.ports.release()
+		c.closeErr = errors.Join(errs...)
+		c.log.Info("cluster closed", "err", c.closeErr)
+	})
+	return c.closeErr
+}
+
+// killAndWait SIGKILLs p's process group and waits for p to exit.
+func killAndWait(p *process) error {
+	pid := p.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGKILL)
+	syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("cluster: process %d did not exit after SIGKILL", pid)
+	}
+}
+
+// poll calls cond every interval until it reports true, returns an error,
+// or ctx ends. On ctx's end it returns ctx's error, joined with the last
+// error cond saw.
+func poll(ctx context.Context, interval time.Duration, cond func() (bool, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// fatalError stops poll at once.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[string]int, len(a))
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		if seen[s] == 0 {
+			return false
+		}
+		seen[s]--
+	}
+	return true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// tail returns at most the last n bytes of the file at path.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// Pids lists the processes of the cluster that run now: the Erlang VM and
+// start script of each running node, epmd and the watchdog.
+func (c *Cluster) Pids() []int {
+	var pids []int
+	add := func(p *process) {
+		if p != nil && !p.exited() {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+	}
+	add(c.epmd)
+	add(c.watchdog)
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		if n.proc != nil && !n.proc.exited() {
+			pids = append(pids, n.proc.cmd.Process.Pid)
+			if n.proc.beam != 0 {
+				pids = append(pids, n.proc.beam)
+			}
+		}
+		n.mu.Unlock()
+	}
+	return pids
+}
+
+// Alive reports whether process pid exists and is not a zombie.
+func Alive(pid int) bool {
+	s := State(pid)
+	return s != 0 && s != 'Z'
+}
+
+// State returns the state letter of process pid from /proc (R, S, T for
+// stopped, Z, …), or 0 if it does not exist.
+func State(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The state follows the command name, which is in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}

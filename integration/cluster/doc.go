@@ -1,0 +1,29 @@
+// Package cluster starts real RabbitMQ clusters on loopback for tests and
+// demos, and breaks their nodes in the ways production breaks them.
+//
+// [Start] runs N nodes of Debian's rabbitmq-server (scripts/setup.sh installs
+// it), each with its own node name, AMQP, distribution and management ports,
+// data and log directories, all under one temporary directory, with the
+// cluster's own Erlang cookie and its own epmd, so that two clusters on one
+// machine never meet. Start returns once every node runs and the nodes see
+// each other as one cluster.
+//
+// # Faults
+//
+// Every [Node] can be crashed ([Node.Kill], SIGKILL), stopped gracefully
+// ([Node.Stop], [Node.Start], [Node.Restart]), hung ([Node.Pause],
+// [Node.Resume]: SIGSTOP and SIGCONT), put into maintenance mode
+// ([Node.Drain], [Node.Revive]), given a memory alarm that blocks publishers
+// ([Node.SetAlarm], [Node.ClearAlarm]) and cut off the network from its
+// clients' point of view ([Node.Cut], [Node.Heal], [Node.ResetConnections]).
+//
+// Cutting works through a TCP proxy per node: [Node.URI] points at the proxy,
+// [Node.DirectURI] at the node itself. Programs under test should use URI.
+//
+// # Tear-down
+//
+// [Cluster.Close] kills every process the cluster started, removes its
+// directory and frees its ports. If the owning process dies without calling
+// Close (a test timeout, SIGKILL, Ctrl-C), a watchdog process started with
+// the cluster notices within a second and does the same.
+package cluster

@@ -1,0 +1,107 @@
+// Package clustertest gives tests a real RabbitMQ cluster from package
+// cluster: one per test with [Start], or one per package with [Main].
+//
+// When RabbitMQ is not installed, tests skip with a message naming what is
+// missing, except under CI (CI=true), where they fail.
+package clustertest
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/amqpha/amqpha/integration/cluster"
+	"go.uber.org/goleak"
+)
+
+// StartTimeout bounds how long a cluster may take to start.
+const StartTimeout = 3 * time.Minute
+
+// InCI reports whether the tests run under CI, where a missing prerequisite
+// is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Start starts a cluster for one test and closes it when the test ends.
+func Start(tb testing.TB, opts cluster.Options) *cluster.Cluster {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	if opts.Logger == nil && testing.Verbose() {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	c, err := cluster.Start(ctx, opts)
+	if errors.Is(err, cluster.ErrNotInstalled) && !InCI() {
+		tb.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		tb.Fatalf("start cluster: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			tb.Errorf("close cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Main runs a package's tests against one cluster shared by all of them,
+// then closes it, checks that none of its processes is left and that no
+// goroutine leaked. Call it from TestMain:
+//
+//	var c *cluster.Cluster
+//
+//	func TestMain(m *testing.M) { os.Exit(clustertest.Main(m, cluster.Options{}, &c)) }
+func Main(m *testing.M, opts cluster.Options, c **cluster.Cluster) int {
+	flag.Parse()
+	if opts.Logger == nil && testing.Verbose() {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	started, err := cluster.Start(ctx, opts)
+	cancel()
+	if errors.Is(err, cluster.ErrNotInstalled) && !InCI() {
+		fmt.Fprintf(os.Stderr, "skipping every test of this package: %v\n", err)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start cluster: %v\n", err)
+		return 1
+	}
+	*c = started
+	code := m.Run()
+	pids := started.Pids()
+	dir := started.Dir()
+	if err := started.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "close cluster: %v\n", err)
+		code = 1
+	}
+	if err := CheckGone(pids, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	if err := goleak.Find(); err != nil {
+		fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+// CheckGone reports an error naming each of pids that still runs, and dir
+// if it still exists.
+func CheckGone(pids []int, dir string) error {
+	var errs []error
+	for _, pid := range pids {
+		if cluster.Alive(pid) {
+			errs = append(errs, fmt.Errorf("process %d of the cluster still runs", pid))
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("cluster directory %s still exists (stat: %v)", dir, err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The project's single entry point.
+#   ./run.sh demo   start a local 3-node RabbitMQ cluster and show it (Ctrl-C stops it)
+#   ./run.sh test   install what is missing, vet, run unit and integration tests
+#   ./run.sh setup  only install what is missing
+#   ./run.sh bench  run the benchmarks whose figures are in BENCHMARKS.md
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="/usr/local/go/bin:$PATH"
+
+setup() { scripts/setup.sh; }
+
+vet() {
+	echo "== gofmt, go vet"
+	local unformatted
+	unformatted=$(gofmt -l .)
+	if [ -n "$unformatted" ]; then
+		printf 'gofmt would change:\n%s\n' "$unformatted"
+		return 1
+	fi
+	go vet ./...
+	go vet -tags integration ./...
+}
+
+unit() {
+	echo "== unit tests (-race)"
+	go test -race -count=1 -timeout 5m ./...
+}
+
+integration() {
+	echo "== integration tests against real RabbitMQ clusters (-race)"
+	# One package at a time: each starts its own cluster, and two cores are
+	# not enough for several at once.
+	go test -race -count=1 -tags integration -p 1 -timeout 30m ./integration/...
+}
+
+bench() {
+	echo "== benchmarks"
+	go test -tags integration -run '^$' -bench . -benchtime 3x -timeout 30m ./integration/...
+}
+
+case "${1:-}" in
+demo)
+	setup
+	shift
+	go run ./integration/cmd/amqpha-cluster "$@"
+	;;
+test)
+	setup
+	vet
+	unit
+	integration
+	echo "== all tests passed"
+	;;
+setup) setup ;;
+bench)
+	setup
+	bench
+	;;
+*)
+	echo "usage: $0 demo|test|setup|bench" >&2
+	exit 2
+	;;
+esac
