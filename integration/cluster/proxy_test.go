@@ -8,12 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // echoServer answers every line with the same line, until closed.
 func echoServer(t *testing.T) string {
