@@ -7,7 +7,6 @@ import (
 	"net"
 	"testing"
 	"time"
-
 )
 
 // echoServer answers every line with the same line, until closed.
