@@ -1,4 +1,7 @@
-// Package discovery tells amqpha where the cluster's nodes are: a static
-// list, DNS A/AAAA and SRV records, or RabbitMQ's management API. The package
-// is being built and has no API yet.
+// Package discovery tells amqpha where the cluster's nodes are.
+//
+// A [Resolver] returns the whole current node set. The client asks it at
+// the start of every reconnection pass and keeps the last good set when it
+// fails. So far there is a static list: [Static]. DNS and the RabbitMQ
+// management API come next.
 package discovery

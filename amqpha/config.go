@@ -1,0 +1,163 @@
+package amqpha
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/amqpha/amqpha/balancer"
+	"github.com/amqpha/amqpha/discovery"
+)
+
+// Config configures a Client. The zero value with Nodes set works; Dial
+// fills every other zero field from DefaultConfig.
+type Config struct {
+	// Nodes are the cluster's nodes as AMQP URIs (amqp:// or amqps://,
+	// with user, password and vhost as amqp091-go reads them). Ignored
+	// when Resolver is set.
+	Nodes []string
+	// Resolver finds the nodes; its nodes' Addr are AMQP URIs. It is asked
+	// again before every reconnection pass.
+	Resolver discovery.Resolver
+	// Balancer chooses the node for each dial; nil is round-robin.
+	Balancer balancer.Balancer
+
+	// TLS configures amqps:// nodes. Nil uses the system's roots and the
+	// node's host name. Certificates are always verified unless the
+	// caller's config says InsecureSkipVerify.
+	TLS *tls.Config
+	// Heartbeat is the AMQP heartbeat asked of the broker, in whole
+	// seconds. Hangs are caught sooner by HangTimeout.
+	Heartbeat time.Duration
+	// DialTimeout bounds one connection attempt to one node: TCP connect,
+	// TLS and the AMQP handshake together.
+	DialTimeout time.Duration
+	// HangTimeout is how long a connection may receive nothing at all
+	// before it is taken for hung and dropped. While a connection is quiet
+	// the client sends it a cheap request every HangTimeout/4 so a live
+	// broker always has something to answer. Negative disables the
+	// detector, leaving only heartbeats.
+	HangTimeout time.Duration
+	// ConnectionName is shown in the management UI.
+	ConnectionName string
+
+	// FailFast makes Dial give up after one pass over the nodes instead of
+	// trying until its context ends.
+	FailFast bool
+	// ReconnectInitial and ReconnectMax bound the jittered exponential
+	// backoff between passes in which every node failed. The first pass
+	// after a loss does not wait.
+	ReconnectInitial time.Duration
+	ReconnectMax     time.Duration
+	// QuarantineBase and QuarantineMax bound how long a node that failed is
+	// tried only after the others (doubling with each failure in a row).
+	QuarantineBase time.Duration
+	QuarantineMax  time.Duration
+
+	// OnEvent receives the client's events, in order, on one goroutine of
+	// the client's. It may block; the connection does not wait for it, but
+	// events beyond EventBuffer waiting are dropped and counted.
+	OnEvent func(Event)
+	// EventBuffer is how many events may wait for OnEvent.
+	EventBuffer int
+	// Logger receives the client's logs; nil discards them. Credentials
+	// never appear in them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults Dial fills in.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:        10 * time.Second,
+		DialTimeout:      2 * time.Second,
+		HangTimeout:      400 * time.Millisecond,
+		ConnectionName:   "amqpha",
+		ReconnectInitial: 100 * time.Millisecond,
+		ReconnectMax:     5 * time.Second,
+		QuarantineBase:   time.Second,
+		QuarantineMax:    30 * time.Second,
+		EventBuffer:      256,
+	}
+}
+
+// Validate reports the first problem with c. Its errors never contain a
+// node's password.
+func (c Config) Validate() error {
+	if c.Resolver == nil {
+		if len(c.Nodes) == 0 {
+			return fmt.Errorf("amqpha: config: %w: set Nodes or Resolver", ErrNoNodes)
+		}
+		for i, raw := range c.Nodes {
+			if _, err := parseNode(raw); err != nil {
+				return fmt.Errorf("amqpha: config: Nodes[%d]: %w", i, err)
+			}
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Heartbeat", c.Heartbeat}, {"DialTimeout", c.DialTimeout},
+		{"ReconnectInitial", c.ReconnectInitial}, {"ReconnectMax", c.ReconnectMax},
+		{"QuarantineBase", c.QuarantineBase}, {"QuarantineMax", c.QuarantineMax},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("amqpha: config: %s = %v, want >= 0", d.name, d.v)
+		}
+	}
+	if c.Heartbeat%time.Second != 0 {
+		return errors.New("amqpha: config: Heartbeat must be whole seconds (AMQP counts seconds)")
+	}
+	if c.EventBuffer < 0 {
+		return fmt.Errorf("amqpha: config: EventBuffer = %d, want >= 0", c.EventBuffer)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Heartbeat == 0 {
+		c.Heartbeat = d.Heartbeat
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
+	}
+	if c.HangTimeout == 0 {
+		c.HangTimeout = d.HangTimeout
+	}
+	if c.ConnectionName == "" {
+		c.ConnectionName = d.ConnectionName
+	}
+	if c.ReconnectInitial == 0 {
+		c.ReconnectInitial = d.ReconnectInitial
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = d.ReconnectMax
+	}
+	if c.QuarantineBase == 0 {
+		c.QuarantineBase = d.QuarantineBase
+	}
+	if c.QuarantineMax == 0 {
+		c.QuarantineMax = d.QuarantineMax
+	}
+	if c.EventBuffer == 0 {
+		c.EventBuffer = d.EventBuffer
+	}
+	if c.Balancer == nil {
+		c.Balancer = balancer.RoundRobin()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Resolver == nil {
+		nodes := make([]balancer.Node, len(c.Nodes))
+		for i, n := range c.Nodes {
+			nodes[i] = balancer.Node{Addr: n}
+		}
+		c.Resolver = discovery.Static(nodes...)
+	}
+	return c
+}

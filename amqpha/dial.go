@@ -1,0 +1,102 @@
+package amqpha
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// trackedConn notes when the connection last received anything, for the
+// hang detector. amqp091-go sees it as the net.Conn it is (deadlines work).
+type trackedConn struct {
+	net.Conn
+	lastRead atomic.Int64 // unix nanoseconds
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// idle is how long the connection has received nothing.
+func (c *trackedConn) idle(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.lastRead.Load()))
+}
+
+// dial opens an AMQP connection to one node within DialTimeout and ctx:
+// TCP connect with the context, TLS handshake with the context, then the
+// AMQP handshake under a deadline that the context's end also cuts short.
+// Every attempt builds a fresh amqp091.Config (amqp091-go zeroes a
+// password it has used) and leaves amqp091-go's own recovery off.
+func (c *Client) dial(ctx context.Context, a *nodeAddr) (*amqp.Connection, *trackedConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", a.hostPort())
+	if err != nil {
+		return nil, nil, &NodeError{Node: a.String(), Op: "dial", Err: err}
+	}
+	conn := raw
+	if a.uri.Scheme == "amqps" {
+		cfg := &tls.Config{}
+		if c.cfg.TLS != nil {
+			cfg = c.cfg.TLS.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = a.uri.ServerName
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = a.uri.Host
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, nil, &NodeError{Node: a.String(), Op: "tls", Err: err}
+		}
+		conn = tc
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) // amqp091-go clears it once open
+	}
+	tracked := &trackedConn{Conn: conn}
+	tracked.lastRead.Store(time.Now().UnixNano())
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	ac, err := amqp.Open(tracked, c.amqpConfig(a))
+	if !stop() {
+		// ctx ended while Open ran: whatever Open returned, the deadline
+		// is spoilt.
+		if err == nil {
+			conn.Close()
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		conn.Close()
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, nil, &NodeError{Node: a.String(), Op: "amqp", Err: err}
+	}
+	return ac, tracked, nil
+}
+
+func (c *Client) amqpConfig(a *nodeAddr) amqp.Config {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(c.cfg.ConnectionName)
+	return amqp.Config{
+		SASL:       []amqp.Authentication{a.uri.PlainAuth()},
+		Vhost:      a.uri.Vhost,
+		Heartbeat:  c.cfg.Heartbeat,
+		Locale:     "en_US",
+		Properties: props,
+		ChannelMax: a.uri.ChannelMax,
+	}
+}

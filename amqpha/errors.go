@@ -1,0 +1,52 @@
+package amqpha
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Check them with errors.Is: the errors amqpha returns wrap
+// them, often together with the cause (an *amqp091.Error, a context error).
+var (
+	// ErrClosed: the client or publisher was closed.
+	ErrClosed = errors.New("amqpha: closed")
+	// ErrNacked: the broker refused the message (basic.nack), on two
+	// channels in a row, so it is not a stale channel's doing.
+	ErrNacked = errors.New("amqpha: message nacked by the broker")
+	// ErrUnroutable: the message was published as mandatory and no queue
+	// was bound to take it (basic.return).
+	ErrUnroutable = errors.New("amqpha: message unroutable")
+	// ErrBlocked: the broker blocks publishing because of a resource alarm
+	// (connection.blocked).
+	ErrBlocked = errors.New("amqpha: connection blocked by the broker")
+	// ErrNoNodes: there is no node to connect to.
+	ErrNoNodes = errors.New("amqpha: no nodes")
+)
+
+// ConnectError reports a reconnection pass in which every node failed, with
+// each node's error. Node addresses in it are redacted.
+type ConnectError struct {
+	Errs []error // one per node tried, each a *NodeError
+}
+
+func (e *ConnectError) Error() string {
+	parts := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		parts[i] = err.Error()
+	}
+	return fmt.Sprintf("amqpha: no node could be reached: %s", strings.Join(parts, "; "))
+}
+
+func (e *ConnectError) Unwrap() []error { return e.Errs }
+
+// NodeError is a failure to connect to one node. Node is the node's address
+// with its password redacted.
+type NodeError struct {
+	Node string
+	Op   string // "dial", "tls", "amqp", "attach"
+	Err  error
+}
+
+func (e *NodeError) Error() string { return e.Op + " " + e.Node + ": " + e.Err.Error() }
+func (e *NodeError) Unwrap() error { return e.Err }

@@ -1,0 +1,143 @@
+package amqpha
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind int
+
+const (
+	// EventConnecting: a dial to Node starts.
+	EventConnecting EventKind = iota + 1
+	// EventConnectFailed: a dial to Node failed (Err says why).
+	EventConnectFailed
+	// EventReady: the connection to Node is open and every publisher on it
+	// can publish.
+	EventReady
+	// EventReconnecting: the connection to Node was lost (Err says why)
+	// and the client is looking for another node.
+	EventReconnecting
+	// EventNodeSwitched: the client is now connected to Node instead of
+	// Previous.
+	EventNodeSwitched
+	// EventBlocked: the broker blocked publishing (Reason says why).
+	EventBlocked
+	// EventUnblocked: the broker lifted the block.
+	EventUnblocked
+	// EventClosed: the client closed.
+	EventClosed
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventConnecting:
+		return "connecting"
+	case EventConnectFailed:
+		return "connect-failed"
+	case EventReady:
+		return "ready"
+	case EventReconnecting:
+		return "reconnecting"
+	case EventNodeSwitched:
+		return "node-switched"
+	case EventBlocked:
+		return "blocked"
+	case EventUnblocked:
+		return "unblocked"
+	case EventClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Event is something that happened to the client's connection. Node and
+// Previous are redacted node addresses.
+type Event struct {
+	Kind       EventKind
+	Time       time.Time
+	Node       string
+	Previous   string
+	Generation uint64 // counts the connections the client opened
+	Err        error
+	Reason     string
+}
+
+// eventQueue hands events to a callback on its own goroutine, in order.
+// post never blocks: when buffer events already wait, the new one is dropped
+// and counted.
+type eventQueue struct {
+	fn      func(Event)
+	mu      sync.Mutex
+	q       []Event
+	max     int
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	dropped atomic.Uint64
+}
+
+func newEventQueue(fn func(Event), max int) *eventQueue {
+	e := &eventQueue{fn: fn, max: max, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if fn == nil {
+		close(e.done)
+		return e
+	}
+	go e.run()
+	return e
+}
+
+func (e *eventQueue) post(ev Event) {
+	if e.fn == nil {
+		return
+	}
+	e.mu.Lock()
+	if e.closed || len(e.q) >= e.max {
+		e.mu.Unlock()
+		e.dropped.Add(1)
+		return
+	}
+	e.q = append(e.q, ev)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops taking events, lets the ones queued be delivered, and waits
+// for the callback's goroutine to end.
+func (e *eventQueue) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	<-e.done
+}
+
+func (e *eventQueue) run() {
+	defer close(e.done)
+	for range e.wake {
+		for {
+			e.mu.Lock()
+			if len(e.q) == 0 {
+				closed := e.closed
+				e.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			ev := e.q[0]
+			e.q[0] = Event{}
+			e.q = e.q[1:]
+			e.mu.Unlock()
+			e.fn(ev)
+		}
+	}
+}

@@ -1,0 +1,445 @@
+package amqpha
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// PublisherConfig configures a Publisher. The zero value works.
+type PublisherConfig struct {
+	// Window is the most messages that may be published and not yet
+	// resolved; Publish waits for room (within its context). 0 means 256.
+	Window int
+	// AllowUnroutable publishes without the mandatory flag: a message that
+	// no queue takes is confirmed and dropped by the broker. By default
+	// messages are mandatory and such a message fails with ErrUnroutable.
+	AllowUnroutable bool
+	// FailWhenBlocked makes Publish fail at once with ErrBlocked while the
+	// broker blocks publishing (resource alarm). By default Publish waits
+	// for the block to lift, within its context.
+	FailWhenBlocked bool
+}
+
+const defaultWindow = 256
+
+// Publisher publishes messages with publisher confirms over the client's
+// connection, following it from node to node. Publish returns nil only
+// after the broker confirmed the message; a message whose connection died
+// before its confirm is published again on the next connection, with the
+// same message-id, so duplicates are possible (at most Window of them per
+// failover) and loss is not. Messages are persistent unless the caller
+// sets DeliveryMode to amqp091.Transient. There is no ordering guarantee
+// across a failover.
+//
+// A Publisher is safe for concurrent use by many goroutines.
+type Publisher struct {
+	c   *Client
+	cfg PublisherConfig
+	log *slog.Logger
+
+	sem        chan struct{} // one token per unresolved message
+	idPrefix   string
+	idSeq      atomic.Uint64
+	sessionSeq atomic.Uint64
+
+	mu       sync.Mutex
+	conn     *amqp.Connection // the client's current connection, nil while none
+	gen      uint64
+	cur      *session // where new messages go; nil while none
+	sessions map[*session]struct{}
+	queue    []*Confirmation // waiting for a session or for the block to lift
+	blocked  bool
+	closing  bool // Close began: no new messages
+	closed   bool // Close gave up waiting: what is left fails
+
+	kick      chan struct{}
+	closingCh chan struct{} // closed when Close begins
+	stop      chan struct{} // closed when Close gives up waiting
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+}
+
+// NewPublisher creates a publisher on the client's connection. It opens its
+// channel at once if the client is connected, else on the next connection.
+func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if cfg.Window < 0 {
+		return nil, fmt.Errorf("amqpha: PublisherConfig.Window = %d, want >= 0", cfg.Window)
+	}
+	if cfg.Window == 0 {
+		cfg.Window = defaultWindow
+	}
+	prefix := make([]byte, 8)
+	rand.Read(prefix)
+	p := &Publisher{
+		c:        c,
+		cfg:      cfg,
+		log:      c.log.With("component", "publisher"),
+		sem:      make(chan struct{}, cfg.Window),
+		idPrefix: hex.EncodeToString(prefix) + "-",
+		sessions: make(map[*session]struct{}),
+		kick:      make(chan struct{}, 1),
+		closingCh: make(chan struct{}),
+		stop:      make(chan struct{}),
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.publishers[p] = struct{}{}
+	c.mu.Unlock()
+	p.wg.Add(1)
+	go p.flushLoop()
+	c.sup.addAttachment(p)
+	return p, nil
+}
+
+// Publish publishes msg to exchange with routing key key and waits for the
+// broker's confirm. It returns nil only once the broker has confirmed the
+// message (for a persistent message to a durable queue: written to disk, on
+// a quorum queue: by a majority). Otherwise it returns an error that
+// errors.Is matches against ErrNacked, ErrUnroutable, ErrBlocked, ErrClosed
+// or ctx's error; on ctx's error the message may or may not have reached
+// the broker.
+//
+// msg.DeliveryMode 0 is sent as persistent; an empty msg.MessageId is
+// filled with a unique id.
+func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
+	c, err := p.PublishAsync(ctx, exchange, key, msg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		c.resolve(p.contextError(ctx))
+	}
+	return c.Err()
+}
+
+// PublishAsync publishes msg like Publish but returns as soon as the message
+// is handed over (waiting only for room in the window), with a Confirmation
+// that resolves the way Publish returns. ctx bounds the whole publish,
+// including sends again after failovers; when it ends first the
+// confirmation resolves with its error. An error returned here means the
+// message was not taken.
+func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing) (*Confirmation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.isClosed() {
+		return nil, ErrClosed
+	}
+	if p.cfg.FailWhenBlocked && p.isBlocked() {
+		return nil, ErrBlocked
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, p.contextError(ctx)
+		case <-p.closingCh:
+			return nil, ErrClosed
+		}
+	}
+	if msg.DeliveryMode == 0 {
+		msg.DeliveryMode = amqp.Persistent
+	}
+	if msg.MessageId == "" {
+		msg.MessageId = p.newID()
+	}
+	c := &Confirmation{
+		p:         p,
+		exchange:  exchange,
+		key:       key,
+		msg:       msg,
+		mandatory: !p.cfg.AllowUnroutable,
+		ctx:       ctx,
+		done:      make(chan struct{}),
+	}
+	c.watchContext()
+	p.send(c)
+	return c, nil
+}
+
+func (p *Publisher) newID() string {
+	var b [40]byte
+	out := append(b[:0], p.idPrefix...)
+	out = strconv.AppendUint(out, p.idSeq.Add(1), 36)
+	return string(out)
+}
+
+// release frees one window slot.
+func (p *Publisher) release() { <-p.sem }
+
+// contextError explains why ctx ended a publish.
+func (p *Publisher) contextError(ctx context.Context) error {
+	if p.isBlocked() {
+		return fmt.Errorf("amqpha: not confirmed: %w while %w", ctx.Err(), ErrBlocked)
+	}
+	if err := p.c.sup.lastError(); err != nil && p.c.Node() == "" {
+		return fmt.Errorf("amqpha: not confirmed: %w while reconnecting (last error: %w)", ctx.Err(), err)
+	}
+	return fmt.Errorf("amqpha: not confirmed: %w", ctx.Err())
+}
+
+// isClosed reports whether Close has begun.
+func (p *Publisher) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
+func (p *Publisher) isBlocked() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.blocked
+}
+
+// send publishes c on the current session, or queues it for the flush
+// goroutine when there is none, the broker blocks us, or others wait.
+func (p *Publisher) send(c *Confirmation) {
+	p.mu.Lock()
+	s := p.cur
+	if s == nil || p.blocked || len(p.queue) > 0 {
+		p.queue = append(p.queue, c)
+		p.mu.Unlock()
+		p.kickFlush()
+		return
+	}
+	p.mu.Unlock()
+	if err := s.publish(c); err != nil {
+		p.sessionGone(s)
+		p.requeue(c)
+	}
+}
+
+// requeue puts c back in the queue to be sent again.
+func (p *Publisher) requeue(c *Confirmation) {
+	if c.resolved() {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.resolve(ErrClosed)
+		return
+	}
+	p.queue = append(p.queue, c)
+	p.mu.Unlock()
+	p.kickFlush()
+}
+
+func (p *Publisher) kickFlush() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sessionGone stops sending on s; the flush goroutine opens another.
+func (p *Publisher) sessionGone(s *session) {
+	p.mu.Lock()
+	if p.cur == s {
+		p.cur = nil
+	}
+	p.mu.Unlock()
+	p.kickFlush()
+}
+
+// sessionDead forgets s after its dispatcher ended.
+func (p *Publisher) sessionDead(s *session) {
+	p.mu.Lock()
+	delete(p.sessions, s)
+	if p.cur == s {
+		p.cur = nil
+	}
+	p.mu.Unlock()
+	p.kickFlush()
+}
+
+// retire replaces s by a fresh channel for new messages.
+func (p *Publisher) retire(s *session) {
+	if s.retire() {
+		p.log.Warn("broker nacked a message; retrying it on a fresh channel", "session", s.id)
+	}
+	p.sessionGone(s)
+}
+
+func (p *Publisher) flushLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.kick:
+			p.flush()
+		}
+	}
+}
+
+// flush opens a session if the connection has none, then sends what waits.
+func (p *Publisher) flush() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if p.cur == nil && p.conn != nil {
+		conn, gen := p.conn, p.gen
+		p.mu.Unlock()
+		s, err := p.openSession(gen, conn)
+		p.mu.Lock()
+		switch {
+		case err != nil:
+			if !conn.IsClosed() {
+				p.log.Warn("cannot open a publishing channel; retrying", "err", err)
+				time.AfterFunc(100*time.Millisecond, p.kickFlush)
+			}
+		case p.conn == conn && p.cur == nil && !p.closed:
+			p.cur = s
+			p.sessions[s] = struct{}{}
+		default:
+			s.retire()
+		}
+	}
+	s := p.cur
+	if s == nil || p.blocked && !p.cfg.FailWhenBlocked {
+		p.mu.Unlock()
+		return
+	}
+	blocked := p.blocked
+	q := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+
+	for i, c := range q {
+		if c.resolved() {
+			continue
+		}
+		if blocked {
+			c.resolve(ErrBlocked)
+			continue
+		}
+		if err := s.publish(c); err != nil {
+			p.mu.Lock()
+			p.queue = append(q[i:len(q):len(q)], p.queue...)
+			if p.cur == s {
+				p.cur = nil
+			}
+			p.mu.Unlock()
+			p.kickFlush()
+			return
+		}
+	}
+}
+
+// attach opens the publisher's channel on a new connection (supervisor).
+func (p *Publisher) attach(gen uint64, conn *amqp.Connection) error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil
+	}
+	s, err := p.openSession(gen, conn)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.conn, p.gen, p.blocked = conn, gen, false
+	if p.cur != nil {
+		p.cur.retire()
+	}
+	p.cur = s
+	p.sessions[s] = struct{}{}
+	p.mu.Unlock()
+	p.kickFlush()
+	return nil
+}
+
+// detach forgets connection gen (supervisor).
+func (p *Publisher) detach(gen uint64) {
+	p.mu.Lock()
+	if p.gen == gen {
+		p.conn, p.cur, p.blocked = nil, nil, false
+	}
+	p.mu.Unlock()
+}
+
+// setBlocked follows connection.blocked / unblocked (supervisor).
+func (p *Publisher) setBlocked(gen uint64, blocked bool) {
+	p.mu.Lock()
+	if p.gen == gen {
+		p.blocked = blocked
+	}
+	p.mu.Unlock()
+	p.kickFlush()
+}
+
+// Close stops taking messages, waits until every outstanding one is
+// resolved or ctx ends (messages are still sent again after a failover
+// meanwhile), fails the rest with ErrClosed, and closes the publisher's
+// channels. It is safe to call twice; the second call returns the first's
+// result.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closing = true
+		p.mu.Unlock()
+		close(p.closingCh)
+
+		var err error
+		tick := time.NewTicker(5 * time.Millisecond)
+		for len(p.sem) > 0 && err == nil {
+			select {
+			case <-ctx.Done():
+				err = fmt.Errorf("amqpha: publisher closed with %d messages unconfirmed: %w", len(p.sem), ctx.Err())
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+
+		p.c.sup.removeAttachment(p)
+		close(p.stop)
+		p.mu.Lock()
+		p.closed = true
+		q := p.queue
+		p.queue = nil
+		sessions := make([]*session, 0, len(p.sessions))
+		for s := range p.sessions {
+			sessions = append(sessions, s)
+		}
+		p.cur, p.conn = nil, nil
+		p.mu.Unlock()
+		for _, c := range q {
+			c.resolve(ErrClosed)
+		}
+		for _, s := range sessions {
+			s.mu.Lock()
+			for _, c := range s.inflight {
+				c.resolve(ErrClosed)
+			}
+			s.mu.Unlock()
+			s.closeChannel()
+		}
+		p.wg.Wait()
+		p.c.mu.Lock()
+		delete(p.c.publishers, p)
+		p.c.mu.Unlock()
+		p.closeErr = err
+	})
+	return p.closeErr
+}

@@ -1,0 +1,370 @@
+package amqpha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/balancer"
+)
+
+// attachment is something that lives on the supervisor's connection (a
+// publisher). The supervisor calls it from its own goroutine.
+type attachment interface {
+	// attach sets the attachment up on a new connection, before the
+	// connection is reported ready. An error fails the connection.
+	attach(gen uint64, conn *amqp.Connection) error
+	// detach tells that connection gen is gone.
+	detach(gen uint64)
+	// setBlocked tells that the broker blocked or unblocked connection gen.
+	setBlocked(gen uint64, blocked bool)
+}
+
+// supervisor keeps one connection open on a live node. Its run goroutine
+// owns the dialing and the failover; the connection's other goroutines (the
+// hang detector and its probes) are counted in wg.
+type supervisor struct {
+	c    *Client
+	log  *slog.Logger
+	pool *pool
+	bo   *backoff.ExponentialBackOff
+
+	mu          sync.Mutex
+	conn        *amqp.Connection
+	node        *nodeAddr
+	gen         uint64
+	attachments []attachment
+	lastErr     error
+
+	ready     chan struct{} // closed when the first connection is ready
+	readyOnce sync.Once
+	gaveUp    chan error // FailFast: the first pass failed
+	done      chan struct{}
+	wg        sync.WaitGroup
+
+	reconnects atomic.Uint64
+}
+
+func newSupervisor(c *Client) *supervisor {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = c.cfg.ReconnectInitial
+	bo.MaxInterval = c.cfg.ReconnectMax
+	bo.RandomizationFactor = 0.5
+	bo.Multiplier = 2
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	return &supervisor{
+		c:      c,
+		log:    c.log.With("component", "supervisor"),
+		pool:   newPool(c.cfg.QuarantineBase, c.cfg.QuarantineMax),
+		bo:     bo,
+		ready:  make(chan struct{}),
+		gaveUp: make(chan error, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+func (s *supervisor) emit(ev Event) {
+	ev.Time = time.Now()
+	s.c.events.post(ev)
+}
+
+// resolve refreshes the node set; on failure the last good set stays.
+func (s *supervisor) resolve() {
+	ctx, cancel := context.WithTimeout(s.c.ctx, s.c.cfg.DialTimeout)
+	defer cancel()
+	nodes, err := s.c.cfg.Resolver.Resolve(ctx)
+	if err != nil {
+		s.log.Warn("resolving nodes failed; keeping the last set", "err", err)
+		if s.pool.picker == nil {
+			s.setLastErr(fmt.Errorf("%w: %w", ErrNoNodes, err))
+		}
+		return
+	}
+	for _, err := range s.pool.setNodes(s.c.cfg.Balancer, nodes) {
+		s.log.Warn("node left out", "err", err)
+	}
+}
+
+func (s *supervisor) setLastErr(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+}
+
+func (s *supervisor) lastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// run connects, serves the connection until it is lost, and moves on, until
+// the client closes.
+func (s *supervisor) run() {
+	defer close(s.done)
+	ctx := s.c.ctx
+	var prev *nodeAddr
+	for ctx.Err() == nil {
+		s.resolve()
+		if s.pool.picker == nil {
+			s.pool.setNodes(s.c.cfg.Balancer, nil)
+		}
+		s.pool.startPass()
+		var errs []error
+		connected := false
+		for ctx.Err() == nil {
+			r, addr, ok := s.pool.next(time.Now())
+			if !ok {
+				break
+			}
+			s.emit(Event{Kind: EventConnecting, Node: addr.String()})
+			conn, tc, gen, err := s.connect(addr)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				errs = append(errs, err)
+				s.pool.failed(addr.raw, time.Now(), false)
+				done(r, err)
+				s.log.Warn("connect failed", "node", addr, "err", err)
+				s.emit(Event{Kind: EventConnectFailed, Node: addr.String(), Err: err})
+				continue
+			}
+			connected = true
+			s.pool.succeeded(addr.raw)
+			s.bo.Reset()
+			s.log.Info("connected", "node", addr, "generation", gen)
+			s.emit(Event{Kind: EventReady, Node: addr.String(), Generation: gen})
+			if prev != nil && prev.raw != addr.raw {
+				s.emit(Event{Kind: EventNodeSwitched, Node: addr.String(), Previous: prev.String(), Generation: gen})
+			}
+			prev = addr
+			s.readyOnce.Do(func() { close(s.ready) })
+
+			cause, avoid := s.serve(conn, tc, addr, gen)
+			done(r, cause)
+			if ctx.Err() != nil {
+				return
+			}
+			s.reconnects.Add(1)
+			q := s.pool.failed(addr.raw, time.Now(), avoid)
+			s.setLastErr(cause)
+			s.log.Warn("connection lost; moving to another node", "node", addr, "err", cause, "quarantine", q)
+			s.emit(Event{Kind: EventReconnecting, Node: addr.String(), Generation: gen, Err: cause})
+			break // a new pass at once, without sleeping
+		}
+		if connected || ctx.Err() != nil {
+			continue
+		}
+		var err error = ErrNoNodes
+		if len(errs) > 0 {
+			err = &ConnectError{Errs: errs}
+		}
+		s.setLastErr(err)
+		if s.c.cfg.FailFast && !s.everReady() {
+			s.gaveUp <- err
+			return
+		}
+		wait := s.bo.NextBackOff()
+		s.log.Warn("every node failed; waiting", "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func done(r balancer.Result, err error) {
+	if r.Done != nil {
+		r.Done(balancer.DoneInfo{Err: err})
+	}
+}
+
+func (s *supervisor) everReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// connect dials addr and sets every attachment up on the new connection.
+func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, uint64, error) {
+	conn, tc, err := s.c.dial(s.c.ctx, addr)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	for _, a := range s.attachments {
+		if err := a.attach(s.gen, conn); err != nil {
+			tc.Close()
+			for _, a := range s.attachments {
+				a.detach(s.gen)
+			}
+			return nil, nil, 0, &NodeError{Node: addr.String(), Op: "attach", Err: err}
+		}
+	}
+	s.conn, s.node = conn, addr
+	return conn, tc, s.gen, nil
+}
+
+// addAttachment registers a and, if a connection is up, attaches it now.
+func (s *supervisor) addAttachment(a attachment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attachments = append(s.attachments, a)
+	if s.conn != nil && !s.conn.IsClosed() {
+		if err := a.attach(s.gen, s.conn); err != nil {
+			// The connection is failing; the next one will attach a.
+			s.log.Warn("attach to the current connection failed", "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *supervisor) removeAttachment(a attachment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.attachments {
+		if x == a {
+			s.attachments = append(s.attachments[:i], s.attachments[i+1:]...)
+			return
+		}
+	}
+}
+
+// serve watches an open connection until it is lost or the client closes.
+// It returns why, and whether the node asked to be avoided (it closed the
+// connection for shutdown or maintenance).
+func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAddr, gen uint64) (cause error, avoid bool) {
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 8))
+	ctx, cancel := context.WithCancel(s.c.ctx)
+	hung := make(chan time.Duration, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watch(ctx, conn, tc, hung)
+	}()
+	defer cancel()
+	defer s.lost(gen)
+
+	var hangCause error
+	for {
+		select {
+		case e, ok := <-closed:
+			switch {
+			case hangCause != nil:
+				return hangCause, false
+			case !ok || e == nil:
+				return errors.New("amqpha: connection closed"), false
+			default:
+				return e, e.Code == amqp.ConnectionForced
+			}
+		case b := <-blocks:
+			s.setBlocked(gen, b)
+		case idle := <-hung:
+			hangCause = fmt.Errorf("amqpha: nothing received from %s for %v: taken for hung", addr, idle.Round(time.Millisecond))
+			tc.Close() // amqp091-go's reader fails and closes the connection
+		case <-s.c.ctx.Done():
+			conn.CloseDeadline(time.Now().Add(time.Second))
+			tc.Close()
+			return ErrClosed, false
+		}
+	}
+}
+
+// lost forgets connection gen and tells the attachments.
+func (s *supervisor) lost(gen uint64) {
+	s.mu.Lock()
+	if s.gen == gen {
+		s.conn, s.node = nil, nil
+	}
+	atts := append([]attachment(nil), s.attachments...)
+	s.mu.Unlock()
+	for _, a := range atts {
+		a.detach(gen)
+	}
+}
+
+func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
+	s.mu.Lock()
+	atts := append([]attachment(nil), s.attachments...)
+	s.mu.Unlock()
+	for _, a := range atts {
+		a.setBlocked(gen, b.Active)
+	}
+	if b.Active {
+		s.log.Warn("broker blocked publishing", "reason", b.Reason)
+		s.emit(Event{Kind: EventBlocked, Generation: gen, Reason: b.Reason})
+	} else {
+		s.log.Info("broker unblocked publishing")
+		s.emit(Event{Kind: EventUnblocked, Generation: gen})
+	}
+}
+
+// watch is the hang detector. A connection that received nothing for
+// HangTimeout is reported on hung. While it is quiet for a quarter of that,
+// a cheap request (a passive declare of amq.direct) gives a live broker
+// something to answer; under load, confirms and deliveries already do.
+func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *trackedConn, hung chan<- time.Duration) {
+	timeout := s.c.cfg.HangTimeout
+	if timeout < 0 {
+		return
+	}
+	probe, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	quiet := timeout / 4
+	tick := time.NewTicker(max(quiet/2, time.Millisecond))
+	defer tick.Stop()
+	var probing atomic.Bool
+	failed := make(chan error, 1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-failed:
+			// The probe channel was closed under us while the connection
+			// lives: stop probing rather than report a false hang.
+			if !conn.IsClosed() {
+				s.log.Warn("hang detector stopped: probe failed", "err", err)
+			}
+			return
+		case now := <-tick.C:
+			idle := tc.idle(now)
+			if idle >= timeout {
+				hung <- idle
+				return
+			}
+			if idle >= quiet && probing.CompareAndSwap(false, true) {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					if err := probe.ExchangeDeclarePassive("amq.direct", "direct", true, false, false, false, nil); err != nil {
+						select {
+						case failed <- err:
+						default:
+						}
+						return
+					}
+					probing.Store(false)
+				}()
+			}
+		}
+	}
+}

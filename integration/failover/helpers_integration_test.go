@@ -1,0 +1,288 @@
+//go:build integration
+
+package failover
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/amqpha"
+	"github.com/amqpha/amqpha/integration/cluster"
+	"github.com/amqpha/amqpha/integration/clustertest"
+)
+
+var shared *cluster.Cluster
+
+func TestMain(m *testing.M) {
+	// A short net_ticktime bounds how long a hung node that leads a
+	// quorum queue stalls it (the cluster's floor, not the client's).
+	os.Exit(clustertest.Main(m, cluster.Options{NetTicktime: 10 * time.Second}, &shared))
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// restore puts every node back: running, resumed, healed, revived, no alarm.
+func restore(t *testing.T) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		for _, n := range shared.Nodes() {
+			n.Heal()
+			if n.Paused() {
+				if err := n.Resume(); err != nil {
+					t.Errorf("restore: %v", err)
+				}
+			}
+		}
+		if err := shared.StartAll(ctx); err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		for _, n := range shared.Nodes() {
+			if on, err := n.HasAlarm(ctx); err != nil || on {
+				if err := n.ClearAlarm(ctx); err != nil {
+					t.Errorf("restore: %v", err)
+				}
+			}
+			if m, err := n.UnderMaintenance(ctx); err != nil || m {
+				if err := n.Revive(ctx); err != nil {
+					t.Errorf("restore: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// rawChannel opens a plain amqp091-go channel on node i, directly.
+func rawChannel(t *testing.T, i int) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.DialConfig(shared.Node(i).DirectURI(), amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		t.Fatalf("raw dial node %d: %v", i, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// quorumQueue declares a fresh quorum queue through node leader (its first
+// leader) and deletes it when the test ends.
+func quorumQueue(t *testing.T, leader int, args amqp.Table) string {
+	t.Helper()
+	return declareQueue(t, leader, "quorum", args)
+}
+
+// declareQueue declares a fresh durable queue of type kind through node
+// leader and deletes it when the test ends.
+func declareQueue(t *testing.T, leader int, kind string, args amqp.Table) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	a := amqp.Table{"x-queue-type": kind}
+	for k, v := range args {
+		a[k] = v
+	}
+	if _, err := rawChannel(t, leader).QueueDeclare(name, true, false, false, false, a); err != nil {
+		t.Fatalf("declare %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		for i := range shared.Nodes() {
+			if !shared.Node(i).Running() {
+				continue
+			}
+			conn, err := amqp.DialConfig(shared.Node(i).DirectURI(), amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+			if err != nil {
+				continue
+			}
+			if ch, err := conn.Channel(); err == nil {
+				ch.QueueDelete(name, false, false, false)
+			}
+			conn.Close()
+			return
+		}
+	})
+	return name
+}
+
+// drainQueue consumes everything in queue and counts each message-id.
+func drainQueue(t *testing.T, queue string) map[string]int {
+	t.Helper()
+	ch := rawChannel(t, 0)
+	seen := map[string]int{}
+	for range 10_000_000 {
+		d, ok, err := ch.Get(queue, true)
+		if err != nil {
+			t.Fatalf("get from %s: %v", queue, err)
+		}
+		if !ok {
+			return seen
+		}
+		seen[d.MessageId]++
+	}
+	t.Fatal("queue did not drain")
+	return nil
+}
+
+// client dials amqpha on every node's proxied URI and records its events.
+func client(t *testing.T, cfg amqpha.Config) (*amqpha.Client, *events) {
+	t.Helper()
+	ev := &events{}
+	cfg.Nodes = shared.URIs()
+	cfg.OnEvent = ev.add
+	c, err := amqpha.Dial(ctxFor(t, 30*time.Second), cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	return c, ev
+}
+
+type events struct {
+	mu  sync.Mutex
+	all []amqpha.Event
+}
+
+func (e *events) add(ev amqpha.Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	e.mu.Unlock()
+}
+
+func (e *events) count(k amqpha.EventKind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.all {
+		if ev.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// connectedNode is the node the client is connected to, or nil.
+func connectedNode(c *amqpha.Client) *cluster.Node {
+	u, err := url.Parse(c.Node())
+	if err != nil || u.Port() == "" {
+		return nil
+	}
+	for _, n := range shared.Nodes() {
+		nu, _ := url.Parse(n.URI())
+		if nu.Port() == u.Port() {
+			return n
+		}
+	}
+	return nil
+}
+
+// load publishes from several goroutines until stopped and records every
+// message whose Publish returned nil.
+type load struct {
+	t         *testing.T
+	pub       *amqpha.Publisher
+	queue     string
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	confirmed map[string]bool
+	errs      []error
+	n         atomic.Int64
+}
+
+func startLoad(t *testing.T, pub *amqpha.Publisher, queue string, goroutines int) *load {
+	l := &load{t: t, pub: pub, queue: queue, stop: make(chan struct{}), confirmed: map[string]bool{}}
+	body := make([]byte, 1024)
+	for g := range goroutines {
+		l.wg.Go(func() {
+			for i := range 10_000_000 {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("g%d-%d", g, i)
+				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+				err := pub.Publish(ctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
+				cancel()
+				l.mu.Lock()
+				if err == nil {
+					l.confirmed[id] = true
+				} else {
+					l.errs = append(l.errs, err)
+				}
+				l.mu.Unlock()
+				if err == nil {
+					l.n.Add(1)
+				}
+			}
+		})
+	}
+	return l
+}
+
+// progress waits until n more messages are confirmed and returns how long
+// the first of them took.
+func (l *load) progress(n int64, timeout time.Duration) (first time.Duration, err error) {
+	start := l.n.Load()
+	began := time.Now()
+	deadline := began.Add(timeout)
+	for {
+		got := l.n.Load() - start
+		if got >= 1 && first == 0 {
+			first = time.Since(began)
+		}
+		if got >= n {
+			return first, nil
+		}
+		if time.Now().After(deadline) {
+			return first, fmt.Errorf("only %d of %d publishes confirmed in %v", got, n, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// finish stops the load and checks that every confirmed message is in the
+// queue exactly once or more; it returns the number of duplicates.
+func (l *load) finish() (confirmed, duplicates int) {
+	l.t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	for _, err := range l.errs {
+		l.t.Errorf("publish failed: %v", err)
+	}
+	seen := drainQueue(l.t, l.queue)
+	lost := 0
+	for id := range l.confirmed {
+		if seen[id] == 0 {
+			lost++
+			if lost <= 5 {
+				l.t.Errorf("confirmed message %s is not in the queue", id)
+			}
+		}
+	}
+	if lost > 0 {
+		l.t.Errorf("%d of %d confirmed messages lost", lost, len(l.confirmed))
+	}
+	for _, c := range seen {
+		duplicates += c - 1
+	}
+	return len(l.confirmed), duplicates
+}

@@ -1,0 +1,342 @@
+//go:build integration
+
+package failover
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/amqpha"
+	"github.com/amqpha/amqpha/integration/cluster"
+)
+
+func TestPublishIsConfirmedAndStored(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, _ := client(t, amqpha.Config{})
+	pub, err := c.NewPublisher(amqpha.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, time.Minute)
+	ids := map[string]bool{}
+	for range 50 {
+		conf, err := pub.PublishAsync(ctx, "", q, amqp.Publishing{Body: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conf.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if conf.MessageID() == "" || ids[conf.MessageID()] {
+			t.Fatalf("message id %q empty or repeated", conf.MessageID())
+		}
+		ids[conf.MessageID()] = true
+	}
+	if err := pub.Publish(ctx, "", q, amqp.Publishing{MessageId: "mine", Body: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	ch := rawChannel(t, 1)
+	d, ok, err := ch.Get(q, true)
+	if err != nil || !ok {
+		t.Fatalf("get: %v %v", ok, err)
+	}
+	if d.DeliveryMode != amqp.Persistent {
+		t.Errorf("delivery mode %d, want persistent", d.DeliveryMode)
+	}
+	seen := drainQueue(t, q)
+	seen[d.MessageId]++
+	if len(seen) != 51 || seen["mine"] != 1 {
+		t.Fatalf("queue holds %d distinct ids (mine: %d), want 51", len(seen), seen["mine"])
+	}
+}
+
+// fault is one way a node fails, and how it comes back.
+type fault struct {
+	name   string
+	inject func(ctx context.Context, n *cluster.Node) error
+	undo   func(ctx context.Context, n *cluster.Node) error
+}
+
+var faults = []fault{
+	{"kill", func(ctx context.Context, n *cluster.Node) error { return n.Kill(ctx) },
+		func(ctx context.Context, n *cluster.Node) error { return n.Start(ctx) }},
+	{"hang", func(ctx context.Context, n *cluster.Node) error { return n.Pause() },
+		func(ctx context.Context, n *cluster.Node) error { return n.Resume() }},
+	{"stop", func(ctx context.Context, n *cluster.Node) error { return n.Stop(ctx) },
+		func(ctx context.Context, n *cluster.Node) error { return n.Start(ctx) }},
+	{"cut", func(ctx context.Context, n *cluster.Node) error { n.Cut(); return nil },
+		func(ctx context.Context, n *cluster.Node) error { n.Heal(); return nil }},
+	{"drain", func(ctx context.Context, n *cluster.Node) error { return n.Drain(ctx) },
+		func(ctx context.Context, n *cluster.Node) error { return n.Revive(ctx) }},
+}
+
+// Every node the publisher is connected to fails in turn while 8 goroutines
+// publish; every confirmed message must be in the queue afterwards.
+func TestNoConfirmedMessageLostWhenTheConnectedNodeFails(t *testing.T) {
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			restore(t)
+			q := quorumQueue(t, 0, nil)
+			c, ev := client(t, amqpha.Config{})
+			pub, err := c.NewPublisher(amqpha.PublisherConfig{Window: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := startLoad(t, pub, q, 8)
+			if _, err := l.progress(100, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxFor(t, 5*time.Minute)
+			for round := range len(shared.Nodes()) {
+				victim := connectedNode(c)
+				if victim == nil {
+					t.Fatalf("round %d: client is not connected", round)
+				}
+				began := time.Now()
+				if err := f.inject(ctx, victim); err != nil {
+					t.Fatal(err)
+				}
+				// A hung node that leads the queue stalls it until the
+				// cluster's net_ticktime declares it down.
+				gap, err := l.progress(50, 2*time.Minute)
+				if err != nil {
+					t.Fatalf("round %d, %s of %s: %v", round, f.name, victim.Name(), err)
+				}
+				t.Logf("round %d: %s of %s: next confirm after %v (%v since the fault)", round, f.name, victim.Name(), gap.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+				if now := connectedNode(c); now == victim {
+					t.Errorf("round %d: still connected to %s after %s", round, victim.Name(), f.name)
+				}
+				if err := f.undo(ctx, victim); err != nil {
+					t.Fatal(err)
+				}
+				if err := shared.WaitClustered(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			confirmed, dups := l.finish()
+			t.Logf("%s: %d confirmed, %d duplicates, %d reconnects", f.name, confirmed, dups, c.Reconnects())
+			if ev.count(amqpha.EventReconnecting) < len(shared.Nodes()) {
+				t.Errorf("%d reconnecting events, want at least %d", ev.count(amqpha.EventReconnecting), len(shared.Nodes()))
+			}
+		})
+	}
+}
+
+// With every node down, Publish waits within its context and succeeds once
+// the cluster is back.
+func TestAllNodesDownThenBack(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, _ := client(t, amqpha.Config{})
+	pub, err := c.NewPublisher(amqpha.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 5*time.Minute)
+	if err := pub.Publish(ctx, "", q, amqp.Publishing{MessageId: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range shared.Nodes() {
+		if err := n.Kill(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While nothing runs, a publish with a short deadline fails cleanly.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = pub.Publish(short, "", q, amqp.Publishing{MessageId: "short"})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish with every node down: %v, want DeadlineExceeded", err)
+	}
+	during, err := pub.PublishAsync(ctx, "", q, amqp.Publishing{MessageId: "during"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	if err := shared.StartAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cluster back in %v", time.Since(began).Round(time.Millisecond))
+	// Right after a full restart a quorum queue may refuse messages until
+	// it has a leader: the broker nacks them, and amqpha says so.
+	duringErr := during.Wait(ctx)
+	if duringErr != nil && !errors.Is(duringErr, amqpha.ErrNacked) {
+		t.Fatalf("publish made during the outage: %v, want nil or ErrNacked", duringErr)
+	}
+	t.Logf("publish made during the outage: %v", duringErr)
+	var afterErr error
+	for range 600 {
+		if afterErr = pub.Publish(ctx, "", q, amqp.Publishing{MessageId: "after"}); !errors.Is(afterErr, amqpha.ErrNacked) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if afterErr != nil {
+		t.Fatalf("publish once the cluster is back: %v", afterErr)
+	}
+	seen := drainQueue(t, q)
+	want := []string{"before", "after"}
+	if duringErr == nil {
+		want = append(want, "during")
+	}
+	for _, id := range want {
+		if seen[id] == 0 {
+			t.Errorf("confirmed message %q missing; queue has %v", id, seen)
+		}
+	}
+}
+
+func TestMemoryAlarmBlocksPublish(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, ev := client(t, amqpha.Config{})
+	waiting, err := c.NewPublisher(amqpha.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, err := c.NewPublisher(amqpha.PublisherConfig{FailWhenBlocked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, 2*time.Minute)
+	if err := shared.Node(1).SetAlarm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// RabbitMQ blocks a connection when it next publishes; that publish
+	// may still go through.
+	first, err := waiting.PublishAsync(ctx, "", q, amqp.Publishing{MessageId: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ev.count(amqpha.EventBlocked) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no blocked event after publishing under a memory alarm")
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = waiting.Publish(short, "", q, amqp.Publishing{MessageId: "blocked"})
+	cancel()
+	if !errors.Is(err, amqpha.ErrBlocked) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish under an alarm: %v, want ErrBlocked and DeadlineExceeded", err)
+	}
+	if err := failing.Publish(ctx, "", q, amqp.Publishing{}); !errors.Is(err, amqpha.ErrBlocked) {
+		t.Fatalf("FailWhenBlocked publisher: %v, want ErrBlocked", err)
+	}
+	// A publish that waits goes through once the alarm clears.
+	pending, err := waiting.PublishAsync(ctx, "", q, amqp.Publishing{MessageId: "waited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.Node(1).ClearAlarm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pending.Wait(ctx); err != nil {
+		t.Fatalf("publish waiting for the alarm to clear: %v", err)
+	}
+	if err := first.Wait(ctx); err != nil {
+		t.Fatalf("publish made as the alarm began: %v", err)
+	}
+	if err := failing.Publish(ctx, "", q, amqp.Publishing{}); err != nil {
+		t.Fatalf("FailWhenBlocked publisher after the alarm: %v", err)
+	}
+	if drainQueue(t, q)["waited"] == 0 {
+		t.Error("message published while blocked is not in the queue")
+	}
+}
+
+func TestNackedUnroutableAndUnknownExchange(t *testing.T) {
+	restore(t)
+	// A classic queue applies its length limit at once; a quorum queue's
+	// reject-publish only after it sees the limit passed.
+	full := declareQueue(t, 0, "classic", amqp.Table{"x-max-length": 1, "x-overflow": "reject-publish"})
+	c, _ := client(t, amqpha.Config{})
+	pub, err := c.NewPublisher(amqpha.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, time.Minute)
+	if err := pub.Publish(ctx, "", full, amqp.Publishing{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, "", full, amqp.Publishing{}); !errors.Is(err, amqpha.ErrNacked) {
+		t.Fatalf("publish to a full reject-publish queue: %v, want ErrNacked", err)
+	}
+	if err := pub.Publish(ctx, "amq.direct", "no-such-binding", amqp.Publishing{}); !errors.Is(err, amqpha.ErrUnroutable) {
+		t.Fatalf("unroutable mandatory publish: %v, want ErrUnroutable", err)
+	}
+	loose, err := c.NewPublisher(amqpha.PublisherConfig{AllowUnroutable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loose.Publish(ctx, "amq.direct", "no-such-binding", amqp.Publishing{}); err != nil {
+		t.Fatalf("unroutable publish with AllowUnroutable: %v", err)
+	}
+	err = pub.Publish(ctx, "no-such-exchange", "k", amqp.Publishing{})
+	var amqpErr *amqp.Error
+	if !errors.As(err, &amqpErr) || amqpErr.Code != amqp.NotFound {
+		t.Fatalf("publish to a missing exchange: %v, want a 404 *amqp091.Error", err)
+	}
+	// The publisher carries on on a new channel.
+	q := quorumQueue(t, 0, nil)
+	if err := pub.Publish(ctx, "", q, amqp.Publishing{}); err != nil {
+		t.Fatalf("publish after a channel error: %v", err)
+	}
+}
+
+func TestContextAndClose(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, _ := client(t, amqpha.Config{})
+	pub, err := c.NewPublisher(amqpha.PublisherConfig{Window: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := pub.Publish(cancelled, "", q, amqp.Publishing{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("publish with a cancelled ctx: %v", err)
+	}
+
+	// Cut every node: nothing can be confirmed.
+	for _, n := range shared.Nodes() {
+		n.Cut()
+	}
+	ctx := ctxFor(t, time.Minute)
+	var inflight []*amqpha.Confirmation
+	for range 4 {
+		conf, err := pub.PublishAsync(ctx, "", q, amqp.Publishing{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inflight = append(inflight, conf)
+	}
+	// The window is full: the next publish waits and its ctx ends it.
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = pub.PublishAsync(short, "", q, amqp.Publishing{})
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish into a full window: %v, want DeadlineExceeded", err)
+	}
+	closeCtx, cancelClose := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = pub.Close(closeCtx)
+	cancelClose()
+	if err == nil {
+		t.Fatal("Close with unconfirmed messages returned nil")
+	}
+	for _, conf := range inflight {
+		if err := conf.Wait(ctx); !errors.Is(err, amqpha.ErrClosed) {
+			t.Fatalf("in-flight message after Close: %v, want ErrClosed", err)
+		}
+	}
+	if err := pub.Publish(ctx, "", q, amqp.Publishing{}); !errors.Is(err, amqpha.ErrClosed) {
+		t.Fatalf("publish after Close: %v, want ErrClosed", err)
+	}
+	if err := pub.Close(ctx); err == nil {
+		t.Fatal("second Close forgot the first's result")
+	}
+}
