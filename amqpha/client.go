@@ -101,6 +101,9 @@ func (c *Client) Close(ctx context.Context) error {
 		c.cancel()
 		<-c.sup.done
 		c.sup.wg.Wait()
+		for _, p := range pubs {
+			p.wg.Wait() // their channels died with the connection
+		}
 		c.events.post(Event{Kind: EventClosed})
 		c.closeEvents(ctx)
 		c.closeErr = errors.Join(errs...)

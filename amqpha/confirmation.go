@@ -20,7 +20,7 @@ type Confirmation struct {
 
 	// Guarded by the session that has the message in flight (or by the
 	// publisher's mu while queued).
-	nackedOn uint64 // session id of the first nack, 0 if none
+	nacks    int // nacks so far
 	returned atomic.Bool
 	attempts int // channel-level failures
 

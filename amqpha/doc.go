@@ -1,13 +1,45 @@
-// Package amqpha keeps RabbitMQ producers and consumers working while the
-// nodes of a cluster fail.
+// Package amqpha keeps RabbitMQ producers working while the nodes of a
+// cluster fail, on top of github.com/rabbitmq/amqp091-go.
 //
-// It holds the list of the cluster's nodes, keeps its connections on live
-// ones, notices a dead, hung or unreachable node and moves to another,
-// declares the program's topology again on every new connection, registers
-// its consumers again, and publishes persistent messages with publisher
-// confirms so that a message whose Publish returned nil is never lost,
-// whichever node dies.
+// A [Client] holds the cluster's nodes (AMQP URIs, or a
+// [github.com/amqpha/amqpha/discovery.Resolver]), keeps one connection on a
+// live node, notices when that node dies, hangs, becomes unreachable or
+// shuts down, and moves to another. A [Publisher] publishes persistent
+// messages with publisher confirms and follows the client from node to node.
 //
-// The client is being built; this package has no API yet. See the project's
-// README for what exists today.
+// # What nil means
+//
+// [Publisher.Publish] returns nil only after the broker confirmed the
+// message: for a persistent message routed to a durable queue, RabbitMQ has
+// written it to disk; for a quorum queue, a majority of its replicas have.
+// Whatever node dies afterwards, the message is not lost (unless a majority
+// of a quorum queue's replicas lose their disks).
+//
+// If the connection dies before the confirm, the message is published again
+// on the next connection with the same message-id, still within the
+// caller's context. So a message may arrive twice (at most one window of
+// messages per failover); it is never lost. Consumers that must not process
+// a message twice de-duplicate by message-id, which amqpha always sets.
+//
+// Every other outcome is an error, distinguishable with errors.Is:
+// [ErrNacked] (the broker refused the message, after retries on fresh
+// channels), [ErrUnroutable] (mandatory, and no queue took it),
+// [ErrBlocked] (a resource alarm blocks publishing), [ErrClosed], or the
+// context's error (the message may or may not have reached the broker).
+//
+// # Failover
+//
+// The client walks the nodes without sleeping until each has failed once,
+// then waits with jittered exponential backoff between passes. A node that
+// failed is tried after the others for a while (quarantine); a node that
+// closed the connection for shutdown or maintenance is tried last. A node
+// that answers nothing is caught by a detector of the client's own within
+// [Config.HangTimeout] (400 ms by default): AMQP heartbeats are whole
+// seconds and take several of them.
+//
+// # Events
+//
+// [Config.OnEvent] receives [Event] values (connecting, ready,
+// reconnecting, node switched, blocked, unblocked, closed) in order, on one
+// goroutine of the client's; the connection never waits for it.
 package amqpha

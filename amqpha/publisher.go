@@ -27,9 +27,21 @@ type PublisherConfig struct {
 	// broker blocks publishing (resource alarm). By default Publish waits
 	// for the block to lift, within its context.
 	FailWhenBlocked bool
+	// NackRetries is how many times a message the broker nacked is sent
+	// again, each time on a fresh channel and after a pause that doubles
+	// from 50 ms, before Publish returns ErrNacked. A quorum queue nacks
+	// while it elects a new leader, and a RabbitMQ 3.10 channel can keep
+	// nacking after a leader change until it is replaced; a queue that is
+	// full with x-overflow reject-publish nacks for good. 0 means 4 (about
+	// 0.75 s in all); negative means no retry.
+	NackRetries int
 }
 
-const defaultWindow = 256
+const (
+	defaultWindow      = 256
+	defaultNackRetries = 4
+	nackRetryBase      = 50 * time.Millisecond
+)
 
 // Publisher publishes messages with publisher confirms over the client's
 // connection, following it from node to node. Publish returns nil only
@@ -78,15 +90,21 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Window == 0 {
 		cfg.Window = defaultWindow
 	}
+	switch {
+	case cfg.NackRetries == 0:
+		cfg.NackRetries = defaultNackRetries
+	case cfg.NackRetries < 0:
+		cfg.NackRetries = 0
+	}
 	prefix := make([]byte, 8)
 	rand.Read(prefix)
 	p := &Publisher{
-		c:        c,
-		cfg:      cfg,
-		log:      c.log.With("component", "publisher"),
-		sem:      make(chan struct{}, cfg.Window),
-		idPrefix: hex.EncodeToString(prefix) + "-",
-		sessions: make(map[*session]struct{}),
+		c:         c,
+		cfg:       cfg,
+		log:       c.log.With("component", "publisher"),
+		sem:       make(chan struct{}, cfg.Window),
+		idPrefix:  hex.EncodeToString(prefix) + "-",
+		sessions:  make(map[*session]struct{}),
 		kick:      make(chan struct{}, 1),
 		closingCh: make(chan struct{}),
 		stop:      make(chan struct{}),
@@ -270,6 +288,18 @@ func (p *Publisher) sessionDead(s *session) {
 	p.kickFlush()
 }
 
+// nacked handles a nack of c on session s: the channel is replaced, and c
+// is sent again after a pause, or fails once its retries are spent.
+func (p *Publisher) nacked(s *session, c *Confirmation) {
+	p.retire(s)
+	c.nacks++
+	if c.nacks > p.cfg.NackRetries {
+		c.resolve(ErrNacked)
+		return
+	}
+	time.AfterFunc(nackRetryBase<<(c.nacks-1), func() { p.requeue(c) })
+}
+
 // retire replaces s by a fresh channel for new messages.
 func (p *Publisher) retire(s *session) {
 	if s.retire() {
@@ -435,11 +465,31 @@ func (p *Publisher) Close(ctx context.Context) error {
 			s.mu.Unlock()
 			s.closeChannel()
 		}
-		p.wg.Wait()
 		p.c.mu.Lock()
 		delete(p.c.publishers, p)
 		p.c.mu.Unlock()
+		// Closing a channel waits for the broker, which reads nothing while
+		// it blocks the connection: wait within ctx. Client.Close waits for
+		// the rest once the connection is closed.
+		if werr := waitCtx(ctx, &p.wg); werr != nil && err == nil {
+			err = fmt.Errorf("amqpha: publisher channels not closed yet: %w", werr)
+		}
 		p.closeErr = err
 	})
 	return p.closeErr
+}
+
+// waitCtx waits for wg until ctx ends.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -174,15 +174,8 @@ func (s *session) onConfirm(conf amqp.Confirmation) {
 		c.resolve(fmt.Errorf("%w: exchange %q, routing key %q", ErrUnroutable, c.exchange, c.key))
 	case conf.Ack:
 		c.resolve(nil)
-	case c.nackedOn != 0 && c.nackedOn != s.id:
-		c.resolve(ErrNacked)
 	default:
-		// A first nack may be the channel's fault (RabbitMQ 3.10 channels
-		// can keep a stale quorum queue leader and nack everything): try
-		// the message once more on a fresh channel.
-		c.nackedOn = s.id
-		s.p.retire(s)
-		s.p.requeue(c)
+		s.p.nacked(s, c)
 	}
 }
 

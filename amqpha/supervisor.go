@@ -50,6 +50,9 @@ type supervisor struct {
 	wg        sync.WaitGroup
 
 	reconnects atomic.Uint64
+	// blocked is set while the broker blocks the current connection: it
+	// then stops reading from it, so silence is no sign of a hang.
+	blocked atomic.Bool
 }
 
 func newSupervisor(c *Client) *supervisor {
@@ -208,6 +211,7 @@ func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, ui
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+	s.blocked.Store(false)
 	for _, a := range s.attachments {
 		if err := a.attach(s.gen, conn); err != nil {
 			tc.Close()
@@ -301,6 +305,7 @@ func (s *supervisor) lost(gen uint64) {
 }
 
 func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
+	s.blocked.Store(b.Active)
 	s.mu.Lock()
 	atts := append([]attachment(nil), s.attachments...)
 	s.mu.Unlock()
@@ -320,6 +325,9 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 // HangTimeout is reported on hung. While it is quiet for a quarter of that,
 // a cheap request (a passive declare of amq.direct) gives a live broker
 // something to answer; under load, confirms and deliveries already do.
+// While the broker blocks the connection (resource alarm) it reads nothing
+// from it and answers nothing, so the detector pauses and heartbeats alone
+// watch the connection.
 func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *trackedConn, hung chan<- time.Duration) {
 	timeout := s.c.cfg.HangTimeout
 	if timeout < 0 {
@@ -346,6 +354,9 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 			}
 			return
 		case now := <-tick.C:
+			if s.blocked.Load() {
+				continue
+			}
 			idle := tc.idle(now)
 			if idle >= timeout {
 				hung <- idle

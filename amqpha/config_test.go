@@ -1,0 +1,96 @@
+package amqpha
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateNeverShowsPasswords(t *testing.T) {
+	for _, raw := range []string{
+		"amqp://user:s3cret@host:bad-port/",
+		"http://user:s3cret@host/",
+		"amqp://user:s3cret@[::1/",
+		"amqp://user:s3cret@host:5672/%zz",
+	} {
+		err := Config{Nodes: []string{raw}}.Validate()
+		if err == nil {
+			t.Errorf("Validate(%q) = nil, want an error", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Validate(%q) = %q: shows the password", raw, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := []string{"amqp://guest:guest@127.0.0.1:5672/", "amqps://u:p@example.test/vhost"}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"nodes", Config{Nodes: ok}, true},
+		{"no nodes", Config{}, false},
+		{"fractional heartbeat", Config{Nodes: ok, Heartbeat: 1500 * time.Millisecond}, false},
+		{"negative dial timeout", Config{Nodes: ok, DialTimeout: -1}, false},
+		{"negative hang timeout disables", Config{Nodes: ok, HangTimeout: -1}, true},
+		{"negative event buffer", Config{Nodes: ok, EventBuffer: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestDefaultsFillZeroFields(t *testing.T) {
+	c := Config{Nodes: []string{"amqp://h"}}.withDefaults()
+	d := DefaultConfig()
+	if c.DialTimeout != d.DialTimeout || c.HangTimeout != d.HangTimeout || c.Heartbeat != d.Heartbeat ||
+		c.Balancer == nil || c.Resolver == nil || c.Logger == nil {
+		t.Fatalf("withDefaults left zero fields: %+v", c)
+	}
+	// DefaultConfig returns a fresh value each time.
+	d.DialTimeout = time.Hour
+	if DefaultConfig().DialTimeout == time.Hour {
+		t.Fatal("DefaultConfig shares its value")
+	}
+}
+
+func TestParseNodeRedacts(t *testing.T) {
+	a, err := parseNode("amqp://alice:s3cret@10.0.0.1:5673/prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(a.String(), "s3cret") || !strings.Contains(a.String(), "alice") {
+		t.Fatalf("String() = %q", a.String())
+	}
+	if a.hostPort() != "10.0.0.1:5673" || a.uri.Vhost != "prod" {
+		t.Fatalf("hostPort %q, vhost %q", a.hostPort(), a.uri.Vhost)
+	}
+	b, err := parseNode("amqps://[::1]/")
+	if err != nil || b.hostPort() != "[::1]:5671" {
+		t.Fatalf("amqps default port: %v %v", b, err)
+	}
+}
+
+func FuzzParseNode(f *testing.F) {
+	f.Add("amqp://guest:guest@127.0.0.1:5672/")
+	f.Add("amqps://u:p@host/vh?heartbeat=5")
+	f.Add("amqp://u:secret@[::1")
+	f.Fuzz(func(t *testing.T, raw string) {
+		a, err := parseNode(raw)
+		if err != nil {
+			if strings.Contains(raw, "secret") && strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error shows the input: %v", err)
+			}
+			return
+		}
+		if a.uri.Password != "" && len(a.uri.Password) > 3 && strings.Contains(a.String(), a.uri.Password) && !strings.Contains(a.uri.Username+a.uri.Host+a.uri.Vhost, a.uri.Password) {
+			t.Fatalf("String() %q shows the password %q", a.String(), a.uri.Password)
+		}
+	})
+}

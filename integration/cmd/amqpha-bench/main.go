@@ -1,0 +1,464 @@
+// Command amqpha-bench measures amqpha against raw amqp091-go on a local
+// 3-node cluster started by the harness, in one run, and prints Markdown
+// tables for BENCHMARKS.md:
+//
+//   - confirmed persistent 1 KiB publishes per second into a quorum queue,
+//     amqpha vs raw amqp091-go with the same in-flight window, interleaved;
+//   - allocations per confirmed publish;
+//   - failover gap: SIGKILL of the connected node → next confirmed publish;
+//   - hang detection: SIGSTOP of the connected node → the client leaves it.
+//
+// Every message whose Publish returned nil is counted in the queue at the
+// end of the failover runs; the program fails if one is missing.
+//
+//	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/amqpha"
+	"github.com/amqpha/amqpha/integration/cluster"
+)
+
+var body = make([]byte, 1024)
+
+func main() {
+	seconds := flag.Float64("seconds", 3, "length of each throughput run")
+	rounds := flag.Int("rounds", 3, "throughput runs per client and window")
+	kills := flag.Int("kills", 10, "node kills for the failover gap")
+	hangs := flag.Int("hangs", 10, "node hangs for hang detection")
+	windows := flag.String("windows", "1,64,1024", "in-flight windows")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows); err != nil {
+		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string) error {
+	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
+	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("RabbitMQ 3-node cluster on loopback, quorum queue, persistent 1 KiB messages, %s, GOMAXPROCS %d.\n\n", time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0))
+
+	var windows []int
+	for _, w := range strings.Split(windowList, ",") {
+		var n int
+		fmt.Sscan(w, &n)
+		windows = append(windows, n)
+	}
+	if err := throughput(ctx, c, d, rounds, windows); err != nil {
+		return err
+	}
+	if err := allocs(ctx, c); err != nil {
+		return err
+	}
+	if kills > 0 {
+		if err := failover(ctx, c, "kill", kills); err != nil {
+			return err
+		}
+	}
+	if hangs > 0 {
+		if err := failover(ctx, c, "hang", hangs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// declare creates a fresh quorum queue through node 0.
+func declare(c *cluster.Cluster, name string) error {
+	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	ch.QueueDelete(name, false, false, false)
+	_, err = ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	return err
+}
+
+// publishFunc publishes one message and waits for its confirm.
+type publishFunc func(ctx context.Context, id string) error
+
+// rawPublisher is the plain amqp091-go way: one confirm-mode channel shared
+// by the goroutines, each waiting for its deferred confirmation.
+func rawPublisher(uri, queue string) (publishFunc, func(), error) {
+	conn, err := amqp.Dial(uri)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	pub := func(ctx context.Context, id string) error {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
+		if err != nil {
+			return err
+		}
+		ok, err := dc.WaitContext(ctx)
+		if err == nil && !ok {
+			err = errors.New("nacked")
+		}
+		return err
+	}
+	return pub, func() { conn.Close() }, nil
+}
+
+func amqphaPublisher(uris []string, queue string, window int) (publishFunc, *amqpha.Client, func(), error) {
+	cl, err := amqpha.Dial(context.Background(), amqpha.Config{Nodes: uris})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := cl.NewPublisher(amqpha.PublisherConfig{Window: window})
+	if err != nil {
+		cl.Close(context.Background())
+		return nil, nil, nil, err
+	}
+	pub := func(ctx context.Context, id string) error {
+		return p.Publish(ctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
+	}
+	return pub, cl, func() { cl.Close(context.Background()) }, nil
+}
+
+// drive runs window goroutines publishing for d and returns confirms/s.
+func drive(ctx context.Context, pub publishFunc, window int, d time.Duration) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	began := time.Now()
+	for g := range window {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil && i < 100_000_000; i++ {
+				err := pub(ctx, fmt.Sprintf("%d-%d", g, i))
+				if err == nil {
+					n.Add(1)
+				} else if ctx.Err() == nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(began).Seconds(), firstErr
+}
+
+func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds int, windows []int) error {
+	fmt.Println("### Confirmed publishes per second, amqpha vs raw amqp091-go")
+	fmt.Println()
+	fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio |")
+	fmt.Println("|---:|---:|---:|---:|")
+	const queue = "bench-throughput"
+	for _, w := range windows {
+		var raws, ours []float64
+		for r := range rounds {
+			for _, kind := range []string{"raw", "amqpha"} {
+				if err := declare(c, queue); err != nil {
+					return err
+				}
+				var pub publishFunc
+				var closeFn func()
+				var err error
+				if kind == "raw" {
+					pub, closeFn, err = rawPublisher(c.Node(0).DirectURI(), queue)
+				} else {
+					pub, _, closeFn, err = amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, w)
+				}
+				if err != nil {
+					return err
+				}
+				rate, err := drive(ctx, pub, w, d)
+				closeFn()
+				if err != nil {
+					return fmt.Errorf("%s window %d round %d: %w", kind, w, r, err)
+				}
+				if kind == "raw" {
+					raws = append(raws, rate)
+				} else {
+					ours = append(ours, rate)
+				}
+				fmt.Fprintf(os.Stderr, "window %d round %d %s: %.0f msg/s\n", w, r, kind, rate)
+			}
+		}
+		raw, our := median(raws), median(ours)
+		fmt.Printf("| %d | %.0f | %.0f | %.2f |\n", w, raw, our, our/raw)
+	}
+	fmt.Printf("\nMedians of %d interleaved runs of %v each, both clients on node 0 directly.\n\n", rounds, d)
+	return nil
+}
+
+func allocs(ctx context.Context, c *cluster.Cluster) error {
+	const queue, n = "bench-allocs", 2000
+	if err := declare(c, queue); err != nil {
+		return err
+	}
+	count := func(pub publishFunc) (float64, error) {
+		for i := range 100 { // warm up
+			if err := pub(ctx, fmt.Sprint("w", i)); err != nil {
+				return 0, err
+			}
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			if err := pub(ctx, fmt.Sprint(i)); err != nil {
+				return 0, err
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / n, nil
+	}
+	raw, closeRaw, err := rawPublisher(c.Node(0).DirectURI(), queue)
+	if err != nil {
+		return err
+	}
+	rawAllocs, err := count(raw)
+	closeRaw()
+	if err != nil {
+		return err
+	}
+	ours, _, closeOurs, err := amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, 1)
+	if err != nil {
+		return err
+	}
+	ourAllocs, err := count(ours)
+	closeOurs()
+	if err != nil {
+		return err
+	}
+	fmt.Println("### Allocations per confirmed publish (whole process, one publisher, window 1)")
+	fmt.Println()
+	fmt.Println("| raw amqp091-go | amqpha |")
+	fmt.Println("|---:|---:|")
+	fmt.Printf("| %.1f | %.1f |\n\n", rawAllocs, ourAllocs)
+	return nil
+}
+
+// failover injects a fault on the connected node n times while 8
+// goroutines publish, and reports the gaps.
+func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) error {
+	queue := "bench-" + fault
+	if err := declare(c, queue); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	left := map[int]time.Time{} // round → when the client left the node
+	round := -1
+	cl, err := amqpha.Dial(ctx, amqpha.Config{Nodes: c.URIs(), OnEvent: func(e amqpha.Event) {
+		if e.Kind == amqpha.EventReconnecting {
+			mu.Lock()
+			if _, ok := left[round]; !ok && round >= 0 {
+				left[round] = e.Time
+			}
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	defer cl.Close(context.Background())
+	p, err := cl.NewPublisher(amqpha.PublisherConfig{Window: 64})
+	if err != nil {
+		return err
+	}
+	var lastConfirm atomic.Int64
+	confirmed := sync.Map{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; i < 100_000_000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("%d-%d", g, i)
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				err := p.Publish(pctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
+				cancel()
+				if err == nil {
+					confirmed.Store(id, true)
+					lastConfirm.Store(time.Now().UnixNano())
+				}
+			}
+		})
+	}
+	var gaps, leaves []time.Duration
+	for r := range n {
+		victim := connected(c, cl)
+		if victim == nil {
+			close(stop)
+			return errors.New("client not connected")
+		}
+		mu.Lock()
+		round = r
+		mu.Unlock()
+		t0 := time.Now()
+		if fault == "kill" {
+			err = victim.Kill(ctx)
+		} else {
+			err = victim.Pause()
+		}
+		if err != nil {
+			close(stop)
+			return err
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for lastConfirm.Load() <= t0.UnixNano() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		gap := time.Duration(lastConfirm.Load() - t0.UnixNano())
+		gaps = append(gaps, gap)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			at, ok := left[r]
+			mu.Unlock()
+			if ok {
+				leaves = append(leaves, at.Sub(t0))
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Fprintf(os.Stderr, "%s %d of %s: next confirm after %v\n", fault, r, victim.Name(), gap.Round(time.Millisecond))
+		if fault == "kill" {
+			err = victim.Start(ctx)
+		} else {
+			err = victim.Resume()
+		}
+		if err == nil {
+			err = c.WaitClustered(ctx)
+		}
+		if err != nil {
+			close(stop)
+			return err
+		}
+		time.Sleep(500 * time.Millisecond) // let the load run on the healed cluster before the next fault
+	}
+	close(stop)
+	wg.Wait()
+
+	seen, err := countQueue(c, queue)
+	if err != nil {
+		return err
+	}
+	total, lost := 0, 0
+	confirmed.Range(func(k, _ any) bool {
+		total++
+		if !seen[k.(string)] {
+			lost++
+		}
+		return true
+	})
+	title := map[string]string{
+		"kill": "Failover gap: SIGKILL of the connected node → next confirmed publish",
+		"hang": "Hung node: SIGSTOP of the connected node → next confirmed publish, and → client leaves the node",
+	}[fault]
+	fmt.Printf("### %s\n\n", title)
+	fmt.Println("| faults | median gap | worst gap | median time to leave | worst time to leave | confirmed | lost |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("| %d | %v | %v | %v | %v | %d | %d |\n\n", n, ms(median(durs(gaps))), ms(slices.Max(durs(gaps))),
+		ms(median(durs(leaves))), ms(maxOr0(durs(leaves))), total, lost)
+	if lost > 0 {
+		return fmt.Errorf("%d confirmed messages lost", lost)
+	}
+	return nil
+}
+
+func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
+	now := cl.Node()
+	for _, n := range c.Nodes() {
+		if port := n.URI()[strings.LastIndex(n.URI(), ":"):]; strings.HasSuffix(now, port) {
+			return n
+		}
+	}
+	return nil
+}
+
+func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
+	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for range 100_000_000 {
+		d, ok, err := ch.Get(queue, true)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		seen[d.MessageId] = true
+	}
+	return seen, nil
+}
+
+func durs(ds []time.Duration) []float64 {
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = d.Seconds()
+	}
+	return f
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func maxOr0(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
+func ms(sec float64) string { return fmt.Sprintf("%.3f s", sec) }
