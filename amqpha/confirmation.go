@@ -3,6 +3,7 @@ package amqpha
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -20,7 +21,8 @@ type Confirmation struct {
 
 	// Guarded by the session that has the message in flight (or by the
 	// publisher's mu while queued).
-	nacks    int // nacks so far
+	nacks    int       // nacks so far
+	sentAt   time.Time // when last sent
 	returned atomic.Bool
 	attempts int // channel-level failures
 

@@ -35,12 +35,21 @@ type PublisherConfig struct {
 	// full with x-overflow reject-publish nacks for good. 0 means 4 (about
 	// 0.75 s in all); negative means no retry.
 	NackRetries int
+	// ConfirmTimeout is how long a message may wait for its confirm on a
+	// live, unblocked connection before its channel is taken for stuck: the
+	// channel is replaced and every message still unconfirmed on it is
+	// sent again on the fresh one (duplicates are possible). RabbitMQ 3.10
+	// can hold a quorum queue's messages unconfirmed for tens of seconds
+	// after the whole cluster restarted, then nack them. 0 means 5 s;
+	// negative disables.
+	ConfirmTimeout time.Duration
 }
 
 const (
-	defaultWindow      = 256
-	defaultNackRetries = 4
-	nackRetryBase      = 50 * time.Millisecond
+	defaultWindow         = 256
+	defaultNackRetries    = 4
+	nackRetryBase         = 50 * time.Millisecond
+	defaultConfirmTimeout = 5 * time.Second
 )
 
 // Publisher publishes messages with publisher confirms over the client's
@@ -89,6 +98,9 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	}
 	if cfg.Window == 0 {
 		cfg.Window = defaultWindow
+	}
+	if cfg.ConfirmTimeout == 0 {
+		cfg.ConfirmTimeout = defaultConfirmTimeout
 	}
 	switch {
 	case cfg.NackRetries == 0:
@@ -310,12 +322,47 @@ func (p *Publisher) retire(s *session) {
 
 func (p *Publisher) flushLoop() {
 	defer p.wg.Done()
+	var stalls <-chan time.Time
+	if p.cfg.ConfirmTimeout > 0 {
+		t := time.NewTicker(max(p.cfg.ConfirmTimeout/4, time.Millisecond))
+		defer t.Stop()
+		stalls = t.C
+	}
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-p.kick:
 			p.flush()
+		case now := <-stalls:
+			p.replaceStuck(now)
+		}
+	}
+}
+
+// replaceStuck replaces every channel whose oldest unconfirmed message
+// waited longer than ConfirmTimeout, and sends its messages again.
+func (p *Publisher) replaceStuck(now time.Time) {
+	p.mu.Lock()
+	if p.blocked {
+		p.mu.Unlock()
+		return // a blocked connection confirms nothing; that is not a stuck channel
+	}
+	sessions := make([]*session, 0, len(p.sessions))
+	for s := range p.sessions {
+		sessions = append(sessions, s)
+	}
+	p.mu.Unlock()
+	for _, s := range sessions {
+		taken, waited := s.takeIfStuck(now, p.cfg.ConfirmTimeout)
+		if len(taken) == 0 {
+			continue
+		}
+		p.log.Warn("no confirm in time; replacing the channel and sending its messages again",
+			"session", s.id, "waited", waited.Round(time.Millisecond), "messages", len(taken))
+		p.sessionGone(s)
+		for _, c := range taken {
+			p.requeue(c)
 		}
 	}
 }

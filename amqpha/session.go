@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -83,6 +84,7 @@ func (s *session) publish(c *Confirmation) error {
 	}
 	// Registered before the send, so that the confirm cannot come first.
 	tag := s.ch.GetNextPublishSeqNo()
+	c.sentAt = time.Now()
 	s.inflight[tag] = c
 	if c.mandatory {
 		s.byID[c.msg.MessageId] = c
@@ -194,6 +196,41 @@ func (s *session) retire() bool {
 		s.closeChannel()
 	}
 	return true
+}
+
+// takeIfStuck retires the session and takes back every message in flight if
+// the oldest of them was sent longer than timeout before now.
+func (s *session) takeIfStuck(now time.Time, timeout time.Duration) ([]*Confirmation, time.Duration) {
+	s.mu.Lock()
+	if s.dead || s.retiring || len(s.inflight) == 0 {
+		s.mu.Unlock()
+		return nil, 0
+	}
+	var oldest time.Time
+	for _, c := range s.inflight {
+		if oldest.IsZero() || c.sentAt.Before(oldest) {
+			oldest = c.sentAt
+		}
+	}
+	if now.Sub(oldest) < timeout {
+		s.mu.Unlock()
+		return nil, 0
+	}
+	tags := make([]uint64, 0, len(s.inflight))
+	for t := range s.inflight {
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	taken := make([]*Confirmation, len(tags))
+	for i, t := range tags {
+		taken[i] = s.inflight[t]
+	}
+	clear(s.inflight)
+	clear(s.byID)
+	s.retiring = true
+	s.mu.Unlock()
+	s.closeChannel()
+	return taken, now.Sub(oldest)
 }
 
 // closeChannel closes the channel once, without waiting for the broker;

@@ -67,6 +67,7 @@ func (n *Node) addr(which int) string {
 }
 func (n *Node) pidFile() string    { return filepath.Join(n.dir, "rabbitmq.pid") }
 func (n *Node) consoleLog() string { return filepath.Join(n.dir, "console.log") }
+func (n *Node) logFile() string    { return filepath.Join(n.dir, "log", n.name+".log") }
 func (n *Node) String() string     { return fmt.Sprintf("node %d (%s)", n.index, n.name) }
 func (n *Node) config() string {
 	var b strings.Builder
@@ -75,6 +76,9 @@ func (n *Node) config() string {
 	fmt.Fprintf(&b, "management.tcp.port = %d\n", n.port(portMgmt))
 	fmt.Fprintf(&b, "cluster_formation.peer_discovery_backend = classic_config\n")
 	fmt.Fprintf(&b, "cluster_formation.classic_config.nodes.1 = amqpha-%s-0@localhost\n", n.c.id)
+	// A node paused for longer than net_ticktime comes back to a
+	// partitioned cluster; RabbitMQ's default ("ignore") would leave it so.
+	fmt.Fprintf(&b, "cluster_partition_handling = autoheal\n")
 	fmt.Fprintf(&b, "log.file.level = info\n")
 	if extra := strings.TrimSpace(n.c.opts.Config); extra != "" {
 		b.WriteString(extra + "\n")
@@ -218,7 +222,7 @@ func (n *Node) waitReady(ctx context.Context, proc *nodeProc) error {
 		return fmt.Errorf("cluster: %v exited while starting; its console said:\n%s", n, tail(n.consoleLog(), 2048))
 	}
 	if err != nil {
-		return fmt.Errorf("cluster: %v did not start: %w", n, err)
+		return fmt.Errorf("cluster: %v did not start: %w\nits log ends with:\n%s", n, err, tail(n.logFile(), 3000))
 	}
 	b, err := os.ReadFile(n.pidFile())
 	if err != nil {

@@ -5,6 +5,9 @@ package failover
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -152,12 +155,28 @@ func drainQueue(t *testing.T, queue string) map[string]int {
 	return seen
 }
 
+// mgmt returns the body of a GET on node 0's management API, for logs.
+func mgmt(t *testing.T, path string) string {
+	req, _ := http.NewRequest("GET", shared.Node(0).ManagementURL()+path, nil)
+	req.SetBasicAuth("guest", "guest")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // client dials amqpha on every node's proxied URI and records its events.
 func client(t *testing.T, cfg amqpha.Config) (*amqpha.Client, *events) {
 	t.Helper()
 	ev := &events{}
 	cfg.Nodes = shared.URIs()
 	cfg.OnEvent = ev.add
+	if cfg.Logger == nil && testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	c, err := amqpha.Dial(ctxFor(t, 30*time.Second), cfg)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -179,6 +198,12 @@ func (e *events) add(ev amqpha.Event) {
 	e.mu.Lock()
 	e.all = append(e.all, ev)
 	e.mu.Unlock()
+}
+
+func (e *events) snapshot() []amqpha.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]amqpha.Event(nil), e.all...)
 }
 
 func (e *events) count(k amqpha.EventKind) int {
