@@ -35,8 +35,10 @@ integration() {
 }
 
 bench() {
-	echo "== benchmarks"
-	go test -tags integration -run '^$' -bench . -benchtime 3x -timeout 30m ./integration/...
+	echo "== benchmarks (figures for BENCHMARKS.md)"
+	go test -run '^$' -bench . -benchmem ./balancer/
+	go test -tags integration -run '^$' -bench ClusterStart -benchtime 3x -timeout 10m ./integration/cluster/
+	go run ./integration/cmd/amqpha-bench -seconds 3 -rounds 3 -kills 10 -hangs 10
 }
 
 case "${1:-}" in

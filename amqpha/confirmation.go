@@ -21,10 +21,11 @@ type Confirmation struct {
 
 	// Guarded by the session that has the message in flight (or by the
 	// publisher's mu while queued).
-	nacks    int       // nacks so far
-	sentAt   time.Time // when last sent
-	returned atomic.Bool
-	attempts int // channel-level failures
+	nacks     int       // nacks so far
+	firstNack time.Time // when the first nack came
+	sentAt    time.Time // when last sent
+	returned  atomic.Bool
+	attempts  int // channel-level failures
 
 	state atomic.Int32 // 0 pending, 1 resolved
 	stop  atomic.Pointer[func() bool]

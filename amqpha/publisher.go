@@ -27,29 +27,33 @@ type PublisherConfig struct {
 	// broker blocks publishing (resource alarm). By default Publish waits
 	// for the block to lift, within its context.
 	FailWhenBlocked bool
-	// NackRetries is how many times a message the broker nacked is sent
-	// again, each time on a fresh channel and after a pause that doubles
-	// from 50 ms, before Publish returns ErrNacked. A quorum queue nacks
-	// while it elects a new leader, and a RabbitMQ 3.10 channel can keep
-	// nacking after a leader change until it is replaced; a queue that is
-	// full with x-overflow reject-publish nacks for good. 0 means 4 (about
-	// 0.75 s in all); negative means no retry.
-	NackRetries int
+	// NackRetryFor is how long a message the broker nacks keeps being
+	// sent again, each time on a fresh channel after a short pause (25 ms
+	// doubling up to 200 ms), before Publish returns ErrNacked. A quorum
+	// queue nacks while it elects a new leader, and a RabbitMQ 3.10 channel
+	// can keep nacking after a leader change until it is replaced; a queue
+	// that is full with x-overflow reject-publish nacks for good, and its
+	// publishers learn it after this long. 0 means 1 s; negative means no
+	// retry.
+	NackRetryFor time.Duration
 	// ConfirmTimeout is how long a message may wait for its confirm on a
 	// live, unblocked connection before its channel is taken for stuck: the
 	// channel is replaced and every message still unconfirmed on it is
 	// sent again on the fresh one (duplicates are possible). RabbitMQ 3.10
 	// can hold a quorum queue's messages unconfirmed for tens of seconds
-	// after the whole cluster restarted, then nack them. 0 means 5 s;
-	// negative disables.
+	// after the whole cluster restarted, then nack them, and a channel can
+	// keep a stale quorum queue leader after a leader change. 0 means 2 s;
+	// negative disables. Behind a hung quorum leader (until net_ticktime
+	// declares it down) this sends the window again every 2–2.5 s.
 	ConfirmTimeout time.Duration
 }
 
 const (
 	defaultWindow         = 256
-	defaultNackRetries    = 4
-	nackRetryBase         = 50 * time.Millisecond
-	defaultConfirmTimeout = 5 * time.Second
+	defaultNackRetryFor   = time.Second
+	nackRetryBase         = 25 * time.Millisecond
+	nackRetryMax          = 200 * time.Millisecond
+	defaultConfirmTimeout = 2 * time.Second
 )
 
 // Publisher publishes messages with publisher confirms over the client's
@@ -102,11 +106,8 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.ConfirmTimeout == 0 {
 		cfg.ConfirmTimeout = defaultConfirmTimeout
 	}
-	switch {
-	case cfg.NackRetries == 0:
-		cfg.NackRetries = defaultNackRetries
-	case cfg.NackRetries < 0:
-		cfg.NackRetries = 0
+	if cfg.NackRetryFor == 0 {
+		cfg.NackRetryFor = defaultNackRetryFor
 	}
 	prefix := make([]byte, 8)
 	rand.Read(prefix)
@@ -301,15 +302,21 @@ func (p *Publisher) sessionDead(s *session) {
 }
 
 // nacked handles a nack of c on session s: the channel is replaced, and c
-// is sent again after a pause, or fails once its retries are spent.
+// is sent again after a pause, or fails once NackRetryFor has passed since
+// its first nack.
 func (p *Publisher) nacked(s *session, c *Confirmation) {
 	p.retire(s)
+	now := time.Now()
+	if c.nacks == 0 {
+		c.firstNack = now
+	}
 	c.nacks++
-	if c.nacks > p.cfg.NackRetries {
-		c.resolve(ErrNacked)
+	if now.Sub(c.firstNack) >= p.cfg.NackRetryFor {
+		c.resolve(fmt.Errorf("%w (%d times in %v)", ErrNacked, c.nacks, now.Sub(c.firstNack).Round(time.Millisecond)))
 		return
 	}
-	time.AfterFunc(nackRetryBase<<(c.nacks-1), func() { p.requeue(c) })
+	pause := min(nackRetryBase<<min(c.nacks-1, 8), nackRetryMax)
+	time.AfterFunc(pause, func() { p.requeue(c) })
 }
 
 // retire replaces s by a fresh channel for new messages.

@@ -42,7 +42,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "throughput runs per client and window")
 	kills := flag.Int("kills", 10, "node kills for the failover gap")
 	hangs := flag.Int("hangs", 10, "node hangs for hang detection")
-	windows := flag.String("windows", "1,64,1024", "in-flight windows")
+	windows := flag.String("windows", "1,64,1024", "in-flight windows (empty: skip throughput and allocations)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,14 +64,17 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 	var windows []int
 	for _, w := range strings.Split(windowList, ",") {
 		var n int
-		fmt.Sscan(w, &n)
-		windows = append(windows, n)
+		if _, err := fmt.Sscan(w, &n); err == nil && n > 0 {
+			windows = append(windows, n)
+		}
 	}
-	if err := throughput(ctx, c, d, rounds, windows); err != nil {
-		return err
-	}
-	if err := allocs(ctx, c); err != nil {
-		return err
+	if len(windows) > 0 {
+		if err := throughput(ctx, c, d, rounds, windows); err != nil {
+			return err
+		}
+		if err := allocs(ctx, c); err != nil {
+			return err
+		}
 	}
 	if kills > 0 {
 		if err := failover(ctx, c, "kill", kills); err != nil {
@@ -296,7 +299,10 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 	if err != nil {
 		return err
 	}
-	var lastConfirm atomic.Int64
+	// lastConfirm is when the latest publish confirmed, among those that
+	// started after faultAt: the gap counts only messages sent once the
+	// fault was in effect, not confirms already on their way.
+	var lastConfirm, faultAt atomic.Int64
 	confirmed := sync.Map{}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -309,12 +315,15 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 				default:
 				}
 				id := fmt.Sprintf("%d-%d", g, i)
+				started := time.Now().UnixNano()
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 				err := p.Publish(pctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
 				cancel()
 				if err == nil {
 					confirmed.Store(id, true)
-					lastConfirm.Store(time.Now().UnixNano())
+					if started >= faultAt.Load() {
+						lastConfirm.Store(time.Now().UnixNano())
+					}
 				}
 			}
 		})
@@ -329,16 +338,18 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 		mu.Lock()
 		round = r
 		mu.Unlock()
+		faultAt.Store(1 << 62) // no publish counts while the fault is injected
 		t0 := time.Now()
 		if fault == "kill" {
-			err = victim.Kill(ctx)
+			err = victim.Kill(ctx) // returns once the process is gone
 		} else {
-			err = victim.Pause()
+			err = victim.Pause() // returns once the kernel reports it stopped
 		}
 		if err != nil {
 			close(stop)
 			return err
 		}
+		faultAt.Store(time.Now().UnixNano())
 		deadline := time.Now().Add(2 * time.Minute)
 		for lastConfirm.Load() <= t0.UnixNano() && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -386,7 +397,7 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 		return true
 	})
 	title := map[string]string{
-		"kill": "Failover gap: SIGKILL of the connected node → next confirmed publish",
+		"kill": "Failover gap: SIGKILL of the connected node → next confirmed publish (of a message sent after the kill)",
 		"hang": "Hung node: SIGSTOP of the connected node → next confirmed publish, and → client leaves the node",
 	}[fault]
 	fmt.Printf("### %s\n\n", title)
@@ -410,6 +421,7 @@ func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
 	return nil
 }
 
+// countQueue consumes every message of queue and returns their ids.
 func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
 	conn, err := amqp.Dial(c.Node(0).DirectURI())
 	if err != nil {
@@ -420,16 +432,32 @@ func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.Qos(2000, 0, false); err != nil {
+		return nil, err
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
-	for range 100_000_000 {
-		d, ok, err := ch.Get(queue, true)
-		if err != nil {
-			return nil, err
+	timeout := time.After(10 * time.Minute)
+	for got := 0; got < q.Messages; got++ {
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				return nil, fmt.Errorf("consumer closed after %d of %d", got, q.Messages)
+			}
+			seen[d.MessageId] = true
+			if got%1000 == 999 || got == q.Messages-1 {
+				d.Ack(true)
+			}
+		case <-timeout:
+			return nil, fmt.Errorf("counted %d of %d messages", got, q.Messages)
 		}
-		if !ok {
-			break
-		}
-		seen[d.MessageId] = true
 	}
 	return seen, nil
 }
