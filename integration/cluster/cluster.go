@@ -338,8 +338,13 @@ func (c *Cluster) StartAll(ctx context.Context) error {
 }
 
 // WaitClustered waits until every running node lists every running node as
-// a running member of the cluster.
+// a running member of the cluster. A partition that RabbitMQ's autoheal has
+// not healed within partitionGrace (seen after a node hung past
+// net_ticktime) is healed as an operator would: RabbitMQ is restarted
+// inside the nodes that the others lost.
 func (c *Cluster) WaitClustered(ctx context.Context) error {
+	var partitionedSince time.Time
+	healed := map[string]bool{}
 	return poll(ctx, 200*time.Millisecond, func() (bool, error) {
 		var want []string
 		for _, n := range c.nodes {
@@ -347,18 +352,51 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 				want = append(want, n.Name())
 			}
 		}
+		lost := map[string]bool{}
+		ok := true
 		for _, n := range c.nodes {
 			if !n.Running() {
 				continue
 			}
-			got, err := n.RunningNodes(ctx)
-			if err != nil || !sameSet(got, want) {
+			st, err := n.Status(ctx)
+			if err != nil {
 				return false, err
 			}
+			for _, others := range st.Partitions {
+				for _, o := range others {
+					lost[o] = true
+				}
+			}
+			ok = ok && sameSet(st.RunningNodes, want) && len(st.Partitions) == 0
 		}
-		return true, nil
+		if ok {
+			return true, nil
+		}
+		if len(lost) == 0 {
+			partitionedSince = time.Time{}
+			return false, nil
+		}
+		if partitionedSince.IsZero() {
+			partitionedSince = time.Now()
+		}
+		if time.Since(partitionedSince) < partitionGrace {
+			return false, nil
+		}
+		for _, n := range c.nodes {
+			if lost[n.Name()] && n.Running() && !healed[n.Name()] {
+				healed[n.Name()] = true
+				if err := n.restartApp(ctx); err != nil {
+					return false, err
+				}
+			}
+		}
+		return false, nil
 	})
 }
+
+// partitionGrace is how long WaitClustered lets RabbitMQ heal a partition
+// by itself.
+const partitionGrace = 15 * time.Second
 
 // Nodes returns the cluster's nodes, in order.
 func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }

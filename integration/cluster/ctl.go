@@ -67,6 +67,9 @@ type Status struct {
 	RunningNodes []string          `json:"running_nodes"`
 	DiskNodes    []string          `json:"disk_nodes"`
 	Maintenance  map[string]string `json:"maintenance_status"`
+	// Partitions maps a node to the nodes it lost contact with while both
+	// ran (a network partition, or a node hung past net_ticktime).
+	Partitions map[string][]string `json:"partitions"`
 }
 
 // Status asks the node how it sees the cluster.
@@ -89,6 +92,17 @@ func (n *Node) RunningNodes(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return s.RunningNodes, nil
+}
+
+// restartApp restarts RabbitMQ inside the node's VM (stop_app, start_app):
+// how an operator heals a node that came back to a partitioned cluster.
+func (n *Node) restartApp(ctx context.Context) error {
+	n.c.log.Info("node restart app", "node", n.index)
+	if _, err := n.Ctl(ctx, "rabbitmqctl", "stop_app"); err != nil {
+		return err
+	}
+	_, err := n.Ctl(ctx, "rabbitmqctl", "start_app")
+	return err
 }
 
 // UnderMaintenance reports whether the node says it is in maintenance mode.

@@ -273,12 +273,10 @@ func allocs(ctx context.Context, c *cluster.Cluster) error {
 }
 
 // failover injects a fault on the connected node n times while 8
-// goroutines publish, and reports the gaps.
+// goroutines publish, and reports the gaps. Each round publishes into a
+// fresh quorum queue, checked and deleted after the round, so that no round
+// pays for a queue grown by the ones before.
 func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) error {
-	queue := "bench-" + fault
-	if err := declare(c, queue); err != nil {
-		return err
-	}
 	var mu sync.Mutex
 	left := map[int]time.Time{} // round → when the client left the node
 	round := -1
@@ -299,46 +297,27 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 	if err != nil {
 		return err
 	}
-	// lastConfirm is when the latest publish confirmed, among those that
-	// started after faultAt: the gap counts only messages sent once the
-	// fault was in effect, not confirms already on their way.
-	var lastConfirm, faultAt atomic.Int64
-	confirmed := sync.Map{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := 0; i < 100_000_000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("%d-%d", g, i)
-				started := time.Now().UnixNano()
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-				err := p.Publish(pctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
-				cancel()
-				if err == nil {
-					confirmed.Store(id, true)
-					if started >= faultAt.Load() {
-						lastConfirm.Store(time.Now().UnixNano())
-					}
-				}
-			}
-		})
-	}
 	var gaps, leaves []time.Duration
+	total, lost := 0, 0
 	for r := range n {
+		queue := fmt.Sprintf("bench-%s-%d", fault, r)
+		if err := declare(c, queue); err != nil {
+			return err
+		}
+		l := startLoad(ctx, p, queue)
+		if err := l.waitConfirms(200, time.Minute); err != nil {
+			l.stop()
+			return err
+		}
 		victim := connected(c, cl)
 		if victim == nil {
-			close(stop)
+			l.stop()
 			return errors.New("client not connected")
 		}
 		mu.Lock()
 		round = r
 		mu.Unlock()
-		faultAt.Store(1 << 62) // no publish counts while the fault is injected
+		l.faultAt.Store(1 << 62) // no publish counts while the fault is injected
 		t0 := time.Now()
 		if fault == "kill" {
 			err = victim.Kill(ctx) // returns once the process is gone
@@ -346,15 +325,15 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 			err = victim.Pause() // returns once the kernel reports it stopped
 		}
 		if err != nil {
-			close(stop)
+			l.stop()
 			return err
 		}
-		faultAt.Store(time.Now().UnixNano())
+		l.faultAt.Store(time.Now().UnixNano())
 		deadline := time.Now().Add(2 * time.Minute)
-		for lastConfirm.Load() <= t0.UnixNano() && time.Now().Before(deadline) {
+		for l.lastConfirm.Load() <= t0.UnixNano() && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		gap := time.Duration(lastConfirm.Load() - t0.UnixNano())
+		gap := time.Duration(l.lastConfirm.Load() - t0.UnixNano())
 		gaps = append(gaps, gap)
 		for time.Now().Before(deadline) {
 			mu.Lock()
@@ -375,27 +354,25 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 		if err == nil {
 			err = c.WaitClustered(ctx)
 		}
+		l.stop()
 		if err != nil {
-			close(stop)
 			return err
 		}
-		time.Sleep(500 * time.Millisecond) // let the load run on the healed cluster before the next fault
-	}
-	close(stop)
-	wg.Wait()
-
-	seen, err := countQueue(c, queue)
-	if err != nil {
-		return err
-	}
-	total, lost := 0, 0
-	confirmed.Range(func(k, _ any) bool {
-		total++
-		if !seen[k.(string)] {
-			lost++
+		seen, err := countQueue(c, queue)
+		if err != nil {
+			return err
 		}
-		return true
-	})
+		l.confirmed.Range(func(k, _ any) bool {
+			total++
+			if !seen[k.(string)] {
+				lost++
+			}
+			return true
+		})
+		if err := deleteQueue(c, queue); err != nil {
+			return err
+		}
+	}
 	title := map[string]string{
 		"kill": "Failover gap: SIGKILL of the connected node → next confirmed publish (of a message sent after the kill)",
 		"hang": "Hung node: SIGSTOP of the connected node → next confirmed publish, and → client leaves the node",
@@ -409,6 +386,76 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 		return fmt.Errorf("%d confirmed messages lost", lost)
 	}
 	return nil
+}
+
+// load publishes from 8 goroutines into one queue until stopped.
+type load struct {
+	wg        sync.WaitGroup
+	done      chan struct{}
+	confirmed sync.Map
+	n         atomic.Int64
+	// lastConfirm is when the latest publish confirmed, among those that
+	// started after faultAt: the gap counts only messages sent once the
+	// fault was in effect, not confirms already on their way.
+	lastConfirm, faultAt atomic.Int64
+}
+
+func startLoad(ctx context.Context, p *amqpha.Publisher, queue string) *load {
+	l := &load{done: make(chan struct{})}
+	for g := range 8 {
+		l.wg.Go(func() {
+			for i := 0; i < 100_000_000; i++ {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				id := fmt.Sprintf("%s-%d-%d", queue, g, i)
+				started := time.Now().UnixNano()
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				err := p.Publish(pctx, "", queue, amqp.Publishing{MessageId: id, Body: body})
+				cancel()
+				if err == nil {
+					l.confirmed.Store(id, true)
+					l.n.Add(1)
+					if started >= l.faultAt.Load() {
+						l.lastConfirm.Store(time.Now().UnixNano())
+					}
+				}
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) waitConfirms(n int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for l.n.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d confirms in %v", l.n.Load(), n, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+func (l *load) stop() {
+	close(l.done)
+	l.wg.Wait()
+}
+
+func deleteQueue(c *cluster.Cluster, queue string) error {
+	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	_, err = ch.QueueDelete(queue, false, false, false)
+	return err
 }
 
 func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
