@@ -208,6 +208,10 @@ func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, ui
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	// Setting up channels is bounded like the dial: a node that hangs right
+	// after the handshake must not hold the supervisor.
+	guard := time.AfterFunc(s.c.cfg.DialTimeout, func() { tc.Close() })
+	defer guard.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
