@@ -37,35 +37,8 @@ func TestMain(m *testing.M) {
 	os.Exit(clustertest.Main(m, cluster.Options{}, &shared))
 }
 
-// restore puts the shared cluster back as the next test expects it: every
-// node running, resumed, healed, revived, without alarm, clustered.
-func restore(t *testing.T) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		for _, n := range shared.Nodes() {
-			n.Heal()
-			if n.Paused() {
-				if err := n.Resume(); err != nil {
-					t.Errorf("restore: resume %v: %v", n.Name(), err)
-				}
-			}
-		}
-		if err := shared.StartAll(ctx); err != nil {
-			t.Fatalf("restore: %v", err)
-		}
-		for _, n := range shared.Nodes() {
-			if err := n.ClearAlarm(ctx); err != nil {
-				t.Errorf("restore: clear alarm on %v: %v", n.Name(), err)
-			}
-			if m, err := n.UnderMaintenance(ctx); err != nil || m {
-				if err := n.Revive(ctx); err != nil {
-					t.Errorf("restore: revive %v: %v", n.Name(), err)
-				}
-			}
-		}
-	})
-}
+// restore puts every node of the shared cluster back when the test ends.
+func restore(t *testing.T) { clustertest.Restore(t, shared) }
 
 // eventually polls cond until it returns nil, failing the test with cond's
 // last error after timeout.

@@ -105,3 +105,36 @@ func CheckGone(pids []int, dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Restore registers a cleanup that puts every node of c back as the next
+// test expects it: healed, resumed, running, clustered, without alarm, out
+// of maintenance. Tests that break nodes of a shared cluster call it first.
+func Restore(tb testing.TB, c *cluster.Cluster) {
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+		defer cancel()
+		for _, n := range c.Nodes() {
+			n.Heal()
+			if n.Paused() {
+				if err := n.Resume(); err != nil {
+					tb.Errorf("restore: %v", err)
+				}
+			}
+		}
+		if err := c.StartAll(ctx); err != nil {
+			tb.Fatalf("restore: %v", err)
+		}
+		for _, n := range c.Nodes() {
+			if on, err := n.HasAlarm(ctx); err != nil || on {
+				if err := n.ClearAlarm(ctx); err != nil {
+					tb.Errorf("restore: %v", err)
+				}
+			}
+			if m, err := n.UnderMaintenance(ctx); err != nil || m {
+				if err := n.Revive(ctx); err != nil {
+					tb.Errorf("restore: %v", err)
+				}
+			}
+		}
+	})
+}

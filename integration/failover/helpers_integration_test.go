@@ -37,36 +37,8 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// restore puts every node back: running, resumed, healed, revived, no alarm.
-func restore(t *testing.T) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		for _, n := range shared.Nodes() {
-			n.Heal()
-			if n.Paused() {
-				if err := n.Resume(); err != nil {
-					t.Errorf("restore: %v", err)
-				}
-			}
-		}
-		if err := shared.StartAll(ctx); err != nil {
-			t.Fatalf("restore: %v", err)
-		}
-		for _, n := range shared.Nodes() {
-			if on, err := n.HasAlarm(ctx); err != nil || on {
-				if err := n.ClearAlarm(ctx); err != nil {
-					t.Errorf("restore: %v", err)
-				}
-			}
-			if m, err := n.UnderMaintenance(ctx); err != nil || m {
-				if err := n.Revive(ctx); err != nil {
-					t.Errorf("restore: %v", err)
-				}
-			}
-		}
-	})
-}
+// restore puts every node of the shared cluster back when the test ends.
+func restore(t *testing.T) { clustertest.Restore(t, shared) }
 
 // rawChannel opens a plain amqp091-go channel on node i, directly.
 func rawChannel(t *testing.T, i int) *amqp.Channel {

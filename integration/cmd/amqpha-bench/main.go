@@ -91,15 +91,11 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 
 // declare creates a fresh quorum queue through node 0.
 func declare(c *cluster.Cluster, name string) error {
-	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	conn, ch, err := node0Channel(c)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	ch.QueueDelete(name, false, false, false)
 	_, err = ch.QueueDeclare(name, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
 	return err
@@ -445,17 +441,28 @@ func (l *load) stop() {
 }
 
 func deleteQueue(c *cluster.Cluster, queue string) error {
-	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	conn, ch, err := node0Channel(c)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
-	}
 	_, err = ch.QueueDelete(queue, false, false, false)
 	return err
+}
+
+// node0Channel opens a plain amqp091-go channel on node 0, directly; the
+// caller closes the connection.
+func node0Channel(c *cluster.Cluster) (*amqp.Connection, *amqp.Channel, error) {
+	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, ch, nil
 }
 
 func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
@@ -470,15 +477,11 @@ func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
 
 // countQueue consumes every message of queue and returns their ids.
 func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
-	conn, err := amqp.Dial(c.Node(0).DirectURI())
+	conn, ch, err := node0Channel(c)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return nil, err
-	}
 	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
 	if err != nil {
 		return nil, err
