@@ -119,33 +119,15 @@ func (c Config) Validate() error {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Heartbeat == 0 {
-		c.Heartbeat = d.Heartbeat
-	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = d.DialTimeout
-	}
-	if c.HangTimeout == 0 {
-		c.HangTimeout = d.HangTimeout
-	}
-	if c.ConnectionName == "" {
-		c.ConnectionName = d.ConnectionName
-	}
-	if c.ReconnectInitial == 0 {
-		c.ReconnectInitial = d.ReconnectInitial
-	}
-	if c.ReconnectMax == 0 {
-		c.ReconnectMax = d.ReconnectMax
-	}
-	if c.QuarantineBase == 0 {
-		c.QuarantineBase = d.QuarantineBase
-	}
-	if c.QuarantineMax == 0 {
-		c.QuarantineMax = d.QuarantineMax
-	}
-	if c.EventBuffer == 0 {
-		c.EventBuffer = d.EventBuffer
-	}
+	orDefault(&c.Heartbeat, d.Heartbeat)
+	orDefault(&c.DialTimeout, d.DialTimeout)
+	orDefault(&c.HangTimeout, d.HangTimeout)
+	orDefault(&c.ConnectionName, d.ConnectionName)
+	orDefault(&c.ReconnectInitial, d.ReconnectInitial)
+	orDefault(&c.ReconnectMax, d.ReconnectMax)
+	orDefault(&c.QuarantineBase, d.QuarantineBase)
+	orDefault(&c.QuarantineMax, d.QuarantineMax)
+	orDefault(&c.EventBuffer, d.EventBuffer)
 	if c.Balancer == nil {
 		c.Balancer = balancer.RoundRobin()
 	}
@@ -160,4 +142,12 @@ func (c Config) withDefaults() Config {
 		c.Resolver = discovery.Static(nodes...)
 	}
 	return c
+}
+
+// orDefault sets *v to d when *v is the zero value.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }

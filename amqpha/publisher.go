@@ -100,15 +100,9 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Window < 0 {
 		return nil, fmt.Errorf("amqpha: PublisherConfig.Window = %d, want >= 0", cfg.Window)
 	}
-	if cfg.Window == 0 {
-		cfg.Window = defaultWindow
-	}
-	if cfg.ConfirmTimeout == 0 {
-		cfg.ConfirmTimeout = defaultConfirmTimeout
-	}
-	if cfg.NackRetryFor == 0 {
-		cfg.NackRetryFor = defaultNackRetryFor
-	}
+	orDefault(&cfg.Window, defaultWindow)
+	orDefault(&cfg.ConfirmTimeout, defaultConfirmTimeout)
+	orDefault(&cfg.NackRetryFor, defaultNackRetryFor)
 	prefix := make([]byte, 8)
 	rand.Read(prefix)
 	p := &Publisher{
