@@ -8,9 +8,12 @@ import (
 	"sync"
 )
 
-// Client keeps a connection to a live node of a RabbitMQ cluster and moves
-// it to another node when the node dies, hangs, becomes unreachable or shuts
-// down. Publishers created from it follow the connection. A Client is safe
+// Client keeps connections to live nodes of a RabbitMQ cluster and moves
+// each to another node when its node dies, hangs, becomes unreachable or
+// shuts down: one connection for publishers and, once a consumer starts,
+// one for consumers (unless Config.SharedConnection). Publishers and
+// consumers created from it follow their connection; the topology declared
+// through it is declared again on every new connection. A Client is safe
 // for concurrent use.
 type Client struct {
 	cfg    Config
@@ -18,10 +21,13 @@ type Client struct {
 	events *eventQueue
 	ctx    context.Context // the client's lifetime
 	cancel context.CancelFunc
-	sup    *supervisor
+	topo   *topology
+	sup    *supervisor // the publishing connection
 
 	mu         sync.Mutex
+	consSup    *supervisor // the consumers' connection; nil until needed
 	publishers map[*Publisher]struct{}
+	consumers  map[*Consumer]struct{}
 	closed     bool
 	closeOnce  sync.Once
 	closeErr   error
@@ -44,9 +50,15 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		events:     newEventQueue(cfg.OnEvent, cfg.EventBuffer),
 		ctx:        life,
 		cancel:     cancel,
+		topo:       newTopology(),
 		publishers: make(map[*Publisher]struct{}),
+		consumers:  make(map[*Consumer]struct{}),
 	}
-	c.sup = newSupervisor(c)
+	r := rolePublish
+	if cfg.SharedConnection {
+		r |= roleConsume
+	}
+	c.sup = newSupervisor(c, r)
 	go c.sup.run()
 	select {
 	case <-c.sup.ready:
@@ -64,27 +76,90 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 }
 
-// Reconnects counts the connections lost since the client started.
-func (c *Client) Reconnects() uint64 { return c.sup.reconnects.Load() }
+// consumeSupervisor returns the supervisor of the consumers' connection,
+// starting it if needed.
+func (c *Client) consumeSupervisor() (*supervisor, error) {
+	if c.cfg.SharedConnection {
+		return c.sup, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.consSup == nil {
+		c.consSup = newSupervisor(c, roleConsume)
+		go c.consSup.run()
+	}
+	return c.consSup, nil
+}
+
+func (c *Client) supervisors() []*supervisor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.consSup == nil {
+		return []*supervisor{c.sup}
+	}
+	return []*supervisor{c.sup, c.consSup}
+}
+
+// busyElsewhere returns a function that reports the nodes the client's
+// other connections are on, or nil when there are none.
+func (c *Client) busyElsewhere(s *supervisor) func(addr string) bool {
+	busy := map[string]bool{}
+	for _, o := range c.supervisors() {
+		if o == s {
+			continue
+		}
+		o.mu.Lock()
+		if o.node != nil {
+			busy[o.node.raw] = true
+		}
+		o.mu.Unlock()
+	}
+	if len(busy) == 0 {
+		return nil
+	}
+	return func(addr string) bool { return busy[addr] }
+}
+
+// Reconnects counts the connections lost since the client started, of
+// both the publishing and the consumers' connection.
+func (c *Client) Reconnects() uint64 {
+	var n uint64
+	for _, s := range c.supervisors() {
+		n += s.reconnects.Load()
+	}
+	return n
+}
 
 // DroppedEvents counts the events dropped because OnEvent fell behind.
 func (c *Client) DroppedEvents() uint64 { return c.events.dropped.Load() }
 
-// Node is the redacted address of the node the client is connected to, ""
-// while it has no connection.
-func (c *Client) Node() string {
-	c.sup.mu.Lock()
-	defer c.sup.mu.Unlock()
-	if c.sup.node == nil {
+// Node is the redacted address of the node the publishing connection is
+// on, "" while it has none.
+func (c *Client) Node() string { return c.sup.currentNode() }
+
+// ConsumerNode is the redacted address of the node the consumers'
+// connection is on, "" while it has none or no consumer started it.
+func (c *Client) ConsumerNode() string {
+	if c.cfg.SharedConnection {
+		return c.Node()
+	}
+	c.mu.Lock()
+	s := c.consSup
+	c.mu.Unlock()
+	if s == nil {
 		return ""
 	}
-	return c.sup.node.String()
+	return s.currentNode()
 }
 
 // Close closes every publisher (each waits for its outstanding confirms
-// until ctx ends), then the connection, and waits for every goroutine of the
-// client, including the last OnEvent call, until ctx ends. It is safe to
-// call twice; the second call returns the first's result.
+// until ctx ends) and every consumer (each lets its running handlers finish
+// until ctx ends), then the connections, and waits for every goroutine of
+// the client, including the last OnEvent call, until ctx ends. It is safe
+// to call twice; the second call returns the first's result.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
@@ -93,16 +168,28 @@ func (c *Client) Close(ctx context.Context) error {
 		for p := range c.publishers {
 			pubs = append(pubs, p)
 		}
+		cons := make([]*Consumer, 0, len(c.consumers))
+		for k := range c.consumers {
+			cons = append(cons, k)
+		}
 		c.mu.Unlock()
 		var errs []error
 		for _, p := range pubs {
 			errs = append(errs, p.Close(ctx))
 		}
+		for _, k := range cons {
+			errs = append(errs, k.Close(ctx))
+		}
 		c.cancel()
-		<-c.sup.done
-		c.sup.wg.Wait()
+		for _, s := range c.supervisors() {
+			<-s.done
+			s.wg.Wait()
+		}
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection
+		}
+		for _, k := range cons {
+			k.bg.Wait()
 		}
 		c.events.post(Event{Kind: EventClosed})
 		c.closeEvents(ctx)

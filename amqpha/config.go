@@ -40,8 +40,14 @@ type Config struct {
 	// broker always has something to answer. Negative disables the
 	// detector, leaving only heartbeats.
 	HangTimeout time.Duration
-	// ConnectionName is shown in the management UI.
+	// ConnectionName is shown in the management UI; the consumers'
+	// connection adds " (consume)".
 	ConnectionName string
+	// SharedConnection puts consumers on the publishers' connection. By
+	// default they get a connection of their own: RabbitMQ slows down
+	// (flow control) and blocks (resource alarms) publishing connections,
+	// and consumers must not wait for that.
+	SharedConnection bool
 
 	// FailFast makes Dial give up after one pass over the nodes instead of
 	// trying until its context ends.

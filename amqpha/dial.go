@@ -36,7 +36,7 @@ func (c *trackedConn) idle(now time.Time) time.Duration {
 // AMQP handshake under a deadline that the context's end also cuts short.
 // Every attempt builds a fresh amqp091.Config (amqp091-go zeroes a
 // password it has used) and leaves amqp091-go's own recovery off.
-func (c *Client) dial(ctx context.Context, a *nodeAddr) (*amqp.Connection, *trackedConn, error) {
+func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Connection, *trackedConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -69,7 +69,7 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr) (*amqp.Connection, *trac
 	tracked := &trackedConn{Conn: conn}
 	tracked.lastRead.Store(time.Now().UnixNano())
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	ac, err := amqp.Open(tracked, c.amqpConfig(a))
+	ac, err := amqp.Open(tracked, c.amqpConfig(a, name))
 	if !stop() {
 		// ctx ended while Open ran: whatever Open returned, the deadline
 		// is spoilt.
@@ -88,9 +88,9 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr) (*amqp.Connection, *trac
 	return ac, tracked, nil
 }
 
-func (c *Client) amqpConfig(a *nodeAddr) amqp.Config {
+func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName(c.cfg.ConnectionName)
+	props.SetClientConnectionName(name)
 	return amqp.Config{
 		SASL:       []amqp.Authentication{a.uri.PlainAuth()},
 		Vhost:      a.uri.Vhost,

@@ -22,6 +22,16 @@ var (
 	ErrBlocked = errors.New("amqpha: connection blocked by the broker")
 	// ErrNoNodes: there is no node to connect to.
 	ErrNoNodes = errors.New("amqpha: no nodes")
+	// ErrStaleDelivery: the delivery came on a channel that is gone (its
+	// connection was lost, or the channel closed), so it cannot be
+	// acknowledged; nothing was sent, and the broker delivers the message
+	// again. Acknowledging it on another channel would make the broker
+	// close that channel (406 PRECONDITION_FAILED, unknown delivery tag).
+	ErrStaleDelivery = errors.New("amqpha: stale delivery: its channel is gone")
+	// ErrSettled: the delivery was already acknowledged, nacked or
+	// rejected; nothing was sent (a second acknowledgement of one delivery
+	// tag would make the broker close the channel).
+	ErrSettled = errors.New("amqpha: delivery already settled")
 )
 
 // ConnectError reports a reconnection pass in which every node failed, with

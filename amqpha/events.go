@@ -29,6 +29,22 @@ const (
 	EventUnblocked
 	// EventClosed: the client closed.
 	EventClosed
+	// EventTopologyFailed: declaring a recorded entity again on a new
+	// connection failed (Reason names it, Err says why). It is not retried
+	// on that connection; the next connection tries again.
+	EventTopologyFailed
+	// EventQueueRenamed: a server-named queue was declared again on a new
+	// connection and got the name Queue instead of Previous. Bindings and
+	// consumers recorded under the old name follow it.
+	EventQueueRenamed
+	// EventConsumerCancelled: consumer Consumer on Queue stopped receiving
+	// while its connection lives: the broker cancelled it (queue deleted,
+	// mirrored queue failed over) or closed its channel (Err). It is
+	// registered again, with backoff.
+	EventConsumerCancelled
+	// EventConsumerRegistered: consumer Consumer on Queue was registered
+	// again, after a reconnect or a cancellation.
+	EventConsumerRegistered
 )
 
 func (k EventKind) String() string {
@@ -49,20 +65,34 @@ func (k EventKind) String() string {
 		return "unblocked"
 	case EventClosed:
 		return "closed"
+	case EventTopologyFailed:
+		return "topology-failed"
+	case EventQueueRenamed:
+		return "queue-renamed"
+	case EventConsumerCancelled:
+		return "consumer-cancelled"
+	case EventConsumerRegistered:
+		return "consumer-registered"
 	}
 	return "unknown"
 }
 
-// Event is something that happened to the client's connection. Node and
-// Previous are redacted node addresses.
+// Event is something that happened to one of the client's connections.
+// Node and Previous are redacted node addresses (Previous is a queue name
+// for EventQueueRenamed).
 type Event struct {
-	Kind       EventKind
-	Time       time.Time
+	Kind EventKind
+	Time time.Time
+	// Connection is "publish" or "consume" (the consumers' own
+	// connection), or "publish+consume" with Config.SharedConnection.
+	Connection string
 	Node       string
 	Previous   string
-	Generation uint64 // counts the connections the client opened
+	Generation uint64 // counts the connections of this kind the client opened
 	Err        error
 	Reason     string
+	Queue      string // the queue of a consumer or topology event
+	Consumer   string // the consumer tag of a consumer event
 }
 
 // eventQueue hands events to a callback on its own goroutine, in order.

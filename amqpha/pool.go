@@ -73,11 +73,17 @@ func (p *pool) quarantined(i int, now time.Time) bool {
 }
 
 // next returns the node to try next in this pass and marks it tried; ok is
-// false when every node was tried.
-func (p *pool) next(now time.Time) (res balancer.Result, addr *nodeAddr, ok bool) {
+// false when every node was tried. Nodes that busy reports (those the
+// client's other connection uses) come after the other healthy nodes, so
+// that one node's failure takes down only one of them.
+func (p *pool) next(now time.Time, busy func(addr string) bool) (res balancer.Result, addr *nodeAddr, ok bool) {
+	usable := func(i int) bool { return i < len(p.tried) && !p.tried[i] && !p.quarantined(i, now) }
 	r, err := p.picker.Pick(balancer.PickInfo{Skip: func(i int) bool {
-		return i >= len(p.tried) || p.tried[i] || p.quarantined(i, now)
+		return !usable(i) || busy != nil && busy(p.nodes[i].Addr)
 	}})
+	if err != nil && busy != nil {
+		r, err = p.picker.Pick(balancer.PickInfo{Skip: func(i int) bool { return !usable(i) }})
+	}
 	if err != nil {
 		// Only quarantined nodes are left: the one released soonest.
 		best := -1

@@ -20,7 +20,7 @@ func pass(p *pool, now time.Time) []string {
 	p.startPass()
 	var hosts []string
 	for {
-		_, a, ok := p.next(now)
+		_, a, ok := p.next(now, nil)
 		if !ok {
 			return hosts
 		}
@@ -59,7 +59,7 @@ func TestPoolQuarantinedNodesGoLast(t *testing.T) {
 	p.startPass()
 	seen := map[string]bool{}
 	for range 3 {
-		_, a, _ := p.next(later)
+		_, a, _ := p.next(later, nil)
 		seen[a.uri.Host] = true
 	}
 	if !seen["a"] || !seen["b"] {
@@ -111,5 +111,27 @@ func TestPoolSkipsUnparsableNodes(t *testing.T) {
 	}
 	if got := pass(p, time.Unix(0, 0)); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("pass = %v", got)
+	}
+}
+
+func TestPoolTriesTheOtherConnectionsNodeLast(t *testing.T) {
+	nodes := testNodes("a", "b", "c")
+	busy := func(addr string) bool { return addr == nodes[1].Addr }
+	now := time.Unix(1000, 0)
+	for range 20 { // rr starts at a random node
+		p := newPool(time.Second, 30*time.Second)
+		p.setNodes(balancer.RoundRobin(), nodes)
+		p.startPass()
+		var hosts []string
+		for {
+			_, a, ok := p.next(now, busy)
+			if !ok {
+				break
+			}
+			hosts = append(hosts, a.uri.Host)
+		}
+		if len(hosts) != 3 || hosts[2] != "b" {
+			t.Fatalf("pass tried %v, want b (busy) last", hosts)
+		}
 	}
 }

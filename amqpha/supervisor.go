@@ -15,8 +15,9 @@ import (
 	"github.com/amqpha/amqpha/balancer"
 )
 
-// attachment is something that lives on the supervisor's connection (a
-// publisher). The supervisor calls it from its own goroutine.
+// attachment is something that lives on the supervisor's connection (the
+// recorded topology, a publisher, a consumer). The supervisor calls it from
+// its own goroutine, in the order the attachments were added.
 type attachment interface {
 	// attach sets the attachment up on a new connection, before the
 	// connection is reported ready. An error fails the connection.
@@ -32,6 +33,8 @@ type attachment interface {
 // hang detector and its probes) are counted in wg.
 type supervisor struct {
 	c    *Client
+	role role
+	name string // the connection name shown in the management UI
 	log  *slog.Logger
 	pool *pool
 	bo   *backoff.ExponentialBackOff
@@ -42,6 +45,7 @@ type supervisor struct {
 	gen         uint64
 	attachments []attachment
 	lastErr     error
+	changed     chan struct{} // closed and replaced when conn changes
 
 	ready     chan struct{} // closed when the first connection is ready
 	readyOnce sync.Once
@@ -55,7 +59,10 @@ type supervisor struct {
 	blocked atomic.Bool
 }
 
-func newSupervisor(c *Client) *supervisor {
+// newBackoff returns the jittered exponential backoff between reconnection
+// passes and between consumer registrations: ReconnectInitial doubling up
+// to ReconnectMax, ±50 %, forever.
+func (c *Client) newBackoff() *backoff.ExponentialBackOff {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = c.cfg.ReconnectInitial
 	bo.MaxInterval = c.cfg.ReconnectMax
@@ -63,20 +70,99 @@ func newSupervisor(c *Client) *supervisor {
 	bo.Multiplier = 2
 	bo.MaxElapsedTime = 0
 	bo.Reset()
-	return &supervisor{
-		c:      c,
-		log:    c.log.With("component", "supervisor"),
-		pool:   newPool(c.cfg.QuarantineBase, c.cfg.QuarantineMax),
-		bo:     bo,
-		ready:  make(chan struct{}),
-		gaveUp: make(chan error, 1),
-		done:   make(chan struct{}),
+	return bo
+}
+
+// role says what a connection carries.
+type role uint8
+
+const (
+	rolePublish role = 1 << iota
+	roleConsume
+)
+
+func (r role) String() string {
+	switch r {
+	case rolePublish:
+		return "publish"
+	case roleConsume:
+		return "consume"
 	}
+	return "publish+consume"
+}
+
+func newSupervisor(c *Client, r role) *supervisor {
+	bo := c.newBackoff()
+	name := c.cfg.ConnectionName
+	if r == roleConsume {
+		name += " (consume)"
+	}
+	s := &supervisor{
+		c:       c,
+		role:    r,
+		name:    name,
+		log:     c.log.With("component", "supervisor", "connection", r.String()),
+		pool:    newPool(c.cfg.QuarantineBase, c.cfg.QuarantineMax),
+		bo:      bo,
+		ready:   make(chan struct{}),
+		gaveUp:  make(chan error, 1),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	if c.topo != nil {
+		// The recorded topology is declared before anything else uses a
+		// new connection.
+		s.attachments = append(s.attachments, &topologyAttachment{t: c.topo, sup: s})
+	}
+	return s
 }
 
 func (s *supervisor) emit(ev Event) {
 	ev.Time = time.Now()
+	ev.Connection = s.role.String()
 	s.c.events.post(ev)
+}
+
+// setConnLocked records the current connection (nil while there is none)
+// and wakes waitConn callers.
+func (s *supervisor) setConnLocked(conn *amqp.Connection, node *nodeAddr) {
+	s.conn, s.node = conn, node
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitConn returns the current connection and its generation, waiting for
+// one until ctx ends.
+func (s *supervisor) waitConn(ctx context.Context) (*amqp.Connection, uint64, error) {
+	for {
+		s.mu.Lock()
+		conn, gen, changed := s.conn, s.gen, s.changed
+		s.mu.Unlock()
+		if conn != nil && !conn.IsClosed() {
+			return conn, gen, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			if err := s.lastError(); err != nil {
+				return nil, 0, fmt.Errorf("amqpha: no connection: %w (last error: %w)", ctx.Err(), err)
+			}
+			return nil, 0, fmt.Errorf("amqpha: no connection: %w", ctx.Err())
+		case <-s.c.ctx.Done():
+			return nil, 0, ErrClosed
+		}
+	}
+}
+
+// currentNode is the redacted address of the connected node, "" while
+// there is none.
+func (s *supervisor) currentNode() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node == nil {
+		return ""
+	}
+	return s.node.String()
 }
 
 // resolve refreshes the node set; on failure the last good set stays.
@@ -123,7 +209,7 @@ func (s *supervisor) run() {
 		var errs []error
 		connected := false
 		for ctx.Err() == nil {
-			r, addr, ok := s.pool.next(time.Now())
+			r, addr, ok := s.pool.next(time.Now(), s.c.busyElsewhere(s))
 			if !ok {
 				break
 			}
@@ -204,7 +290,7 @@ func (s *supervisor) everReady() bool {
 
 // connect dials addr and sets every attachment up on the new connection.
 func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, uint64, error) {
-	conn, tc, err := s.c.dial(s.c.ctx, addr)
+	conn, tc, err := s.c.dial(s.c.ctx, addr, s.name)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -225,7 +311,7 @@ func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, ui
 			return nil, nil, 0, &NodeError{Node: addr.String(), Op: "attach", Err: err}
 		}
 	}
-	s.conn, s.node = conn, addr
+	s.setConnLocked(conn, addr)
 	return conn, tc, s.gen, nil
 }
 
@@ -282,8 +368,14 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 			default:
 				return e, e.Code == amqp.ConnectionForced
 			}
-		case b := <-blocks:
-			s.setBlocked(gen, b)
+		case b, ok := <-blocks:
+			if !ok {
+				blocks = nil // closed with the connection
+				continue
+			}
+			if b.Active != s.blocked.Load() {
+				s.setBlocked(gen, b)
+			}
 		case idle := <-hung:
 			hangCause = fmt.Errorf("amqpha: nothing received from %s for %v: taken for hung", addr, idle.Round(time.Millisecond))
 			tc.Close() // amqp091-go's reader fails and closes the connection
@@ -299,7 +391,7 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 func (s *supervisor) lost(gen uint64) {
 	s.mu.Lock()
 	if s.gen == gen {
-		s.conn, s.node = nil, nil
+		s.setConnLocked(nil, nil)
 	}
 	atts := append([]attachment(nil), s.attachments...)
 	s.mu.Unlock()

@@ -190,9 +190,16 @@ func (e *events) count(k amqpha.EventKind) int {
 	return n
 }
 
-// connectedNode is the node the client is connected to, or nil.
-func connectedNode(c *amqpha.Client) *cluster.Node {
-	u, err := url.Parse(c.Node())
+// connectedNode is the node the client's publishing connection is on, or
+// nil.
+func connectedNode(c *amqpha.Client) *cluster.Node { return nodeAt(c.Node()) }
+
+// consumerNode is the node the client's consumers' connection is on, or nil.
+func consumerNode(c *amqpha.Client) *cluster.Node { return nodeAt(c.ConsumerNode()) }
+
+// nodeAt is the node whose proxied URI is addr, or nil.
+func nodeAt(addr string) *cluster.Node {
+	u, err := url.Parse(addr)
 	if err != nil || u.Port() == "" {
 		return nil
 	}
@@ -255,11 +262,17 @@ func startLoad(t *testing.T, pub *amqpha.Publisher, queue string, goroutines int
 // progress waits until n more messages are confirmed and returns how long
 // the first of them took.
 func (l *load) progress(n int64, timeout time.Duration) (first time.Duration, err error) {
-	start := l.n.Load()
+	return progress(&l.n, n, timeout, "publishes confirmed")
+}
+
+// progress waits until counter grew by n and returns how long its first
+// step took.
+func progress(counter *atomic.Int64, n int64, timeout time.Duration, what string) (first time.Duration, err error) {
+	start := counter.Load()
 	began := time.Now()
 	deadline := began.Add(timeout)
 	for {
-		got := l.n.Load() - start
+		got := counter.Load() - start
 		if got >= 1 && first == 0 {
 			first = time.Since(began)
 		}
@@ -267,21 +280,29 @@ func (l *load) progress(n int64, timeout time.Duration) (first time.Duration, er
 			return first, nil
 		}
 		if time.Now().After(deadline) {
-			return first, fmt.Errorf("only %d of %d publishes confirmed in %v", got, n, timeout)
+			return first, fmt.Errorf("only %d of %d %s in %v", got, n, what, timeout)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-// finish stops the load and checks that every confirmed message is in the
-// queue exactly once or more; it returns the number of duplicates.
-func (l *load) finish() (confirmed, duplicates int) {
+// halt stops the load, reports failed publishes, and returns the ids of
+// the confirmed messages.
+func (l *load) halt() map[string]bool {
 	l.t.Helper()
 	close(l.stop)
 	l.wg.Wait()
 	for _, err := range l.errs {
 		l.t.Errorf("publish failed: %v", err)
 	}
+	return l.confirmed
+}
+
+// finish stops the load and checks that every confirmed message is in the
+// queue exactly once or more; it returns the number of duplicates.
+func (l *load) finish() (confirmed, duplicates int) {
+	l.t.Helper()
+	l.halt()
 	seen := drainQueue(l.t, l.queue)
 	lost := 0
 	for id := range l.confirmed {

@@ -1,0 +1,467 @@
+package amqpha
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// ConsumerConfig configures a Consumer. The zero value works.
+type ConsumerConfig struct {
+	// Prefetch is how many unacknowledged messages the broker sends this
+	// consumer ahead (basic.qos on its channel, set again after every
+	// failover). It also bounds the redeliveries a failover causes. 0
+	// means 100.
+	Prefetch int
+	// Concurrency is how many handlers run at once. 0 means 1, which keeps
+	// the queue's order between failovers.
+	Concurrency int
+	// Tag is the consumer tag; "" generates a unique one. The same tag is
+	// used again on every registration.
+	Tag string
+	// Exclusive asks to be the queue's only consumer. After a failover the
+	// broker may refuse the new registration until it noticed that the old
+	// connection is gone; it is retried with backoff.
+	Exclusive bool
+	// Args are the consumer's arguments, e.g. "x-priority". Single active
+	// consumer is a queue argument ("x-single-active-consumer"), and
+	// works with several consumers of this kind.
+	Args amqp.Table
+}
+
+const defaultPrefetch = 100
+
+// Consumer receives messages from a queue and hands them to a handler,
+// following the client's consumers' connection from node to node: it is
+// registered again after every reconnect and after the broker cancels it
+// (queue deleted, mirrored queue failed over), with backoff. Messages are
+// delivered at least once: a message whose acknowledgement did not reach
+// the broker before its channel was lost is delivered again (with
+// Redelivered set), so handlers should be idempotent or de-duplicate by
+// MessageId.
+type Consumer struct {
+	c       *Client
+	sup     *supervisor
+	cfg     ConsumerConfig
+	queue   string // as the program names it
+	handler Handler
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	conn     *amqp.Connection // the current connection, nil while none
+	gen      uint64
+	cur      *consumerSession // registered and delivering; nil while not
+	all      map[*consumerSession]struct{}
+	stopping bool
+	started  bool // registered once
+
+	first      chan error // the first registration's result
+	kick       chan struct{}
+	stopTaking chan struct{} // closed when Close begins
+	hard       context.Context
+	hardCancel context.CancelFunc
+	work       chan *Delivery
+	workers    sync.WaitGroup // handler goroutines
+	bg         sync.WaitGroup // pumps, watchers, the keeper, channel closes
+
+	registrations atomic.Uint64
+	closeOnce     sync.Once
+	closeErr      error
+}
+
+var consumerSeq atomic.Uint64
+
+// Consume starts a consumer of queue that calls handler for every message,
+// and returns once the broker accepted it. It waits for the consumers'
+// connection (starting it if this is the first consumer) within ctx; ctx
+// bounds only this wait. A refusal by the broker (no such queue, access
+// refused, exclusive consumer elsewhere) is returned and nothing keeps
+// running. queue may be a name DeclareQueue returned: the consumer follows
+// a server-named queue's new name after each failover.
+func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, handler Handler) (*Consumer, error) {
+	if handler == nil {
+		return nil, errors.New("amqpha: Consume: nil handler")
+	}
+	if cfg.Prefetch < 0 || cfg.Concurrency < 0 {
+		return nil, fmt.Errorf("amqpha: ConsumerConfig: Prefetch = %d, Concurrency = %d, want >= 0", cfg.Prefetch, cfg.Concurrency)
+	}
+	orDefault(&cfg.Prefetch, defaultPrefetch)
+	orDefault(&cfg.Concurrency, 1)
+	if cfg.Tag == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		cfg.Tag = fmt.Sprintf("amqpha-%s-%d", hex.EncodeToString(b[:]), consumerSeq.Add(1))
+	}
+	cfg.Args = cloneTable(cfg.Args)
+	sup, err := c.consumeSupervisor()
+	if err != nil {
+		return nil, err
+	}
+	hard, hardCancel := context.WithCancel(context.Background())
+	k := &Consumer{
+		c:          c,
+		sup:        sup,
+		cfg:        cfg,
+		queue:      queue,
+		handler:    handler,
+		log:        c.log.With("component", "consumer", "queue", queue, "tag", cfg.Tag),
+		all:        make(map[*consumerSession]struct{}),
+		first:      make(chan error, 1),
+		kick:       make(chan struct{}, 1),
+		stopTaking: make(chan struct{}),
+		hard:       hard,
+		hardCancel: hardCancel,
+		work:       make(chan *Delivery),
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		hardCancel()
+		return nil, ErrClosed
+	}
+	c.consumers[k] = struct{}{}
+	c.mu.Unlock()
+	for range cfg.Concurrency {
+		k.workers.Go(k.workLoop)
+	}
+	k.bg.Go(k.keep)
+	sup.addAttachment(k)
+	select {
+	case err := <-k.first:
+		if err == nil {
+			return k, nil
+		}
+		k.Close(context.Background())
+		return nil, fmt.Errorf("amqpha: consume %q: %w", queue, err)
+	case <-ctx.Done():
+		k.Close(context.Background())
+		if err := sup.lastError(); err != nil {
+			return nil, fmt.Errorf("amqpha: consume %q: %w (last error: %w)", queue, ctx.Err(), err)
+		}
+		return nil, fmt.Errorf("amqpha: consume %q: %w", queue, ctx.Err())
+	}
+}
+
+// Tag is the consumer's tag.
+func (k *Consumer) Tag() string { return k.cfg.Tag }
+
+// Queue is the current name of the consumer's queue.
+func (k *Consumer) Queue() string { return k.c.topo.currentName(k.queue) }
+
+// Registrations counts how often the consumer was registered: 1, plus one
+// for every failover or cancellation it recovered from.
+func (k *Consumer) Registrations() uint64 { return k.registrations.Load() }
+
+// attach hands a new connection to the keeper, which registers the
+// consumer on it at once (supervisor). Registering is not done here: on a
+// quorum queue whose leader hangs, basic.consume waits until the cluster
+// declares that node down, and the connection must not wait for it.
+func (k *Consumer) attach(gen uint64, conn *amqp.Connection) error {
+	k.mu.Lock()
+	if k.stopping {
+		k.mu.Unlock()
+		return nil
+	}
+	k.conn, k.gen, k.cur = conn, gen, nil
+	k.mu.Unlock()
+	k.kickKeeper()
+	return nil
+}
+
+// detach marks the deliveries of connection gen stale (supervisor).
+func (k *Consumer) detach(gen uint64) {
+	k.mu.Lock()
+	if k.gen == gen {
+		k.conn, k.cur = nil, nil
+	}
+	var gone []*consumerSession
+	for s := range k.all {
+		if s.gen == gen {
+			gone = append(gone, s)
+		}
+	}
+	k.mu.Unlock()
+	for _, s := range gone {
+		s.die()
+	}
+}
+
+func (k *Consumer) setBlocked(uint64, bool) {}
+
+// refusedFirst hands a broker's refusal of the first registration to
+// Consume, and reports whether it did.
+func (k *Consumer) refusedFirst(err error) bool {
+	k.mu.Lock()
+	started := k.started
+	k.mu.Unlock()
+	if started || !isBrokerRefusal(err) {
+		return false
+	}
+	select {
+	case k.first <- err:
+	default:
+	}
+	return true
+}
+
+func (k *Consumer) kickKeeper() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// register opens a channel on conn and registers the consumer on it,
+// unless it is registered already or conn is no longer current. Only the
+// keeper calls it.
+func (k *Consumer) register(gen uint64, conn *amqp.Connection) error {
+	k.mu.Lock()
+	skip := k.stopping || k.gen != gen || k.cur != nil
+	k.mu.Unlock()
+	if skip {
+		return nil
+	}
+	name := k.c.topo.currentName(k.queue)
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	if err := ch.Qos(k.cfg.Prefetch, 0, false); err != nil {
+		ch.Close()
+		return err
+	}
+	deliveries, err := ch.Consume(name, k.cfg.Tag, false, k.cfg.Exclusive, false, false, k.cfg.Args)
+	if err != nil {
+		ch.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(k.hard)
+	s := &consumerSession{k: k, gen: gen, ch: ch, ctx: ctx, cancel: cancel}
+	k.mu.Lock()
+	if k.stopping || k.gen != gen {
+		k.mu.Unlock()
+		s.die()
+		ch.Close()
+		return nil
+	}
+	k.cur = s
+	k.all[s] = struct{}{}
+	again := k.started
+	k.started = true
+	k.mu.Unlock()
+	n := k.registrations.Add(1)
+	k.bg.Go(func() { k.pump(s, deliveries) })
+	k.bg.Go(func() { k.watch(s, closed, cancels) })
+	if again {
+		k.log.Info("consumer registered again", "queue_now", name, "registrations", n)
+		k.sup.emit(Event{Kind: EventConsumerRegistered, Queue: name, Consumer: k.cfg.Tag, Generation: gen})
+	} else {
+		select {
+		case k.first <- nil:
+		default:
+		}
+	}
+	return nil
+}
+
+// pump hands the session's deliveries to the handlers.
+func (k *Consumer) pump(s *consumerSession, deliveries <-chan amqp.Delivery) {
+	defer func() {
+		s.mu.Lock()
+		s.ended = true
+		done := s.unsettled == 0
+		s.mu.Unlock()
+		if done {
+			s.closeChannel()
+		}
+	}()
+	for m := range deliveries {
+		s.mu.Lock()
+		s.unsettled++
+		s.mu.Unlock()
+		d := &Delivery{Delivery: m, Generation: s.gen, s: s}
+		select {
+		case k.work <- d:
+		case <-k.stopTaking:
+			s.settledOne() // not handed out: back to the queue with the channel
+			return
+		}
+	}
+}
+
+// watch follows the session's channel: a cancellation by the broker or a
+// channel the broker closed makes the consumer register again.
+func (k *Consumer) watch(s *consumerSession, closed <-chan *amqp.Error, cancels <-chan string) {
+	for {
+		select {
+		case _, ok := <-cancels:
+			if !ok {
+				cancels = nil
+				continue
+			}
+			k.ended(s, errors.New("amqpha: consumer cancelled by the broker"))
+		case e, ok := <-closed:
+			s.die()
+			k.mu.Lock()
+			delete(k.all, s)
+			k.mu.Unlock()
+			var err error
+			if ok && e != nil {
+				err = e
+			}
+			k.ended(s, err)
+			return
+		}
+	}
+}
+
+// ended handles the end of session s's registration. A cancellation or a
+// channel error while the connection lives is reported and the consumer is
+// registered again by the keeper; a lost connection is handled when the
+// supervisor attaches the next one.
+func (k *Consumer) ended(s *consumerSession, cause error) {
+	k.mu.Lock()
+	current := k.cur == s
+	if current {
+		k.cur = nil
+	}
+	live := k.conn != nil && !k.conn.IsClosed() && !k.stopping && k.gen == s.gen
+	k.mu.Unlock()
+	if !current || !live {
+		return
+	}
+	name := k.c.topo.currentName(k.queue)
+	k.log.Warn("consumer cancelled; registering again", "queue_now", name, "err", cause)
+	k.sup.emit(Event{Kind: EventConsumerCancelled, Queue: name, Consumer: k.cfg.Tag, Generation: s.gen, Err: cause})
+	k.kickKeeper()
+}
+
+// keep registers the consumer: at once on each new connection, and again
+// with backoff after a cancellation or a failed registration while the
+// connection lives.
+func (k *Consumer) keep() {
+	bo := k.c.newBackoff()
+	var lastGen uint64
+	for {
+		select {
+		case <-k.stopTaking:
+			return
+		case <-k.kick:
+		}
+		for {
+			k.mu.Lock()
+			conn, gen := k.conn, k.gen
+			need := k.cur == nil && conn != nil && !k.stopping
+			k.mu.Unlock()
+			if !need {
+				break
+			}
+			if gen == lastGen {
+				// Not the first try on this connection: back off.
+				t := time.NewTimer(bo.NextBackOff())
+				select {
+				case <-k.stopTaking:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				// A queue declared through the client comes back with
+				// its bindings if it was deleted.
+				if err := k.c.topo.redeclareQueue(conn, k.queue); err != nil {
+					k.log.Warn("declaring the consumer's queue again failed", "err", err)
+				}
+			} else {
+				lastGen = gen
+				bo.Reset()
+			}
+			if err := k.register(gen, conn); err != nil {
+				if k.refusedFirst(err) {
+					return
+				}
+				k.log.Warn("consumer registration failed; trying again", "err", err)
+				continue
+			}
+			bo.Reset()
+		}
+	}
+}
+
+// workLoop runs handlers until Close.
+func (k *Consumer) workLoop() {
+	for {
+		select {
+		case <-k.stopTaking:
+			return
+		case d := <-k.work:
+			k.handle(d)
+		}
+	}
+}
+
+func (k *Consumer) handle(d *Delivery) {
+	if d.Stale() {
+		d.settled.Store(true)
+		d.s.settledOne() // its channel is gone: the broker delivers it again
+		return
+	}
+	a := k.handler(d.s.ctx, d)
+	if err := d.apply(a); err != nil && !errors.Is(err, ErrSettled) {
+		if errors.Is(err, ErrStaleDelivery) {
+			k.log.Debug("delivery's channel lost before its "+a.String()+"; the broker delivers it again", "err", err)
+		} else {
+			k.log.Warn("settling a delivery failed", "action", a.String(), "err", err)
+		}
+	}
+}
+
+// Close stops the consumer gracefully: it stops taking deliveries (and
+// asks the broker to stop sending), lets running handlers finish until ctx
+// ends, cancels the contexts of those still running, and closes its
+// channels; deliveries not acknowledged by then go back to the queue. It is
+// safe to call twice; the second call returns the first's result.
+func (k *Consumer) Close(ctx context.Context) error {
+	k.closeOnce.Do(func() {
+		k.mu.Lock()
+		k.stopping = true
+		cur := k.cur
+		k.mu.Unlock()
+		close(k.stopTaking)
+		k.sup.removeAttachment(k)
+		if cur != nil {
+			k.bg.Go(func() { cur.ch.Cancel(k.cfg.Tag, false) })
+		}
+		var err error
+		if werr := waitCtx(ctx, &k.workers); werr != nil {
+			k.hardCancel()
+			err = fmt.Errorf("amqpha: consumer closed with handlers still running: %w", werr)
+		}
+		k.hardCancel()
+		k.mu.Lock()
+		sessions := make([]*consumerSession, 0, len(k.all))
+		for s := range k.all {
+			sessions = append(sessions, s)
+		}
+		k.mu.Unlock()
+		for _, s := range sessions {
+			s.closeChannel()
+		}
+		k.c.mu.Lock()
+		delete(k.c.consumers, k)
+		k.c.mu.Unlock()
+		if werr := waitCtx(ctx, &k.bg); werr != nil && err == nil {
+			err = fmt.Errorf("amqpha: consumer channels not closed yet: %w", werr)
+		}
+		k.closeErr = err
+	})
+	return k.closeErr
+}

@@ -1,0 +1,405 @@
+package amqpha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Exchange is an exchange to declare.
+type Exchange struct {
+	Name string
+	// Kind is "direct", "fanout", "topic", "headers" or a plugin's type;
+	// "" means direct.
+	Kind       string
+	Durable    bool
+	AutoDelete bool
+	Internal   bool
+	Args       amqp.Table
+}
+
+// Queue is a queue to declare. An empty Name asks the broker to name the
+// queue; the name changes with every new connection (see
+// [Client.QueueName]).
+//
+// Exclusive and server-named queues belong to one connection, so they are
+// declared on the consumers' connection (the broker deletes them when it
+// closes) and declared again on each new one.
+type Queue struct {
+	Name       string
+	Durable    bool
+	AutoDelete bool
+	Exclusive  bool
+	// Args holds the queue's arguments: "x-queue-type" ("quorum",
+	// "classic", "stream"), "x-max-length", "x-single-active-consumer", …
+	Args amqp.Table
+}
+
+// QuorumQueue returns a durable quorum queue: replicated on several nodes
+// with Raft, the queue type to use when messages must survive a node.
+func QuorumQueue(name string) Queue {
+	return Queue{Name: name, Durable: true, Args: amqp.Table{"x-queue-type": "quorum"}}
+}
+
+// QueueBinding binds Queue to Exchange with routing key Key.
+type QueueBinding struct {
+	Queue    string
+	Exchange string
+	Key      string
+	Args     amqp.Table
+}
+
+// ExchangeBinding routes messages from exchange Source to exchange
+// Destination with routing key Key.
+type ExchangeBinding struct {
+	Destination string
+	Source      string
+	Key         string
+	Args        amqp.Table
+}
+
+// topology records what was declared through the client, in order, and
+// declares it again on every new connection. Its lock is held while it
+// declares, so that a declaration is either recorded before a new
+// connection replays the record, or made on that connection.
+//
+// Lock order: a supervisor's mu before topology.mu.
+type topology struct {
+	mu      sync.Mutex
+	records []*record
+	queues  map[string]*queueRecord // by the name given first and by the current name
+}
+
+// record is one declared entity; exactly one field is set.
+type record struct {
+	ex *Exchange
+	q  *queueRecord
+	qb *QueueBinding // Queue holds the queue's first name
+	eb *ExchangeBinding
+}
+
+type queueRecord struct {
+	decl  Queue
+	first string // the name the queue got first: how the program names it
+	name  string // its current name
+}
+
+// home says which connections carry a queue: an exclusive or server-named
+// queue lives on the consumers' connection only.
+func (q *queueRecord) home() role {
+	if q.decl.Exclusive || q.decl.Name == "" {
+		return roleConsume
+	}
+	return rolePublish | roleConsume
+}
+
+func newTopology() *topology {
+	return &topology{queues: make(map[string]*queueRecord)}
+}
+
+func (t *topology) homeLocked(r *record) role {
+	switch {
+	case r.q != nil:
+		return r.q.home()
+	case r.qb != nil:
+		if q := t.queues[r.qb.Queue]; q != nil {
+			return q.home()
+		}
+	}
+	return rolePublish | roleConsume
+}
+
+func (r *record) String() string {
+	switch {
+	case r.ex != nil:
+		return fmt.Sprintf("exchange %q", r.ex.Name)
+	case r.q != nil:
+		return fmt.Sprintf("queue %q", r.q.first)
+	case r.qb != nil:
+		return fmt.Sprintf("binding of queue %q to exchange %q (key %q)", r.qb.Queue, r.qb.Exchange, r.qb.Key)
+	default:
+		return fmt.Sprintf("binding of exchange %q to exchange %q (key %q)", r.eb.Destination, r.eb.Source, r.eb.Key)
+	}
+}
+
+// currentName is the current name of the queue the program calls name.
+func (t *topology) currentName(name string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.currentNameLocked(name)
+}
+
+func (t *topology) currentNameLocked(name string) string {
+	if q := t.queues[name]; q != nil {
+		return q.name
+	}
+	return name
+}
+
+// firstNameLocked is the name the program first knew the queue by.
+func (t *topology) firstNameLocked(name string) string {
+	if q := t.queues[name]; q != nil {
+		return q.first
+	}
+	return name
+}
+
+// declare declares the entity of r on ch. A server-named queue gets a new
+// name, which is recorded and returned as renamed.
+func (t *topology) declareLocked(ch *amqp.Channel, r *record) (renamed string, err error) {
+	switch {
+	case r.ex != nil:
+		e := r.ex
+		return "", ch.ExchangeDeclare(e.Name, exchangeKind(e.Kind), e.Durable, e.AutoDelete, e.Internal, false, e.Args)
+	case r.q != nil:
+		q := r.q
+		got, err := ch.QueueDeclare(q.decl.Name, q.decl.Durable, q.decl.AutoDelete, q.decl.Exclusive, false, q.decl.Args)
+		if err != nil {
+			return "", err
+		}
+		if got.Name != q.name {
+			if q.name != q.first {
+				delete(t.queues, q.name)
+			}
+			q.name = got.Name
+			t.queues[got.Name] = q
+			return got.Name, nil
+		}
+		return "", nil
+	case r.qb != nil:
+		b := r.qb
+		return "", ch.QueueBind(t.currentNameLocked(b.Queue), b.Key, b.Exchange, false, b.Args)
+	default:
+		b := r.eb
+		return "", ch.ExchangeBind(b.Destination, b.Key, b.Source, false, b.Args)
+	}
+}
+
+func exchangeKind(k string) string {
+	if k == "" {
+		return amqp.ExchangeDirect
+	}
+	return k
+}
+
+// replay declares every recorded entity that belongs on a connection of
+// role r, in order. A declaration the broker refuses is reported and
+// skipped; a lost connection ends the replay with an error.
+func (t *topology) replay(conn *amqp.Connection, r role, sup *supervisor, gen uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ch *amqp.Channel
+	defer func() {
+		if ch != nil {
+			ch.Close()
+		}
+	}()
+	for _, rec := range t.records {
+		if t.homeLocked(rec)&r == 0 {
+			continue
+		}
+		if ch == nil {
+			var err error
+			if ch, err = conn.Channel(); err != nil {
+				return fmt.Errorf("amqpha: declaring topology: %w", err)
+			}
+		}
+		prev := ""
+		if rec.q != nil {
+			prev = rec.q.name
+		}
+		renamed, err := t.declareLocked(ch, rec)
+		if renamed != "" {
+			sup.log.Info("server-named queue declared again under a new name", "queue", renamed, "previous", prev)
+			sup.emit(Event{Kind: EventQueueRenamed, Queue: renamed, Previous: prev, Generation: gen})
+		}
+		if err == nil {
+			continue
+		}
+		if !isBrokerRefusal(err) {
+			return fmt.Errorf("amqpha: declaring %s: %w", rec, err)
+		}
+		sup.log.Warn("declaring recorded topology failed; going on without it", "entity", rec.String(), "err", err)
+		sup.emit(Event{Kind: EventTopologyFailed, Reason: rec.String(), Err: err, Generation: gen})
+		ch = nil // the broker closed it
+	}
+	return nil
+}
+
+// redeclareQueue declares the recorded queue the program calls name, and
+// its bindings, on a channel of its own. It does nothing for a queue that
+// was not declared through the client.
+func (t *topology) redeclareQueue(conn *amqp.Connection, name string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.queues[name]
+	if q == nil {
+		return nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	for _, rec := range t.records {
+		if rec.q == q || rec.qb != nil && rec.qb.Queue == q.first {
+			if _, err := t.declareLocked(ch, rec); err != nil {
+				return fmt.Errorf("amqpha: declaring %s: %w", rec, err)
+			}
+		}
+	}
+	return nil
+}
+
+// isBrokerRefusal reports an error with which the broker refused one
+// request and closed the channel, leaving the connection open.
+func isBrokerRefusal(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Server && isChannelError(ae.Code)
+}
+
+// apply runs op on a fresh channel of conn and, if it succeeds, record
+// under the topology's lock. ctx ending closes the channel.
+func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*amqp.Channel) error, record func()) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { ch.Close() })
+	err = op(ch)
+	stop()
+	ch.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), err)
+		}
+		return err
+	}
+	record()
+	return nil
+}
+
+// upsertLocked replaces the record that same reports, or appends r.
+func (t *topology) upsertLocked(r *record, same func(*record) bool) {
+	for i, old := range t.records {
+		if same(old) {
+			t.records[i] = r
+			return
+		}
+	}
+	t.records = append(t.records, r)
+}
+
+// removeLocked forgets every record drop reports.
+func (t *topology) removeLocked(drop func(*record) bool) {
+	t.records = deleteFunc(t.records, drop)
+}
+
+func deleteFunc(rs []*record, drop func(*record) bool) []*record {
+	out := rs[:0]
+	for _, r := range rs {
+		if !drop(r) {
+			out = append(out, r)
+		}
+	}
+	clear(rs[len(out):])
+	return out
+}
+
+func (t *topology) recordExchangeLocked(e Exchange) {
+	e.Args = cloneTable(e.Args)
+	t.upsertLocked(&record{ex: &e}, func(r *record) bool { return r.ex != nil && r.ex.Name == e.Name })
+}
+
+func (t *topology) forgetExchangeLocked(name string) {
+	t.removeLocked(func(r *record) bool {
+		return r.ex != nil && r.ex.Name == name ||
+			r.qb != nil && r.qb.Exchange == name ||
+			r.eb != nil && (r.eb.Source == name || r.eb.Destination == name)
+	})
+}
+
+// recordQueueLocked records a queue the broker named got.
+func (t *topology) recordQueueLocked(q Queue, got string) {
+	q.Args = cloneTable(q.Args)
+	if old := t.queues[got]; old != nil && q.Name != "" {
+		old.decl = q
+		return
+	}
+	rec := &queueRecord{decl: q, first: got, name: got}
+	t.queues[got] = rec
+	t.records = append(t.records, &record{q: rec})
+}
+
+func (t *topology) forgetQueueLocked(name string) {
+	q := t.queues[name]
+	if q == nil {
+		return
+	}
+	delete(t.queues, q.first)
+	delete(t.queues, q.name)
+	t.removeLocked(func(r *record) bool {
+		return r.q == q || r.qb != nil && r.qb.Queue == q.first
+	})
+}
+
+func (t *topology) recordQueueBindingLocked(b QueueBinding) {
+	b.Queue = t.firstNameLocked(b.Queue)
+	b.Args = cloneTable(b.Args)
+	t.upsertLocked(&record{qb: &b}, func(r *record) bool { return r.qb != nil && reflect.DeepEqual(*r.qb, b) })
+}
+
+func (t *topology) forgetQueueBindingLocked(b QueueBinding) {
+	b.Queue = t.firstNameLocked(b.Queue)
+	t.removeLocked(func(r *record) bool {
+		return r.qb != nil && r.qb.Queue == b.Queue && r.qb.Exchange == b.Exchange && r.qb.Key == b.Key &&
+			tablesEqual(r.qb.Args, b.Args)
+	})
+}
+
+func (t *topology) recordExchangeBindingLocked(b ExchangeBinding) {
+	b.Args = cloneTable(b.Args)
+	t.upsertLocked(&record{eb: &b}, func(r *record) bool { return r.eb != nil && reflect.DeepEqual(*r.eb, b) })
+}
+
+func (t *topology) forgetExchangeBindingLocked(b ExchangeBinding) {
+	t.removeLocked(func(r *record) bool {
+		return r.eb != nil && r.eb.Source == b.Source && r.eb.Destination == b.Destination && r.eb.Key == b.Key &&
+			tablesEqual(r.eb.Args, b.Args)
+	})
+}
+
+func tablesEqual(a, b amqp.Table) bool {
+	return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b)
+}
+
+// cloneTable copies t's top level, so that the caller may reuse its table.
+func cloneTable(t amqp.Table) amqp.Table {
+	if t == nil {
+		return nil
+	}
+	c := make(amqp.Table, len(t))
+	for k, v := range t {
+		c[k] = v
+	}
+	return c
+}
+
+// topologyAttachment replays the topology on each new connection of its
+// supervisor, before the publishers and consumers attach.
+type topologyAttachment struct {
+	t   *topology
+	sup *supervisor
+}
+
+func (a *topologyAttachment) attach(gen uint64, conn *amqp.Connection) error {
+	return a.t.replay(conn, a.sup.role, a.sup, gen)
+}
+func (a *topologyAttachment) detach(uint64)           {}
+func (a *topologyAttachment) setBlocked(uint64, bool) {}

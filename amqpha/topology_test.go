@@ -1,0 +1,127 @@
+package amqpha
+
+import (
+	"errors"
+	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+func recordNames(t *topology) []string {
+	var out []string
+	for _, r := range t.records {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+func TestTopologyRecordsInOrderAndReplacesRedeclarations(t *testing.T) {
+	tp := newTopology()
+	tp.recordExchangeLocked(Exchange{Name: "orders", Kind: "topic"})
+	tp.recordQueueLocked(QuorumQueue("q1"), "q1")
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "q1", Exchange: "orders", Key: "a"})
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "q1", Exchange: "orders", Key: "a"}) // again
+	tp.recordExchangeLocked(Exchange{Name: "orders", Kind: "topic", Durable: true})      // changed
+	tp.recordExchangeBindingLocked(ExchangeBinding{Destination: "orders", Source: "all", Key: "#"})
+	want := []string{
+		`exchange "orders"`,
+		`queue "q1"`,
+		`binding of queue "q1" to exchange "orders" (key "a")`,
+		`binding of exchange "orders" to exchange "all" (key "#")`,
+	}
+	got := recordNames(tp)
+	if len(got) != len(want) {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d is %s, want %s", i, got[i], want[i])
+		}
+	}
+	if !tp.records[0].ex.Durable {
+		t.Fatal("a redeclared exchange keeps its old definition")
+	}
+}
+
+func TestTopologyForgetsDeletedEntitiesAndTheirBindings(t *testing.T) {
+	tp := newTopology()
+	tp.recordExchangeLocked(Exchange{Name: "x"})
+	tp.recordExchangeLocked(Exchange{Name: "y"})
+	tp.recordQueueLocked(Queue{Name: "q", Durable: true}, "q")
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "q", Exchange: "x", Key: "k"})
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "q", Exchange: "y", Key: "k"})
+	tp.recordExchangeBindingLocked(ExchangeBinding{Destination: "y", Source: "x"})
+
+	tp.forgetQueueBindingLocked(QueueBinding{Queue: "q", Exchange: "y", Key: "k"})
+	if n := len(tp.records); n != 5 {
+		t.Fatalf("after unbind: %q", recordNames(tp))
+	}
+	tp.forgetExchangeLocked("x")
+	if got := recordNames(tp); len(got) != 2 || got[0] != `exchange "y"` || got[1] != `queue "q"` {
+		t.Fatalf("after deleting exchange x: %q", got)
+	}
+	tp.forgetQueueLocked("q")
+	if got := recordNames(tp); len(got) != 1 || len(tp.queues) != 0 {
+		t.Fatalf("after deleting queue q: %q, %d queue names", got, len(tp.queues))
+	}
+}
+
+func TestServerNamedQueueKeepsItsFirstNameForBindingsAndConsumers(t *testing.T) {
+	tp := newTopology()
+	tp.recordQueueLocked(Queue{Exclusive: true}, "amq.gen-1")
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "amq.gen-1", Exchange: "events"})
+	q := tp.queues["amq.gen-1"]
+	if q.home() != roleConsume {
+		t.Fatalf("a server-named exclusive queue's home is %v, want the consumers' connection", q.home())
+	}
+	if h := tp.homeLocked(tp.records[1]); h != roleConsume {
+		t.Fatalf("its binding's home is %v, want the consumers' connection", h)
+	}
+	// A failover: the queue is declared again and named anew.
+	q.name = "amq.gen-2"
+	tp.queues["amq.gen-2"] = q
+	if got := tp.currentName("amq.gen-1"); got != "amq.gen-2" {
+		t.Fatalf("current name of amq.gen-1 is %q", got)
+	}
+	// The program may bind with either name; the record keeps the first.
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "amq.gen-2", Exchange: "more"})
+	if b := tp.records[2].qb; b.Queue != "amq.gen-1" {
+		t.Fatalf("binding recorded for queue %q, want its first name", b.Queue)
+	}
+	if got := tp.currentName("unknown"); got != "unknown" {
+		t.Fatalf("an unknown name maps to %q", got)
+	}
+	// Durable named queues live on every connection.
+	tp.recordQueueLocked(QuorumQueue("jobs"), "jobs")
+	if h := tp.queues["jobs"].home(); h != rolePublish|roleConsume {
+		t.Fatalf("a named durable queue's home is %v", h)
+	}
+}
+
+func TestRecordedArgumentsAreCopies(t *testing.T) {
+	tp := newTopology()
+	args := amqp.Table{"x-max-length": int32(10)}
+	tp.recordQueueLocked(Queue{Name: "q", Args: args}, "q")
+	args["x-max-length"] = int32(20)
+	if v := tp.queues["q"].decl.Args["x-max-length"]; v != int32(10) {
+		t.Fatalf("the record changed with the caller's table: %v", v)
+	}
+}
+
+func TestBrokerRefusalTellsChannelErrorsFromConnectionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&amqp.Error{Code: amqp.PreconditionFailed, Server: true}, true},
+		{&amqp.Error{Code: amqp.NotFound, Server: true}, true},
+		{&amqp.Error{Code: amqp.ResourceLocked, Server: true}, true},
+		{&amqp.Error{Code: amqp.ConnectionForced, Server: true}, false},
+		{amqp.ErrClosed, false},
+		{errors.New("eof"), false},
+	} {
+		if got := isBrokerRefusal(tc.err); got != tc.want {
+			t.Errorf("isBrokerRefusal(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
