@@ -294,6 +294,10 @@ func (k *Consumer) pump(s *consumerSession, deliveries <-chan amqp.Delivery) {
 		case k.work <- d:
 		case <-k.stopTaking:
 			s.settledOne() // not handed out: back to the queue with the channel
+			// amqp091-go's channel cannot close while a delivery waits to
+			// be read: drain until it is closed.
+			for range deliveries {
+			}
 			return
 		}
 	}
@@ -437,8 +441,11 @@ func (k *Consumer) Close(ctx context.Context) error {
 		k.mu.Unlock()
 		close(k.stopTaking)
 		k.sup.removeAttachment(k)
+		// amqp091-go matches replies to requests by arrival, so the
+		// channel is closed only after basic.cancel-ok.
+		var cancelled sync.WaitGroup
 		if cur != nil {
-			k.bg.Go(func() { cur.ch.Cancel(k.cfg.Tag, false) })
+			cancelled.Go(func() { cur.ch.Cancel(k.cfg.Tag, false) })
 		}
 		var err error
 		if werr := waitCtx(ctx, &k.workers); werr != nil {
@@ -446,6 +453,7 @@ func (k *Consumer) Close(ctx context.Context) error {
 			err = fmt.Errorf("amqpha: consumer closed with handlers still running: %w", werr)
 		}
 		k.hardCancel()
+		waitCtx(ctx, &cancelled)
 		k.mu.Lock()
 		sessions := make([]*consumerSession, 0, len(k.all))
 		for s := range k.all {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,17 +125,22 @@ func Restore(tb testing.TB, c *cluster.Cluster) {
 		if err := c.StartAll(ctx); err != nil {
 			tb.Fatalf("restore: %v", err)
 		}
+		// Each check is a CLI call of ~0.5 s: the nodes in parallel.
+		var wg sync.WaitGroup
 		for _, n := range c.Nodes() {
-			if on, err := n.HasAlarm(ctx); err != nil || on {
-				if err := n.ClearAlarm(ctx); err != nil {
-					tb.Errorf("restore: %v", err)
+			wg.Go(func() {
+				if on, err := n.HasAlarm(ctx); err != nil || on {
+					if err := n.ClearAlarm(ctx); err != nil {
+						tb.Errorf("restore: %v", err)
+					}
 				}
-			}
-			if m, err := n.UnderMaintenance(ctx); err != nil || m {
-				if err := n.Revive(ctx); err != nil {
-					tb.Errorf("restore: %v", err)
+				if m, err := n.UnderMaintenance(ctx); err != nil || m {
+					if err := n.Revive(ctx); err != nil {
+						tb.Errorf("restore: %v", err)
+					}
 				}
-			}
+			})
 		}
+		wg.Wait()
 	})
 }
