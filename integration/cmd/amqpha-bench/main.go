@@ -6,12 +6,15 @@
 //     amqpha vs raw amqp091-go with the same in-flight window, interleaved;
 //   - allocations per confirmed publish;
 //   - failover gap: SIGKILL of the connected node → next confirmed publish;
-//   - hang detection: SIGSTOP of the connected node → the client leaves it.
+//   - hang detection: SIGSTOP of the connected node → the client leaves it;
+//   - consumed messages per second, amqpha vs raw amqp091-go;
+//   - consumer failover: SIGKILL of the consumers' node → next message
+//     handled on the new connection.
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.
 //
-//	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10]
+//	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10] [-consume 20000] [-consumer-kills 10]
 package main
 
 import (
@@ -43,16 +46,18 @@ func main() {
 	kills := flag.Int("kills", 10, "node kills for the failover gap")
 	hangs := flag.Int("hangs", 10, "node hangs for hang detection")
 	windows := flag.String("windows", "1,64,1024", "in-flight windows (empty: skip throughput and allocations)")
+	consume := flag.Int("consume", 20000, "messages per consumer throughput run (0: skip)")
+	consumerKills := flag.Int("consumer-kills", 10, "kills of the consumers' node")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string) error {
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int) error {
 	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
 	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
 	if err != nil {
@@ -73,6 +78,16 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 			return err
 		}
 		if err := allocs(ctx, c); err != nil {
+			return err
+		}
+	}
+	if consume > 0 {
+		if err := consumerThroughput(ctx, c, rounds, consume); err != nil {
+			return err
+		}
+	}
+	if consumerKills > 0 {
+		if err := consumerFailover(ctx, c, consumerKills); err != nil {
 			return err
 		}
 	}
@@ -465,8 +480,10 @@ func node0Channel(c *cluster.Cluster) (*amqp.Connection, *amqp.Channel, error) {
 	return conn, ch, nil
 }
 
-func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node {
-	now := cl.Node()
+func connected(c *cluster.Cluster, cl *amqpha.Client) *cluster.Node { return nodeAt(c, cl.Node()) }
+
+// nodeAt is the node whose proxied URI is addr (redacted), or nil.
+func nodeAt(c *cluster.Cluster, now string) *cluster.Node {
 	for _, n := range c.Nodes() {
 		if port := n.URI()[strings.LastIndex(n.URI(), ":"):]; strings.HasSuffix(now, port) {
 			return n
