@@ -1,11 +1,15 @@
-// Package amqpha keeps RabbitMQ producers working while the nodes of a
-// cluster fail, on top of github.com/rabbitmq/amqp091-go.
+// Package amqpha keeps RabbitMQ producers and consumers working while the
+// nodes of a cluster fail, on top of github.com/rabbitmq/amqp091-go.
 //
 // A [Client] holds the cluster's nodes (AMQP URIs, or a
-// [github.com/amqpha/amqpha/discovery.Resolver]), keeps one connection on a
-// live node, notices when that node dies, hangs, becomes unreachable or
-// shuts down, and moves to another. A [Publisher] publishes persistent
-// messages with publisher confirms and follows the client from node to node.
+// [github.com/amqpha/amqpha/discovery.Resolver]), keeps a connection on a
+// live node for publishers and another for consumers, notices when a node
+// dies, hangs, becomes unreachable or shuts down, and moves to another. A
+// [Publisher] publishes persistent messages with publisher confirms; a
+// [Consumer] hands deliveries to a [Handler]; both follow their connection
+// from node to node. Exchanges, queues and bindings declared through the
+// client ([Client.DeclareQueue] and friends) are declared again on every new
+// connection before publishers and consumers resume.
 //
 // # What nil means
 //
@@ -27,6 +31,15 @@
 // [ErrBlocked] (a resource alarm blocks publishing), [ErrClosed], or the
 // context's error (the message may or may not have reached the broker).
 //
+// # Deliveries
+//
+// Deliveries are at least once. A [Delivery] remembers its channel: once the
+// channel or its connection is gone, [Delivery.Ack] returns an error
+// matching [ErrStaleDelivery] and sends nothing (a stale delivery tag on a
+// new channel would make the broker close it), and the broker delivers the
+// message again. Consumers are registered again after every reconnect and,
+// with backoff, after the broker cancels them.
+//
 // # Failover
 //
 // The client walks the nodes without sleeping until each has failed once,
@@ -40,6 +53,7 @@
 // # Events
 //
 // [Config.OnEvent] receives [Event] values (connecting, ready,
-// reconnecting, node switched, blocked, unblocked, closed) in order, on one
-// goroutine of the client's; the connection never waits for it.
+// reconnecting, node switched, blocked, unblocked, closed, topology failed,
+// queue renamed, consumer cancelled and registered) in order, on one
+// goroutine of the client's; the connections never wait for it.
 package amqpha

@@ -84,3 +84,96 @@ func ExamplePublisher_PublishAsync() {
 		}
 	}
 }
+
+// Declare an exchange, a quorum queue and a binding through the client, so
+// that every new connection declares them again before publishing resumes.
+func ExampleClient_DeclareQueue() {
+	var client *amqpha.Client // from Dial
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.DeclareExchange(ctx, amqpha.Exchange{Name: "events", Kind: "topic", Durable: true}); err != nil {
+		log.Fatal(err)
+	}
+	queue, err := client.DeclareQueue(ctx, amqpha.QuorumQueue("orders"))
+	if err != nil {
+		log.Fatal(err) // e.g. 406: "orders" exists with other arguments
+	}
+	if err := client.BindQueue(ctx, amqpha.QueueBinding{Queue: queue, Exchange: "events", Key: "order.*"}); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// A private, server-named queue that follows the client from node to node:
+// keep using the name DeclareQueue returned; the client maps it to the
+// queue's current name.
+func ExampleClient_DeclareQueue_serverNamed() {
+	var client *amqpha.Client // from Dial
+	ctx := context.Background()
+	queue, err := client.DeclareQueue(ctx, amqpha.Queue{Exclusive: true, AutoDelete: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.BindQueue(ctx, amqpha.QueueBinding{Queue: queue, Exchange: "amq.fanout"}); err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Consume(ctx, queue, amqpha.ConsumerConfig{}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
+		log.Printf("on %s: %s", client.QueueName(queue), d.Body)
+		return amqpha.Ack
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Consume with four handlers at once; a failed message goes back to the
+// queue, a malformed one to the dead-letter exchange.
+func ExampleClient_Consume() {
+	var client *amqpha.Client // from Dial
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	consumer, err := client.Consume(ctx, "orders", amqpha.ConsumerConfig{Prefetch: 100, Concurrency: 4},
+		func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
+			if len(d.Body) == 0 {
+				return amqpha.Nack // dead-lettered, not redelivered
+			}
+			if err := store(ctx, d.MessageId, d.Body); err != nil {
+				return amqpha.Requeue
+			}
+			return amqpha.Ack
+		})
+	if err != nil {
+		log.Fatal(err) // e.g. 404: no queue "orders"
+	}
+	// On shutdown: stop taking messages, let the running handlers finish.
+	stop, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelStop()
+	if err := consumer.Close(stop); err != nil {
+		log.Print(err)
+	}
+}
+
+// Settle a delivery later, from another goroutine. A delivery whose
+// connection was lost in the meantime cannot be acknowledged: the broker
+// delivers it again.
+func ExampleDelivery_Ack() {
+	var client *amqpha.Client // from Dial
+	work := make(chan *amqpha.Delivery, 100)
+	_, err := client.Consume(context.Background(), "jobs", amqpha.ConsumerConfig{Prefetch: 100}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
+		work <- d
+		return amqpha.Manual
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for d := range work {
+		err := d.Ack()
+		if errors.Is(err, amqpha.ErrStaleDelivery) {
+			continue // redelivered on the new connection; nothing was sent
+		}
+		if err != nil {
+			log.Print(err)
+		}
+	}
+}
+
+func store(ctx context.Context, id string, body []byte) error { return nil }
