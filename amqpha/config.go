@@ -21,8 +21,13 @@ type Config struct {
 	// Resolver finds the nodes; its nodes' Addr are AMQP URIs. It is asked
 	// again before every reconnection pass.
 	Resolver discovery.Resolver
-	// Balancer chooses the node for each dial; nil is round-robin.
+	// Balancer chooses the node for each dial. Nil uses BalancerName.
 	Balancer balancer.Balancer
+	// BalancerName names the algorithm when Balancer is nil, as
+	// balancer.New reads it: "rr" (the default), "wrr", "lc", "wlc", "p2c",
+	// "sh", "random", or "priority+" one of them. The client's connections
+	// share one balancer, so least-connection counts cover them all.
+	BalancerName string
 
 	// TLS configures amqps:// nodes. Nil uses the system's roots and the
 	// node's host name. Certificates are always verified unless the
@@ -113,6 +118,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("amqpha: config: %s = %v, want >= 0", d.name, d.v)
 		}
 	}
+	if c.Balancer == nil && c.BalancerName != "" {
+		if _, err := balancer.New(c.BalancerName); err != nil {
+			return fmt.Errorf("amqpha: config: BalancerName: %w", err)
+		}
+	}
 	if c.Heartbeat%time.Second != 0 {
 		return errors.New("amqpha: config: Heartbeat must be whole seconds (AMQP counts seconds)")
 	}
@@ -136,6 +146,9 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.EventBuffer, d.EventBuffer)
 	if c.Balancer == nil {
 		c.Balancer = balancer.RoundRobin()
+		if b, err := balancer.New(c.BalancerName); err == nil {
+			c.Balancer = b
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amqpha/amqpha/balancer"
 )
 
 func TestValidateNeverShowsPasswords(t *testing.T) {
@@ -37,6 +39,8 @@ func TestValidate(t *testing.T) {
 		{"negative dial timeout", Config{Nodes: ok, DialTimeout: -1}, false},
 		{"negative hang timeout disables", Config{Nodes: ok, HangTimeout: -1}, true},
 		{"negative event buffer", Config{Nodes: ok, EventBuffer: -1}, false},
+		{"balancer by name", Config{Nodes: ok, BalancerName: "priority+wlc"}, true},
+		{"unknown balancer", Config{Nodes: ok, BalancerName: "fastest"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
@@ -52,6 +56,14 @@ func TestDefaultsFillZeroFields(t *testing.T) {
 	if c.DialTimeout != d.DialTimeout || c.HangTimeout != d.HangTimeout || c.Heartbeat != d.Heartbeat ||
 		c.Balancer == nil || c.Resolver == nil || c.Logger == nil {
 		t.Fatalf("withDefaults left zero fields: %+v", c)
+	}
+	if c.Balancer.Build(nil) == nil {
+		t.Fatal("default balancer builds no picker")
+	}
+	lc := Config{Nodes: []string{"amqp://h"}, BalancerName: "lc"}.withDefaults()
+	r, _ := lc.Balancer.Build([]balancer.Node{{Addr: "amqp://h"}}).Pick(balancer.PickInfo{})
+	if r.Done == nil {
+		t.Fatal(`BalancerName "lc" did not choose least connections (no Done to count with)`)
 	}
 	// DefaultConfig returns a fresh value each time.
 	d.DialTimeout = time.Hour

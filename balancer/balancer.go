@@ -42,6 +42,9 @@ type PickInfo struct {
 	// Skip reports the nodes, by index in the node set the picker was
 	// built from, that must not be returned now. Nil skips none.
 	Skip func(index int) bool
+	// Key is what hashing algorithms (sh) map onto a node; empty means the
+	// balancer's own key.
+	Key string
 }
 
 // Result is a picked node.
