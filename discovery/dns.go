@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -104,61 +103,17 @@ func DNS(cfg DNSConfig) (Resolver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &dnsResolver{cfg: cfg, tpl: tpl, now: time.Now}, nil
+	return &dnsResolver{cfg: cfg, tpl: tpl, cache: newCache("DNS "+cfg.Name, cfg.MinInterval, cfg.MaxBackoff, cfg.Logger)}, nil
 }
 
-// refreshTimeout bounds a lookup when a good node set is already known.
-const refreshTimeout = 300 * time.Millisecond
-
 type dnsResolver struct {
-	cfg DNSConfig
-	tpl *url.URL
-	now func() time.Time
-
-	mu       sync.Mutex // held during a lookup: concurrent Resolves collapse
-	last     []balancer.Node
-	lastAt   time.Time // when last was looked up
-	notUntil time.Time // no lookup before this (backoff after errors)
-	fails    int
-	lastErr  error
+	cfg   DNSConfig
+	tpl   *url.URL
+	cache cache
 }
 
 func (r *dnsResolver) Resolve(ctx context.Context) ([]balancer.Node, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	if now.Before(r.notUntil) || r.last != nil && now.Sub(r.lastAt) < r.cfg.MinInterval {
-		return r.cachedLocked()
-	}
-	if r.last != nil {
-		// A reconnection waits for this: with a good set at hand, a slow
-		// or dead DNS server must not hold it for long.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, refreshTimeout)
-		defer cancel()
-	}
-	nodes, err := r.lookup(ctx)
-	if err != nil {
-		r.fails++
-		wait := min(r.cfg.MinInterval<<min(r.fails-1, 16), r.cfg.MaxBackoff)
-		r.notUntil = now.Add(wait)
-		r.lastErr = fmt.Errorf("discovery: DNS %s: %w", r.cfg.Name, err)
-		r.cfg.Logger.Warn("DNS lookup failed; keeping the last node set", "name", r.cfg.Name, "err", err, "retry_in", wait, "nodes", len(r.last))
-		return r.cachedLocked()
-	}
-	r.fails, r.lastErr = 0, nil
-	r.last, r.lastAt, r.notUntil = nodes, now, now.Add(r.cfg.MinInterval)
-	return slices.Clone(nodes), nil
-}
-
-func (r *dnsResolver) cachedLocked() ([]balancer.Node, error) {
-	if r.last == nil {
-		if r.lastErr == nil {
-			return nil, ErrNoNodes
-		}
-		return nil, errors.Join(ErrNoNodes, r.lastErr)
-	}
-	return slices.Clone(r.last), nil
+	return r.cache.resolve(ctx, r.lookup)
 }
 
 // lookup asks DNS for the node set.

@@ -98,7 +98,7 @@ func TestDNSFollowsChangesAndKeepsTheLastGoodSet(t *testing.T) {
 	res, _ := DNS(DNSConfig{Name: "rabbit.test", Nameservers: []string{z.Addr()}, MinInterval: time.Second, MaxBackoff: 4 * time.Second})
 	r := res.(*dnsResolver)
 	now := time.Unix(1000, 0)
-	r.now = func() time.Time { return now }
+	r.cache.now = func() time.Time { return now }
 
 	first := addrs(t, r)
 	// Within MinInterval: the cached answer, no query.
@@ -127,7 +127,7 @@ func TestDNSFollowsChangesAndKeepsTheLastGoodSet(t *testing.T) {
 		t.Fatalf("with the server down: %v", got)
 	}
 	// Backoff doubles from MinInterval up to MaxBackoff.
-	if wait := r.notUntil.Sub(now); wait != 4*time.Second {
+	if wait := r.cache.notUntil.Sub(now); wait != 4*time.Second {
 		t.Fatalf("backoff after 3 failures is %v, want the 4 s cap", wait)
 	}
 }

@@ -1,0 +1,78 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/amqpha/amqpha/balancer"
+)
+
+// refreshTimeout bounds a lookup when a good node set is already known.
+const refreshTimeout = 300 * time.Millisecond
+
+// cache holds a resolver's last good node set and decides when to look up
+// again: at most once per minInterval, and after failures not before a
+// backoff (minInterval doubling up to maxBackoff) has passed.
+type cache struct {
+	what        string
+	minInterval time.Duration
+	maxBackoff  time.Duration
+	log         *slog.Logger
+	now         func() time.Time
+
+	mu       sync.Mutex // held during a lookup: concurrent Resolves collapse
+	last     []balancer.Node
+	lastAt   time.Time
+	notUntil time.Time
+	fails    int
+	lastErr  error
+}
+
+func newCache(what string, minInterval, maxBackoff time.Duration, log *slog.Logger) cache {
+	return cache{what: what, minInterval: minInterval, maxBackoff: maxBackoff, log: log, now: time.Now}
+}
+
+// resolve returns the cached set or looks up a new one. A failed lookup
+// returns the last good set, if any, without an error.
+func (c *cache) resolve(ctx context.Context, lookup func(context.Context) ([]balancer.Node, error)) ([]balancer.Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if now.Before(c.notUntil) || c.last != nil && now.Sub(c.lastAt) < c.minInterval {
+		return c.cachedLocked()
+	}
+	if c.last != nil {
+		// A reconnection waits for this: with a good set at hand, a slow
+		// or dead server must not hold it for long.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, refreshTimeout)
+		defer cancel()
+	}
+	nodes, err := lookup(ctx)
+	if err != nil {
+		c.fails++
+		wait := min(c.minInterval<<min(c.fails-1, 16), c.maxBackoff)
+		c.notUntil = now.Add(wait)
+		c.lastErr = fmt.Errorf("discovery: %s: %w", c.what, err)
+		c.log.Warn("discovery failed; keeping the last node set", "source", c.what, "err", err, "retry_in", wait, "nodes", len(c.last))
+		return c.cachedLocked()
+	}
+	c.fails, c.lastErr = 0, nil
+	c.last, c.lastAt, c.notUntil = nodes, now, now.Add(c.minInterval)
+	return slices.Clone(nodes), nil
+}
+
+func (c *cache) cachedLocked() ([]balancer.Node, error) {
+	if c.last == nil {
+		if c.lastErr == nil {
+			return nil, ErrNoNodes
+		}
+		return nil, errors.Join(ErrNoNodes, c.lastErr)
+	}
+	return slices.Clone(c.last), nil
+}
