@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -33,7 +34,18 @@ type cache struct {
 	lastErr  error
 }
 
+// newCache makes a cache; zero durations mean 1 s and 30 s, a nil log
+// discards.
 func newCache(what string, minInterval, maxBackoff time.Duration, log *slog.Logger) cache {
+	if minInterval == 0 {
+		minInterval = time.Second
+	}
+	if maxBackoff == 0 {
+		maxBackoff = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return cache{what: what, minInterval: minInterval, maxBackoff: maxBackoff, log: log, now: time.Now}
 }
 
@@ -75,4 +87,17 @@ func (c *cache) cachedLocked() ([]balancer.Node, error) {
 		return nil, errors.Join(ErrNoNodes, c.lastErr)
 	}
 	return slices.Clone(c.last), nil
+}
+
+// parseTemplate parses a resolver's AMQP URI template; "" means
+// "amqp://guest:guest@x/". Its error never repeats the URI.
+func parseTemplate(who, s string) (*url.URL, error) {
+	if s == "" {
+		s = "amqp://guest:guest@x/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
+		return nil, fmt.Errorf("discovery: %s: Template is not an amqp:// or amqps:// URI", who)
+	}
+	return u, nil
 }

@@ -66,12 +66,9 @@ func DNS(cfg DNSConfig) (Resolver, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("discovery: DNS: Name is empty")
 	}
-	if cfg.Template == "" {
-		cfg.Template = "amqp://guest:guest@x/"
-	}
-	tpl, err := url.Parse(cfg.Template)
-	if err != nil || (tpl.Scheme != "amqp" && tpl.Scheme != "amqps") {
-		return nil, errors.New("discovery: DNS: Template is not an amqp:// or amqps:// URI")
+	tpl, err := parseTemplate("DNS", cfg.Template)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 5672
@@ -93,15 +90,6 @@ func DNS(cfg DNSConfig) (Resolver, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
-	}
-	if cfg.MinInterval == 0 {
-		cfg.MinInterval = time.Second
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &dnsResolver{cfg: cfg, tpl: tpl, cache: newCache("DNS "+cfg.Name, cfg.MinInterval, cfg.MaxBackoff, cfg.Logger)}, nil
 }

@@ -60,24 +60,12 @@ func Management(cfg ManagementConfig) (Resolver, error) {
 			return nil, fmt.Errorf("discovery: Management: seed %q: want an http(s) URL without credentials", redactURL(s))
 		}
 	}
-	if cfg.Template == "" {
-		cfg.Template = "amqp://guest:guest@x/"
-	}
-	tpl, err := url.Parse(cfg.Template)
-	if err != nil || (tpl.Scheme != "amqp" && tpl.Scheme != "amqps") {
-		return nil, errors.New("discovery: Management: Template is not an amqp:// or amqps:// URI")
+	tpl, err := parseTemplate("Management", cfg.Template)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: 2 * time.Second}
-	}
-	if cfg.MinInterval == 0 {
-		cfg.MinInterval = time.Second
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &mgmtResolver{cfg: cfg, tpl: tpl, cache: newCache("management API", cfg.MinInterval, cfg.MaxBackoff, cfg.Logger)}, nil
 }
@@ -154,7 +142,7 @@ func (r *mgmtResolver) ask(ctx context.Context, seed string) ([]balancer.Node, e
 		var q mgmtQueue
 		err := r.get(ctx, seed, "/api/queues/"+url.PathEscape(vhost)+"/"+url.PathEscape(name), &q)
 		if err != nil {
-			r.cfg.Logger.Warn("cannot learn the queue's leader", "queue", r.cfg.LeaderOf, "err", err)
+			r.cache.log.Warn("cannot learn the queue's leader", "queue", r.cfg.LeaderOf, "err", err)
 		}
 		leader = cmpOr(q.Leader, q.Node)
 	}
