@@ -37,7 +37,7 @@ func ExampleManagement() {
 		User:     "monitor",
 		Password: "secret",
 		Template: "amqp://app:secret@x/",
-		LeaderOf: "/orders",
+		LeaderOf: "orders",
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -31,11 +31,13 @@ type ManagementConfig struct {
 	// listener's; "" means "amqp://guest:guest@x/". With amqps:// the
 	// "amqp/ssl" listeners are used, else the "amqp" ones.
 	Template string
-	// LeaderOf, if set, names a queue ("vhost/name", or "name" in vhost
-	// "/") whose leader (quorum queue) or home node (classic queue) gets
-	// Node.Priority 0 and the other nodes 1: with a "priority+" balancer
-	// the client connects to the node that leads it when it can.
+	// LeaderOf, if set, names a queue in vhost Vhost whose leader (quorum
+	// queue) or home node (classic queue) gets Node.Priority 0 and the
+	// other nodes 1: with a "priority+" balancer the client connects to
+	// the node that leads it when it can.
 	LeaderOf string
+	// Vhost is LeaderOf's virtual host; "" means "/".
+	Vhost string
 	// HTTP is the client for the API; nil means one with a 2 s timeout.
 	HTTP *http.Client
 	// MinInterval and MaxBackoff: as for DNSConfig (defaults 1 s, 30 s).
@@ -135,12 +137,8 @@ func (r *mgmtResolver) ask(ctx context.Context, seed string) ([]balancer.Node, e
 	}
 	leader := ""
 	if r.cfg.LeaderOf != "" {
-		vhost, name, ok := strings.Cut(r.cfg.LeaderOf, "/")
-		if !ok {
-			vhost, name = "/", r.cfg.LeaderOf
-		}
 		var q mgmtQueue
-		err := r.get(ctx, seed, "/api/queues/"+url.PathEscape(vhost)+"/"+url.PathEscape(name), &q)
+		err := r.get(ctx, seed, "/api/queues/"+url.PathEscape(cmpOr(r.cfg.Vhost, "/"))+"/"+url.PathEscape(r.cfg.LeaderOf), &q)
 		if err != nil {
 			r.cache.log.Warn("cannot learn the queue's leader", "queue", r.cfg.LeaderOf, "err", err)
 		}
