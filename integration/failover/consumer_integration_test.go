@@ -245,15 +245,22 @@ func TestServerNamedQueueFollowsFailover(t *testing.T) {
 	restore(t)
 	c, ev := client(t, amqpha.Config{})
 	ctx := ctxFor(t, 5*time.Minute)
-	ex := uniqueName(t)
-	if err := c.DeclareExchange(ctx, amqpha.Exchange{Name: ex, Kind: "fanout"}); err != nil {
+	// Published to src, routed to dst by an exchange-to-exchange binding,
+	// and from dst to the queue.
+	src, ex := uniqueName(t)+"-src", uniqueName(t)
+	for _, name := range []string{src, ex} {
+		if err := c.DeclareExchange(ctx, amqpha.Exchange{Name: name, Kind: "fanout"}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c.DeleteExchange(cctx, name)
+		})
+	}
+	if err := c.BindExchange(ctx, amqpha.ExchangeBinding{Destination: ex, Source: src}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c.DeleteExchange(cctx, ex)
-	})
 	q, err := c.DeclareQueue(ctx, amqpha.Queue{Exclusive: true, AutoDelete: true})
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +280,7 @@ func TestServerNamedQueueFollowsFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(ctx, ex, "", amqp.Publishing{Body: []byte("before")}); err != nil {
+	if err := pub.Publish(ctx, src, "", amqp.Publishing{Body: []byte("before")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.expectBody("before", 30*time.Second); err != nil {
@@ -296,7 +303,7 @@ func TestServerNamedQueueFollowsFailover(t *testing.T) {
 		t.Fatalf("after failover: QueueName %q, event %q→%q, consumer on %q; declared as %q",
 			now, renamed.Previous, renamed.Queue, k.Queue(), q)
 	}
-	if err := pub.Publish(ctx, ex, "", amqp.Publishing{Body: []byte("after")}); err != nil {
+	if err := pub.Publish(ctx, src, "", amqp.Publishing{Body: []byte("after")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.expectBody("after", 30*time.Second); err != nil {
