@@ -22,7 +22,10 @@ type Client struct {
 	ctx    context.Context // the client's lifetime
 	cancel context.CancelFunc
 	topo   *topology
-	sup    *supervisor // the publishing connection
+	sup    *supervisor   // the first publishing connection
+	pubs   []*supervisor // every publishing connection (Config.Connections)
+
+	pickMu sync.Mutex // makes picking and claiming a node one step
 
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed
@@ -58,8 +61,20 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.SharedConnection {
 		r |= roleConsume
 	}
-	c.sup = newSupervisor(c, r)
-	go c.sup.run()
+	for i := range cfg.Connections {
+		if i > 0 {
+			r = rolePublish // consumers share only the first
+		}
+		label := r.String()
+		if cfg.Connections > 1 {
+			label = fmt.Sprintf("%s-%d", r, i)
+		}
+		c.pubs = append(c.pubs, newSupervisor(c, r, label))
+	}
+	c.sup = c.pubs[0]
+	for _, s := range c.pubs { // once c.pubs is complete: they read it
+		go s.run()
+	}
 	select {
 	case <-c.sup.ready:
 		return c, nil
@@ -88,7 +103,7 @@ func (c *Client) consumeSupervisor() (*supervisor, error) {
 		return nil, ErrClosed
 	}
 	if c.consSup == nil {
-		c.consSup = newSupervisor(c, roleConsume)
+		c.consSup = newSupervisor(c, roleConsume, roleConsume.String())
 		go c.consSup.run()
 	}
 	return c.consSup, nil
@@ -97,10 +112,11 @@ func (c *Client) consumeSupervisor() (*supervisor, error) {
 func (c *Client) supervisors() []*supervisor {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.consSup == nil {
-		return []*supervisor{c.sup}
+	all := append([]*supervisor(nil), c.pubs...)
+	if c.consSup != nil {
+		all = append(all, c.consSup)
 	}
-	return []*supervisor{c.sup, c.consSup}
+	return all
 }
 
 // busyElsewhere returns a function that reports the nodes the client's
@@ -112,8 +128,10 @@ func (c *Client) busyElsewhere(s *supervisor) func(addr string) bool {
 			continue
 		}
 		o.mu.Lock()
-		if o.node != nil {
-			busy[o.node.raw] = true
+		for _, a := range []*nodeAddr{o.node, o.dialing} {
+			if a != nil {
+				busy[a.raw] = true
+			}
 		}
 		o.mu.Unlock()
 	}
@@ -136,9 +154,39 @@ func (c *Client) Reconnects() uint64 {
 // DroppedEvents counts the events dropped because OnEvent fell behind.
 func (c *Client) DroppedEvents() uint64 { return c.events.dropped.Load() }
 
-// Node is the redacted address of the node the publishing connection is
-// on, "" while it has none.
+// Node is the redacted address of the node the (first) publishing
+// connection is on, "" while it has none.
 func (c *Client) Node() string { return c.sup.currentNode() }
+
+// ConnectionState is one of the client's connections.
+type ConnectionState struct {
+	Name string // "publish", "publish-N" with Config.Connections > 1, "consume"
+	Node string // redacted address of its node; "" while it has none
+}
+
+// Connections lists the client's connections and their nodes.
+func (c *Client) Connections() []ConnectionState {
+	var out []ConnectionState
+	for _, s := range c.supervisors() {
+		out = append(out, ConnectionState{Name: s.label, Node: s.currentNode()})
+	}
+	return out
+}
+
+// leastUsed returns the publishing connection with the fewest publishers.
+func (c *Client) leastUsedLocked() *supervisor {
+	count := map[*supervisor]int{}
+	for p := range c.publishers {
+		count[p.sup]++
+	}
+	best := c.pubs[0]
+	for _, s := range c.pubs[1:] {
+		if count[s] < count[best] {
+			best = s
+		}
+	}
+	return best
+}
 
 // ConsumerNode is the redacted address of the node the consumers'
 // connection is on, "" while it has none or no consumer started it.

@@ -48,7 +48,12 @@ type Config struct {
 	// ConnectionName is shown in the management UI; the consumers'
 	// connection adds " (consume)".
 	ConnectionName string
-	// SharedConnection puts consumers on the publishers' connection. By
+	// Connections is how many publishing connections the client keeps,
+	// each on its own node while there are enough nodes; publishers are
+	// spread over them (NewPublisher takes the one with the fewest). 0
+	// means 1.
+	Connections int
+	// SharedConnection puts consumers on the (first) publishers' connection. By
 	// default they get a connection of their own: RabbitMQ slows down
 	// (flow control) and blocks (resource alarms) publishing connections,
 	// and consumers must not wait for that.
@@ -126,6 +131,9 @@ func (c Config) Validate() error {
 	if c.Heartbeat%time.Second != 0 {
 		return errors.New("amqpha: config: Heartbeat must be whole seconds (AMQP counts seconds)")
 	}
+	if c.Connections < 0 {
+		return fmt.Errorf("amqpha: config: Connections = %d, want >= 0", c.Connections)
+	}
 	if c.EventBuffer < 0 {
 		return fmt.Errorf("amqpha: config: EventBuffer = %d, want >= 0", c.EventBuffer)
 	}
@@ -144,6 +152,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.QuarantineBase, d.QuarantineBase)
 	orDefault(&c.QuarantineMax, d.QuarantineMax)
 	orDefault(&c.EventBuffer, d.EventBuffer)
+	orDefault(&c.Connections, 1)
 	if c.Balancer == nil {
 		c.Balancer = balancer.RoundRobin()
 		if b, err := balancer.New(c.BalancerName); err == nil {

@@ -84,7 +84,9 @@ type Event struct {
 	Kind EventKind
 	Time time.Time
 	// Connection is "publish" or "consume" (the consumers' own
-	// connection), or "publish+consume" with Config.SharedConnection.
+	// connection), or "publish+consume" with Config.SharedConnection; with
+	// Config.Connections > 1 the publishing ones are "publish-0",
+	// "publish-1", ….
 	Connection string
 	Node       string
 	Previous   string

@@ -68,6 +68,7 @@ const (
 // A Publisher is safe for concurrent use by many goroutines.
 type Publisher struct {
 	c   *Client
+	sup *supervisor // the connection it publishes on
 	cfg PublisherConfig
 	log *slog.Logger
 
@@ -94,8 +95,10 @@ type Publisher struct {
 	wg        sync.WaitGroup
 }
 
-// NewPublisher creates a publisher on the client's connection. It opens its
-// channel at once if the client is connected, else on the next connection.
+// NewPublisher creates a publisher on the client's publishing connection
+// (the one with the fewest publishers, with Config.Connections > 1). It
+// opens its channel at once if that connection is up, else on the next
+// one.
 func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.Window < 0 {
 		return nil, fmt.Errorf("amqpha: PublisherConfig.Window = %d, want >= 0", cfg.Window)
@@ -121,11 +124,12 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
+	p.sup = c.leastUsedLocked()
 	c.publishers[p] = struct{}{}
 	c.mu.Unlock()
 	p.wg.Add(1)
 	go p.flushLoop()
-	c.sup.addAttachment(p)
+	p.sup.addAttachment(p)
 	return p, nil
 }
 
@@ -214,7 +218,7 @@ func (p *Publisher) contextError(ctx context.Context) error {
 	if p.isBlocked() {
 		return fmt.Errorf("amqpha: not confirmed: %w while %w", ctx.Err(), ErrBlocked)
 	}
-	if err := p.c.sup.lastError(); err != nil && p.c.Node() == "" {
+	if err := p.sup.lastError(); err != nil && p.sup.currentNode() == "" {
 		return fmt.Errorf("amqpha: not confirmed: %w while reconnecting (last error: %w)", ctx.Err(), err)
 	}
 	return fmt.Errorf("amqpha: not confirmed: %w", ctx.Err())
@@ -490,7 +494,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		}
 		tick.Stop()
 
-		p.c.sup.removeAttachment(p)
+		p.sup.removeAttachment(p)
 		close(p.stop)
 		p.mu.Lock()
 		p.closed = true

@@ -32,16 +32,18 @@ type attachment interface {
 // owns the dialing and the failover; the connection's other goroutines (the
 // hang detector and its probes) are counted in wg.
 type supervisor struct {
-	c    *Client
-	role role
-	name string // the connection name shown in the management UI
-	log  *slog.Logger
-	pool *pool
-	bo   *backoff.ExponentialBackOff
+	c     *Client
+	role  role
+	label string // names the connection in events and logs
+	name  string // the connection name shown in the management UI
+	log   *slog.Logger
+	pool  *pool
+	bo    *backoff.ExponentialBackOff
 
 	mu          sync.Mutex
 	conn        *amqp.Connection
 	node        *nodeAddr
+	dialing     *nodeAddr // the node being dialed, claimed against the other connections
 	gen         uint64
 	attachments []attachment
 	lastErr     error
@@ -91,17 +93,18 @@ func (r role) String() string {
 	return "publish+consume"
 }
 
-func newSupervisor(c *Client, r role) *supervisor {
+func newSupervisor(c *Client, r role, label string) *supervisor {
 	bo := c.newBackoff()
 	name := c.cfg.ConnectionName
-	if r == roleConsume {
-		name += " (consume)"
+	if label != "publish" && label != "publish+consume" {
+		name += " (" + label + ")"
 	}
 	s := &supervisor{
 		c:       c,
 		role:    r,
+		label:   label,
 		name:    name,
-		log:     c.log.With("component", "supervisor", "connection", r.String()),
+		log:     c.log.With("component", "supervisor", "connection", label),
 		pool:    newPool(c.cfg.QuarantineBase, c.cfg.QuarantineMax),
 		bo:      bo,
 		ready:   make(chan struct{}),
@@ -119,7 +122,7 @@ func newSupervisor(c *Client, r role) *supervisor {
 
 func (s *supervisor) emit(ev Event) {
 	ev.Time = time.Now()
-	ev.Connection = s.role.String()
+	ev.Connection = s.label
 	s.c.events.post(ev)
 }
 
@@ -209,12 +212,25 @@ func (s *supervisor) run() {
 		var errs []error
 		connected := false
 		for ctx.Err() == nil {
+			// Picking and claiming the node is one step across the
+			// client's connections, so that two dialing at once do not
+			// pick the same node.
+			s.c.pickMu.Lock()
 			r, addr, ok := s.pool.next(time.Now(), s.c.busyElsewhere(s))
+			if ok {
+				s.mu.Lock()
+				s.dialing = addr
+				s.mu.Unlock()
+			}
+			s.c.pickMu.Unlock()
 			if !ok {
 				break
 			}
 			s.emit(Event{Kind: EventConnecting, Node: addr.String()})
 			conn, tc, gen, err := s.connect(addr)
+			s.mu.Lock()
+			s.dialing = nil
+			s.mu.Unlock()
 			if err != nil {
 				if ctx.Err() != nil {
 					return

@@ -105,7 +105,7 @@ func TestDialKeepsTryingUntilContextEnds(t *testing.T) {
 func TestBackoffBetweenPassesGrowsAndIsCapped(t *testing.T) {
 	c := &Client{cfg: Config{ReconnectInitial: 100 * time.Millisecond, ReconnectMax: time.Second}.withDefaults()}
 	c.log = c.cfg.Logger
-	s := newSupervisor(c, rolePublish)
+	s := newSupervisor(c, rolePublish, "publish")
 	var prev time.Duration
 	for i := range 12 {
 		d := s.bo.NextBackOff()

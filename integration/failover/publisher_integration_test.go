@@ -352,3 +352,66 @@ func TestContextAndClose(t *testing.T) {
 		t.Fatal("second Close forgot the first's result")
 	}
 }
+
+// With three publishing connections the client holds one on every node and
+// spreads its publishers over them; a node's death moves only its own
+// connection, and every publisher goes on.
+func TestConnectionsSpreadOverNodes(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, ev := client(t, amqpha.Config{Connections: 3})
+	// The others connect in the background after Dial returned.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		nodes := map[string]bool{}
+		for _, cs := range c.Connections() {
+			if cs.Node != "" {
+				nodes[cs.Node] = true
+			}
+		}
+		if len(nodes) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections %+v, want one on each node", c.Connections())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var loads []*load
+	for range 3 {
+		pub, err := c.NewPublisher(amqpha.PublisherConfig{Window: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loads = append(loads, startLoad(t, pub, q, 2))
+	}
+	for _, l := range loads {
+		if _, err := l.progress(20, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := ctxFor(t, 3*time.Minute)
+	if err := shared.Node(1).Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range loads {
+		if _, err := l.progress(50, 2*time.Minute); err != nil {
+			t.Fatalf("publisher %d after the kill: %v", i, err)
+		}
+	}
+	if n := ev.count(amqpha.EventReconnecting); n != 1 {
+		t.Fatalf("%d connections lost when one node of three died, want 1", n)
+	}
+	all := map[string]bool{}
+	for _, l := range loads {
+		for id := range l.halt() {
+			all[id] = true
+		}
+	}
+	seen := drainQueue(t, q)
+	for id := range all {
+		if seen[id] == 0 {
+			t.Fatalf("confirmed message %s lost", id)
+		}
+	}
+}
