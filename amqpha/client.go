@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Client keeps connections to live nodes of a RabbitMQ cluster and moves
@@ -25,7 +26,8 @@ type Client struct {
 	sup    *supervisor   // the first publishing connection
 	pubs   []*supervisor // every publishing connection (Config.Connections)
 
-	pickMu sync.Mutex // makes picking and claiming a node one step
+	pickMu   sync.Mutex // makes picking and claiming a node one step
+	lastMove time.Time  // the last rebalancing move (under pickMu)
 
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed

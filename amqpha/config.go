@@ -53,6 +53,16 @@ type Config struct {
 	// spread over them (NewPublisher takes the one with the fewest). 0
 	// means 1.
 	Connections int
+	// RebalanceInterval, if positive, makes each publishing connection check
+	// this often whether it should move: when another of the client's
+	// connections shares its node while a node of the set is unused and
+	// not quarantined (a node that died came back), or when its node left
+	// the node set. At most one connection of the client moves per
+	// interval. A move opens the new connection first; messages in flight
+	// on the old one are confirmed there (it closes 5 s later; any still
+	// unconfirmed then are published again). 0, the default, never moves
+	// a working connection.
+	RebalanceInterval time.Duration
 	// SharedConnection puts consumers on the (first) publishers' connection. By
 	// default they get a connection of their own: RabbitMQ slows down
 	// (flow control) and blocks (resource alarms) publishing connections,
@@ -118,6 +128,7 @@ func (c Config) Validate() error {
 		{"Heartbeat", c.Heartbeat}, {"DialTimeout", c.DialTimeout},
 		{"ReconnectInitial", c.ReconnectInitial}, {"ReconnectMax", c.ReconnectMax},
 		{"QuarantineBase", c.QuarantineBase}, {"QuarantineMax", c.QuarantineMax},
+		{"RebalanceInterval", c.RebalanceInterval},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("amqpha: config: %s = %v, want >= 0", d.name, d.v)

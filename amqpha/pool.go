@@ -104,6 +104,21 @@ func (p *pool) next(now time.Time, busy func(addr string) bool) (res balancer.Re
 	return r, p.addrs[r.Index], true
 }
 
+// nextPreferring is next, except that the node at prefer (if it is in the
+// set and not tried in this pass) comes first.
+func (p *pool) nextPreferring(now time.Time, busy func(string) bool, prefer string) (balancer.Result, *nodeAddr, bool) {
+	if prefer != "" {
+		if i := slices.IndexFunc(p.nodes, func(n balancer.Node) bool { return n.Addr == prefer }); i >= 0 && !p.tried[i] {
+			r, err := p.picker.Pick(balancer.PickInfo{Skip: func(j int) bool { return j != i }})
+			if err == nil {
+				p.tried[i] = true
+				return r, p.addrs[i], true
+			}
+		}
+	}
+	return p.next(now, busy)
+}
+
 // failed records a failure of the node at addr: a dial that failed or a
 // connection that was lost. avoid is for a node that said it is going away
 // (shutdown, maintenance): it is tried last for QuarantineMax.

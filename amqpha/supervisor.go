@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,8 @@ type supervisor struct {
 	mu          sync.Mutex
 	conn        *amqp.Connection
 	node        *nodeAddr
-	dialing     *nodeAddr // the node being dialed, claimed against the other connections
+	dialing     *nodeAddr    // the node being dialed, claimed against the other connections
+	pending     *pendingConn // dialed for a rebalancing move
 	gen         uint64
 	attachments []attachment
 	lastErr     error
@@ -216,7 +218,7 @@ func (s *supervisor) run() {
 			// client's connections, so that two dialing at once do not
 			// pick the same node.
 			s.c.pickMu.Lock()
-			r, addr, ok := s.pool.next(time.Now(), s.c.busyElsewhere(s))
+			r, addr, ok := s.pool.nextPreferring(time.Now(), s.c.busyElsewhere(s), s.pendingAddr())
 			if ok {
 				s.mu.Lock()
 				s.dialing = addr
@@ -257,6 +259,10 @@ func (s *supervisor) run() {
 			done(r, cause)
 			if ctx.Err() != nil {
 				return
+			}
+			if cause == errMoved {
+				s.log.Info("moving to a less used node", "node", addr)
+				break // the old connection closes once its messages are done
 			}
 			s.reconnects.Add(1)
 			q := s.pool.failed(addr.raw, time.Now(), avoid)
@@ -306,8 +312,12 @@ func (s *supervisor) everReady() bool {
 
 // connect dials addr and sets every attachment up on the new connection.
 func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, uint64, error) {
-	conn, tc, err := s.c.dial(s.c.ctx, addr, s.name)
-	if err != nil {
+	var conn *amqp.Connection
+	var tc *trackedConn
+	var err error
+	if p := s.takePending(addr); p != nil {
+		conn, tc = p.conn, p.tc
+	} else if conn, tc, err = s.c.dial(s.c.ctx, addr, s.name); err != nil {
 		return nil, nil, 0, err
 	}
 	// Setting up channels is bounded like the dial: a node that hangs right
@@ -371,6 +381,17 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 	}()
 	defer cancel()
 	defer s.lost(gen)
+	// A rebalancing move dials the new node first, apart from this loop.
+	moved := make(chan *pendingConn)
+	served := make(chan struct{})
+	defer close(served)
+	trying := false
+	var rebalance <-chan time.Time
+	if every := s.c.cfg.RebalanceInterval; every > 0 && s.role == rolePublish {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		rebalance = t.C
+	}
 
 	var hangCause error
 	for {
@@ -399,8 +420,149 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 			conn.CloseDeadline(time.Now().Add(time.Second))
 			tc.Close()
 			return ErrClosed, false
+		case <-rebalance:
+			if hangCause != nil || s.blocked.Load() {
+				continue
+			}
+			if trying {
+				continue
+			}
+			cand, left := s.moveCandidate(addr)
+			if cand == nil && left {
+				s.retireConn(conn, tc)
+				return errMoved, false
+			}
+			if cand != nil {
+				trying = true
+				s.wg.Go(func() { s.dialCandidate(cand, moved, served) })
+			}
+		case m := <-moved:
+			trying = false
+			s.mu.Lock()
+			s.dialing = nil
+			s.mu.Unlock()
+			if m.err != nil {
+				s.pool.failed(m.addr.raw, time.Now(), false)
+				s.log.Info("not moving: the less used node does not answer", "node", m.addr, "err", m.err)
+				continue
+			}
+			s.mu.Lock()
+			s.pending = m
+			s.mu.Unlock()
+			s.retireConn(conn, tc)
+			return errMoved, false
 		}
 	}
+}
+
+func (s *supervisor) pendingAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		return ""
+	}
+	return s.pending.addr.raw
+}
+
+// errMoved ends serve when the connection leaves its node to rebalance.
+var errMoved = errors.New("amqpha: moving to a less used node")
+
+// moveGrace is how long a connection left for rebalancing stays open, so
+// that the messages in flight on it are confirmed there.
+const moveGrace = 5 * time.Second
+
+// retireConn closes a connection left for rebalancing after moveGrace (or
+// when the client closes). Messages still unconfirmed then are published
+// again on the new connection.
+func (s *supervisor) retireConn(conn *amqp.Connection, tc *trackedConn) {
+	s.wg.Go(func() {
+		t := time.NewTimer(moveGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.c.ctx.Done():
+		}
+		conn.CloseDeadline(time.Now().Add(time.Second))
+		tc.Close()
+	})
+}
+
+// moveCandidate decides whether a publishing connection on addr should
+// move: left reports that addr left the node set; cand is a node of the
+// set that no other connection of the client uses and that is not
+// quarantined, chosen when addr left or is shared with another of the
+// client's connections. The candidate is claimed (s.dialing) until
+// dialCandidate's result is handled. At most one connection of the client
+// moves per RebalanceInterval.
+func (s *supervisor) moveCandidate(addr *nodeAddr) (cand *nodeAddr, left bool) {
+	s.resolve()
+	now := time.Now()
+	s.c.pickMu.Lock()
+	defer s.c.pickMu.Unlock()
+	if now.Sub(s.c.lastMove) < s.c.cfg.RebalanceInterval {
+		return nil, false
+	}
+	left = !slices.ContainsFunc(s.pool.nodes, func(n balancer.Node) bool { return n.Addr == addr.raw })
+	busy := s.c.busyElsewhere(s)
+	if !left && (busy == nil || !busy(addr.raw)) {
+		return nil, false
+	}
+	for i, n := range s.pool.nodes {
+		if n.Addr != addr.raw && (busy == nil || !busy(n.Addr)) && !s.pool.quarantined(i, now) {
+			cand = s.pool.addrs[i]
+			break
+		}
+	}
+	if cand != nil || left {
+		s.c.lastMove = now
+	}
+	if cand != nil {
+		s.mu.Lock()
+		s.dialing = cand
+		s.mu.Unlock()
+	}
+	return cand, left
+}
+
+// dialCandidate dials cand and hands the result to serve, or closes the
+// new connection if serve has ended meanwhile.
+func (s *supervisor) dialCandidate(cand *nodeAddr, moved chan<- *pendingConn, served <-chan struct{}) {
+	conn, tc, err := s.c.dial(s.c.ctx, cand, s.name)
+	select {
+	case moved <- &pendingConn{addr: cand, conn: conn, tc: tc, err: err}:
+	case <-served:
+		if err == nil {
+			tc.Close()
+		}
+		s.mu.Lock()
+		if s.dialing == cand {
+			s.dialing = nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// pendingConn is a connection dialed for a rebalancing move, waiting for
+// the run loop.
+type pendingConn struct {
+	addr *nodeAddr
+	conn *amqp.Connection
+	tc   *trackedConn
+	err  error
+}
+
+// takePending returns the pending connection if it is to addr, and closes
+// it otherwise.
+func (s *supervisor) takePending(addr *nodeAddr) *pendingConn {
+	s.mu.Lock()
+	p := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if p == nil || p.addr.raw == addr.raw {
+		return p
+	}
+	p.tc.Close()
+	return nil
 }
 
 // lost forgets connection gen and tells the attachments.

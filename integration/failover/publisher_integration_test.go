@@ -353,15 +353,10 @@ func TestContextAndClose(t *testing.T) {
 	}
 }
 
-// With three publishing connections the client holds one on every node and
-// spreads its publishers over them; a node's death moves only its own
-// connection, and every publisher goes on.
-func TestConnectionsSpreadOverNodes(t *testing.T) {
-	restore(t)
-	q := quorumQueue(t, 0, nil)
-	c, ev := client(t, amqpha.Config{Connections: 3})
-	// The others connect in the background after Dial returned.
-	deadline := time.Now().Add(time.Minute)
+// waitSpread waits until the client's connections are on n distinct nodes.
+func waitSpread(t *testing.T, c *amqpha.Client, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		nodes := map[string]bool{}
 		for _, cs := range c.Connections() {
@@ -369,14 +364,27 @@ func TestConnectionsSpreadOverNodes(t *testing.T) {
 				nodes[cs.Node] = true
 			}
 		}
-		if len(nodes) == 3 {
-			break
+		if len(nodes) == n {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("connections %+v, want one on each node", c.Connections())
+			t.Fatalf("connections %+v, want them on %d nodes", c.Connections(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// With three publishing connections the client holds one on every node and
+// spreads its publishers over them; a node's death moves only its own
+// connection, and every publisher goes on. When the node comes back, the
+// rebalancer moves a connection back to it without losing or failing a
+// publish.
+func TestConnectionsSpreadAndRebalance(t *testing.T) {
+	restore(t)
+	q := quorumQueue(t, 0, nil)
+	c, ev := client(t, amqpha.Config{Connections: 3, RebalanceInterval: 200 * time.Millisecond})
+	// The others connect in the background after Dial returned.
+	waitSpread(t, c, 3, time.Minute)
 	var loads []*load
 	for range 3 {
 		pub, err := c.NewPublisher(amqpha.PublisherConfig{Window: 16})
@@ -402,9 +410,25 @@ func TestConnectionsSpreadOverNodes(t *testing.T) {
 	if n := ev.count(amqpha.EventReconnecting); n != 1 {
 		t.Fatalf("%d connections lost when one node of three died, want 1", n)
 	}
+	waitSpread(t, c, 2, time.Minute)
+	if err := shared.Node(1).Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.WaitClustered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitSpread(t, c, 3, time.Minute)
+	for i, l := range loads {
+		if _, err := l.progress(50, time.Minute); err != nil {
+			t.Fatalf("publisher %d after the rebalance: %v", i, err)
+		}
+	}
+	if n := ev.count(amqpha.EventReconnecting); n != 1 {
+		t.Fatalf("%d connections lost; a rebalancing move is not a loss", n)
+	}
 	all := map[string]bool{}
 	for _, l := range loads {
-		for id := range l.halt() {
+		for id := range l.halt() { // fails the test on any publish error
 			all[id] = true
 		}
 	}
