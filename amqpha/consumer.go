@@ -134,15 +134,22 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	}
 	k.bg.Go(k.keep)
 	sup.addAttachment(k)
+	// Giving up must not wait long for a registration stuck on a hung
+	// node; what is left is waited for by Client.Close.
+	abandon := func() {
+		actx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		k.Close(actx)
+	}
 	select {
 	case err := <-k.first:
 		if err == nil {
 			return k, nil
 		}
-		k.Close(context.Background())
+		abandon()
 		return nil, fmt.Errorf("amqpha: consume %q: %w", queue, err)
 	case <-ctx.Done():
-		k.Close(context.Background())
+		abandon()
 		if err := sup.lastError(); err != nil {
 			return nil, fmt.Errorf("amqpha: consume %q: %w (last error: %w)", queue, ctx.Err(), err)
 		}
@@ -463,11 +470,15 @@ func (k *Consumer) Close(ctx context.Context) error {
 		for _, s := range sessions {
 			s.closeChannel()
 		}
-		k.c.mu.Lock()
-		delete(k.c.consumers, k)
-		k.c.mu.Unlock()
-		if werr := waitCtx(ctx, &k.bg); werr != nil && err == nil {
+		werr := waitCtx(ctx, &k.bg)
+		if werr != nil && err == nil {
 			err = fmt.Errorf("amqpha: consumer channels not closed yet: %w", werr)
+		}
+		if werr == nil {
+			// Otherwise Client.Close waits for the rest.
+			k.c.mu.Lock()
+			delete(k.c.consumers, k)
+			k.c.mu.Unlock()
 		}
 		k.closeErr = err
 	})
