@@ -31,3 +31,28 @@ func (s static) Resolve(context.Context) ([]balancer.Node, error) {
 	}
 	return append([]balancer.Node(nil), s...), nil
 }
+
+// Fallback returns a resolver that asks each of resolvers in turn and
+// returns the first node set found, e.g. DNS first and a static list when
+// DNS has never answered. Errors are joined when none finds a node.
+func Fallback(resolvers ...Resolver) Resolver { return fallback(resolvers) }
+
+type fallback []Resolver
+
+func (f fallback) Resolve(ctx context.Context) ([]balancer.Node, error) {
+	var errs []error
+	for _, r := range f {
+		nodes, err := r.Resolve(ctx)
+		if err == nil && len(nodes) > 0 {
+			return nodes, nil
+		}
+		if err == nil {
+			err = ErrNoNodes
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, ErrNoNodes
+	}
+	return nil, errors.Join(errs...)
+}

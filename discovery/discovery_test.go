@@ -25,3 +25,22 @@ func TestStatic(t *testing.T) {
 		t.Fatalf("empty: err = %v, want ErrNoNodes", err)
 	}
 }
+
+func TestFallbackTakesTheFirstSetFound(t *testing.T) {
+	ctx := context.Background()
+	static := Static(balancer.Node{Addr: "amqp://static"})
+	got, err := Fallback(Static(), static).Resolve(ctx)
+	if err != nil || len(got) != 1 || got[0].Addr != "amqp://static" {
+		t.Fatalf("Fallback(empty, static) = %v, %v", got, err)
+	}
+	got, _ = Fallback(Static(balancer.Node{Addr: "amqp://first"}), static).Resolve(ctx)
+	if got[0].Addr != "amqp://first" {
+		t.Fatalf("Fallback asked the second resolver although the first answered: %v", got)
+	}
+	if _, err := Fallback(Static(), Static()).Resolve(ctx); !errors.Is(err, ErrNoNodes) {
+		t.Fatalf("Fallback of two empty resolvers: %v", err)
+	}
+	if _, err := Fallback().Resolve(ctx); !errors.Is(err, ErrNoNodes) {
+		t.Fatalf("Fallback of nothing: %v", err)
+	}
+}

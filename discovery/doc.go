@@ -10,7 +10,9 @@
 //     looked up with github.com/miekg/dns, over TCP when truncated;
 //   - [Management]: the RabbitMQ management API of any of several seeds:
 //     the running members and their AMQP listeners, and optionally which
-//     node leads a queue.
+//     node leads a queue;
+//   - [Fallback]: the first of several that finds nodes (DNS, else a
+//     static list).
 //
 // DNS and Management ask at most once per MinInterval, keep their last
 // good set while their source fails (backing off), and give a lookup at
