@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/amqpha/amqpha/balancer"
+	"github.com/amqpha/amqpha/discovery"
 )
 
 // attachment is something that lives on the supervisor's connection (the
@@ -171,10 +172,18 @@ func (s *supervisor) currentNode() string {
 }
 
 // resolve refreshes the node set; on failure the last good set stays.
-func (s *supervisor) resolve() {
+// fresh asks a caching resolver to look again (before a reconnection pass);
+// otherwise it may answer from its cache (records' TTL).
+func (s *supervisor) resolve(fresh bool) {
 	ctx, cancel := context.WithTimeout(s.c.ctx, s.c.cfg.DialTimeout)
 	defer cancel()
-	nodes, err := s.c.cfg.Resolver.Resolve(ctx)
+	resolve := s.c.cfg.Resolver.Resolve
+	if fresh {
+		resolve = func(ctx context.Context) ([]balancer.Node, error) {
+			return discovery.ResolveFresh(ctx, s.c.cfg.Resolver)
+		}
+	}
+	nodes, err := resolve(ctx)
 	if err != nil {
 		s.log.Warn("resolving nodes failed; keeping the last set", "err", err)
 		if s.pool.picker == nil {
@@ -206,7 +215,7 @@ func (s *supervisor) run() {
 	ctx := s.c.ctx
 	var prev *nodeAddr
 	for ctx.Err() == nil {
-		s.resolve()
+		s.resolve(true)
 		if s.pool.picker == nil {
 			s.pool.setNodes(s.c.cfg.Balancer, nil)
 		}
@@ -495,7 +504,7 @@ func (s *supervisor) retireConn(conn *amqp.Connection, tc *trackedConn) {
 // dialCandidate's result is handled. At most one connection of the client
 // moves per RebalanceInterval.
 func (s *supervisor) moveCandidate(addr *nodeAddr) (cand *nodeAddr, left bool) {
-	s.resolve()
+	s.resolve(false)
 	now := time.Now()
 	s.c.pickMu.Lock()
 	defer s.c.pickMu.Unlock()

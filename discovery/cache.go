@@ -17,8 +17,10 @@ import (
 const refreshTimeout = 300 * time.Millisecond
 
 // cache holds a resolver's last good node set and decides when to look up
-// again: at most once per minInterval, and after failures not before a
-// backoff (minInterval doubling up to maxBackoff) has passed.
+// again: a plain resolve once the answer's TTL (at least minInterval) has
+// passed, a fresh one once minInterval has passed, and after failures
+// neither before a backoff (minInterval doubling up to maxBackoff) has
+// passed.
 type cache struct {
 	what        string
 	minInterval time.Duration
@@ -29,6 +31,7 @@ type cache struct {
 	mu       sync.Mutex // held during a lookup: concurrent Resolves collapse
 	last     []balancer.Node
 	lastAt   time.Time
+	validTo  time.Time // the last answer's TTL ends
 	notUntil time.Time
 	fails    int
 	lastErr  error
@@ -51,11 +54,16 @@ func newCache(what string, minInterval, maxBackoff time.Duration, log *slog.Logg
 
 // resolve returns the cached set or looks up a new one. A failed lookup
 // returns the last good set, if any, without an error.
-func (c *cache) resolve(ctx context.Context, lookup func(context.Context) ([]balancer.Node, error)) ([]balancer.Node, error) {
+// lookupFunc asks the source; ttl is how long its answer may be used (0:
+// minInterval).
+type lookupFunc func(ctx context.Context) (nodes []balancer.Node, ttl time.Duration, err error)
+
+func (c *cache) resolve(ctx context.Context, fresh bool, lookup lookupFunc) ([]balancer.Node, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if now.Before(c.notUntil) || c.last != nil && now.Sub(c.lastAt) < c.minInterval {
+	if now.Before(c.notUntil) || c.last != nil && now.Sub(c.lastAt) < c.minInterval ||
+		!fresh && c.last != nil && now.Before(c.validTo) {
 		return c.cachedLocked()
 	}
 	if c.last != nil {
@@ -65,7 +73,7 @@ func (c *cache) resolve(ctx context.Context, lookup func(context.Context) ([]bal
 		ctx, cancel = context.WithTimeout(ctx, refreshTimeout)
 		defer cancel()
 	}
-	nodes, err := lookup(ctx)
+	nodes, ttl, err := lookup(ctx)
 	if err != nil {
 		c.fails++
 		wait := min(c.minInterval<<min(c.fails-1, 16), c.maxBackoff)
@@ -76,6 +84,7 @@ func (c *cache) resolve(ctx context.Context, lookup func(context.Context) ([]bal
 	}
 	c.fails, c.lastErr = 0, nil
 	c.last, c.lastAt, c.notUntil = nodes, now, now.Add(c.minInterval)
+	c.validTo = now.Add(max(ttl, c.minInterval))
 	return slices.Clone(nodes), nil
 }
 

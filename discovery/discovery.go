@@ -18,6 +18,26 @@ type Resolver interface {
 	Resolve(ctx context.Context) ([]balancer.Node, error)
 }
 
+// FreshResolver is a Resolver that caches its answers (by their TTL) and
+// can be asked to look again. The client calls ResolveFresh before every
+// reconnection pass, where a changed node set matters most, and Resolve
+// otherwise. It is safe for concurrent use.
+type FreshResolver interface {
+	Resolver
+	// ResolveFresh looks the nodes up again, unless its source was asked
+	// very recently.
+	ResolveFresh(ctx context.Context) ([]balancer.Node, error)
+}
+
+// ResolveFresh calls r.ResolveFresh if r is a FreshResolver, else
+// r.Resolve.
+func ResolveFresh(ctx context.Context, r Resolver) ([]balancer.Node, error) {
+	if f, ok := r.(FreshResolver); ok {
+		return f.ResolveFresh(ctx)
+	}
+	return r.Resolve(ctx)
+}
+
 // Static returns a resolver that always returns nodes.
 func Static(nodes ...balancer.Node) Resolver {
 	return static(append([]balancer.Node(nil), nodes...))
@@ -40,9 +60,17 @@ func Fallback(resolvers ...Resolver) Resolver { return fallback(resolvers) }
 type fallback []Resolver
 
 func (f fallback) Resolve(ctx context.Context) ([]balancer.Node, error) {
+	return f.resolve(ctx, func(r Resolver) ([]balancer.Node, error) { return r.Resolve(ctx) })
+}
+
+func (f fallback) ResolveFresh(ctx context.Context) ([]balancer.Node, error) {
+	return f.resolve(ctx, func(r Resolver) ([]balancer.Node, error) { return ResolveFresh(ctx, r) })
+}
+
+func (f fallback) resolve(ctx context.Context, ask func(Resolver) ([]balancer.Node, error)) ([]balancer.Node, error) {
 	var errs []error
 	for _, r := range f {
-		nodes, err := r.Resolve(ctx)
+		nodes, err := ask(r)
 		if err == nil && len(nodes) > 0 {
 			return nodes, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -52,16 +53,17 @@ type DNSConfig struct {
 }
 
 // DNS returns a resolver that looks the cluster up in DNS with
-// github.com/miekg/dns. Every Resolve asks again, at most once per
-// MinInterval (the client calls Resolve before each reconnection pass, so
-// changed records are followed at the next connection loss). A truncated
+// github.com/miekg/dns. Resolve uses the last answer until its smallest
+// TTL ends; ResolveFresh, which the client calls before each reconnection
+// pass, asks again whenever MinInterval has passed, so changed records are
+// followed at the next connection loss (and, with
+// amqpha.Config.RebalanceInterval, once their TTL ends). A truncated
 // UDP answer is asked again over TCP. When a lookup fails (timeout,
 // SERVFAIL, NXDOMAIN, no records) the last good node set is returned and
 // lookups back off; the error is returned only while there has never been
 // a good set; with a good set at hand a lookup gets at most 300 ms, so a
 // dead DNS server delays a reconnection by that much once per backoff
-// period. Answers' TTLs are not used: a resolver is asked on demand, not
-// on a timer.
+// period.
 func DNS(cfg DNSConfig) (Resolver, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("discovery: DNS: Name is empty")
@@ -100,12 +102,37 @@ type dnsResolver struct {
 	cache cache
 }
 
+// Resolve returns the last answer while its TTL lasts, else asks DNS.
 func (r *dnsResolver) Resolve(ctx context.Context) ([]balancer.Node, error) {
-	return r.cache.resolve(ctx, r.lookup)
+	return r.cache.resolve(ctx, false, r.lookup)
 }
 
-// lookup asks DNS for the node set.
-func (r *dnsResolver) lookup(ctx context.Context) ([]balancer.Node, error) {
+// ResolveFresh asks DNS unless the last lookup was less than MinInterval
+// ago.
+func (r *dnsResolver) ResolveFresh(ctx context.Context) ([]balancer.Node, error) {
+	return r.cache.resolve(ctx, true, r.lookup)
+}
+
+// lookup asks DNS for the node set; ttl is the smallest TTL of the records
+// used.
+func (r *dnsResolver) lookup(ctx context.Context) (nodes []balancer.Node, ttl time.Duration, err error) {
+	var minTTL uint32 = math.MaxUint32
+	ctx = context.WithValue(ctx, ttlKey{}, &minTTL)
+	nodes, err = r.lookupNodes(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if minTTL != math.MaxUint32 {
+		ttl = time.Duration(minTTL) * time.Second
+	}
+	return nodes, ttl, nil
+}
+
+// ttlKey carries, through one lookup's context, where query notes the
+// smallest TTL it saw.
+type ttlKey struct{}
+
+func (r *dnsResolver) lookupNodes(ctx context.Context) ([]balancer.Node, error) {
 	name := dns.Fqdn(r.cfg.Name)
 	if !r.cfg.SRV {
 		return r.hostNodes(ctx, name, r.cfg.Port, balancer.Node{})
@@ -192,6 +219,11 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 		}
 		switch msg.Rcode {
 		case dns.RcodeSuccess:
+			if low, ok := ctx.Value(ttlKey{}).(*uint32); ok {
+				for _, rr := range msg.Answer {
+					*low = minU32(*low, rr.Header().Ttl)
+				}
+			}
 			return msg, nil
 		case dns.RcodeNameError:
 			return nil, fmt.Errorf("%s: NXDOMAIN", name)
@@ -200,6 +232,13 @@ func (r *dnsResolver) query(ctx context.Context, name string, qtype uint16) (*dn
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+func minU32(a, b uint32) uint32 {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 func (r *dnsResolver) exchange(ctx context.Context, q *dns.Msg, server, network string) (*dns.Msg, error) {

@@ -100,30 +100,55 @@ func TestDNSFollowsChangesAndKeepsTheLastGoodSet(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r.cache.now = func() time.Time { return now }
 
+	fresh := func() []string {
+		t.Helper()
+		nodes, err := r.ResolveFresh(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range nodes {
+			out = append(out, n.Addr)
+		}
+		return out
+	}
 	first := addrs(t, r)
-	// Within MinInterval: the cached answer, no query.
+	// Within MinInterval: the cached answer, no query, even fresh.
 	z.Set(t, "rabbit.test. 30 IN A 127.0.0.42")
 	asked := z.Queries("all")
-	if got := addrs(t, r); got[0] != first[0] || z.Queries("all") != asked {
+	if got := fresh(); got[0] != first[0] || z.Queries("all") != asked {
 		t.Fatalf("within MinInterval: %v, %d queries (was %d)", got, z.Queries("all"), asked)
 	}
-	// After it: the change is followed.
+	// After it, within the TTL (30 s): Resolve answers from the cache,
+	// ResolveFresh asks and follows the change.
 	now = now.Add(time.Second)
-	if got := addrs(t, r); len(got) != 1 || !strings.Contains(got[0], "127.0.0.42") {
+	if got := addrs(t, r); got[0] != first[0] || z.Queries("all") != asked {
+		t.Fatalf("within the TTL: %v, %d queries (was %d)", got, z.Queries("all"), asked)
+	}
+	if got := fresh(); len(got) != 1 || !strings.Contains(got[0], "127.0.0.42") {
 		t.Fatalf("after the change: %v", got)
+	}
+	// Once the TTL ended, Resolve asks too.
+	z.Set(t, "rabbit.test. 5 IN A 127.0.0.43")
+	now = now.Add(30 * time.Second)
+	if got := addrs(t, r); len(got) != 1 || !strings.Contains(got[0], "127.0.0.43") {
+		t.Fatalf("after the TTL: %v", got)
+	}
+	if ttl := r.cache.validTo.Sub(now); ttl != 5*time.Second {
+		t.Fatalf("the answer is used for %v, want its TTL of 5 s", ttl)
 	}
 	// NXDOMAIN: the last good set stays, and lookups back off.
 	z.Set(t)
 	for range 3 {
 		now = now.Add(time.Second)
-		if got := addrs(t, r); len(got) != 1 || !strings.Contains(got[0], "127.0.0.42") {
+		if got := fresh(); len(got) != 1 || !strings.Contains(got[0], "127.0.0.43") {
 			t.Fatalf("after NXDOMAIN: %v", got)
 		}
 	}
 	// The server is down: still the last good set, without an error.
 	z.Stop()
 	now = now.Add(10 * time.Second)
-	if got := addrs(t, r); len(got) != 1 || !strings.Contains(got[0], "127.0.0.42") {
+	if got := fresh(); len(got) != 1 || !strings.Contains(got[0], "127.0.0.43") {
 		t.Fatalf("with the server down: %v", got)
 	}
 	// Backoff doubles from MinInterval up to MaxBackoff.

@@ -86,23 +86,25 @@ type mgmtResolver struct {
 	cache cache
 }
 
+// Resolve asks the management API unless the last answer is less than
+// MinInterval old.
 func (r *mgmtResolver) Resolve(ctx context.Context) ([]balancer.Node, error) {
-	return r.cache.resolve(ctx, r.lookup)
+	return r.cache.resolve(ctx, true, r.lookup)
 }
 
-func (r *mgmtResolver) lookup(ctx context.Context) ([]balancer.Node, error) {
+func (r *mgmtResolver) lookup(ctx context.Context) ([]balancer.Node, time.Duration, error) {
 	var errs []error
 	for _, seed := range r.cfg.Seeds {
 		nodes, err := r.ask(ctx, seed)
 		if err == nil {
-			return nodes, nil
+			return nodes, 0, nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, 0, errors.Join(errs...)
 }
 
 type mgmtNode struct {
