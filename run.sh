@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The project's single entry point.
-#   ./run.sh demo   start a local 3-node RabbitMQ cluster and show it (Ctrl-C stops it)
+#   ./run.sh demo   failover demo: a local 3-node cluster, producer and consumer
+#                   through amqpha while nodes are killed, hung and cut off; a
+#                   report at the end (Ctrl-C stops it cleanly)
+#   ./run.sh cluster  start a local 3-node RabbitMQ cluster and show it (Ctrl-C stops it)
 #   ./run.sh test   install what is missing, vet, run unit and integration tests
 #   ./run.sh setup  only install what is missing
 #   ./run.sh bench  run the benchmarks whose figures are in BENCHMARKS.md
@@ -45,6 +48,11 @@ case "${1:-}" in
 demo)
 	setup
 	shift
+	go run ./integration/cmd/amqpha-demo "$@"
+	;;
+cluster)
+	setup
+	shift
 	go run ./integration/cmd/amqpha-cluster "$@"
 	;;
 test)
@@ -60,7 +68,7 @@ bench)
 	bench
 	;;
 *)
-	echo "usage: $0 demo|test|setup|bench" >&2
+	echo "usage: $0 demo|test|setup|bench|cluster" >&2
 	exit 2
 	;;
 esac

@@ -6,12 +6,15 @@
 package clustertest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +146,60 @@ func Restore(tb testing.TB, c *cluster.Cluster) {
 		}
 		wg.Wait()
 	})
+}
+
+// Child runs the test binary again with env set (its TestMain runs the
+// command's main when it sees env) and returns the command and its output
+// lines as they come; the lines are logged too. The child is killed when
+// the test ends if it still runs. Without the RabbitMQ binaries the test
+// skips, or fails in CI.
+func Child(t *testing.T, env string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	if _, err := os.Stat(cluster.DefaultBinDir + "/rabbitmq-server"); err != nil && !InCI() {
+		t.Skipf("skipping: %v", cluster.ErrNotInstalled)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			t.Log(s.Text())
+			lines <- s.Text()
+		}
+	}()
+	return cmd, lines
+}
+
+// WaitLine reads lines until one contains substr and returns every line
+// read, that one included. It fails the test if the lines end first or
+// timeout passes.
+func WaitLine(t *testing.T, lines <-chan string, substr string, timeout time.Duration) []string {
+	t.Helper()
+	var out []string
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended before a line with %q:\n%s", substr, strings.Join(out, "\n"))
+			}
+			out = append(out, l)
+			if strings.Contains(l, substr) {
+				return out
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q in %v:\n%s", substr, timeout, strings.Join(out, "\n"))
+		}
+	}
 }

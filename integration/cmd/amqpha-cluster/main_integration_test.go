@@ -3,16 +3,12 @@
 package main
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/amqpha/amqpha/integration/cluster"
 	"github.com/amqpha/amqpha/integration/clustertest"
 	"go.uber.org/goleak"
 )
@@ -28,46 +24,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// The README's main-job command: it starts a cluster, prints the URIs, and
-// on Ctrl-C tears everything down and exits 0.
-func TestDemoStartsAndStopsOnInterrupt(t *testing.T) {
-	if _, err := os.Stat(cluster.DefaultBinDir + "/rabbitmq-server"); err != nil && !clustertest.InCI() {
-		t.Skipf("skipping: %v", cluster.ErrNotInstalled)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		s := bufio.NewScanner(stdout)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-	}()
-	var out []string
-	timeout := time.After(clustertest.StartTimeout)
-	for ready := false; !ready; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("demo exited before it was ready:\n%s", strings.Join(out, "\n"))
-			}
-			out = append(out, l)
-			ready = strings.Contains(l, "Press Ctrl-C")
-		case <-timeout:
-			t.Fatalf("demo not ready:\n%s", strings.Join(out, "\n"))
-		}
-	}
+// ./run.sh cluster: it starts a cluster, prints the URIs, and on Ctrl-C
+// tears everything down and exits 0.
+func TestClusterCommandStartsAndStopsOnInterrupt(t *testing.T) {
+	cmd, lines := clustertest.Child(t, childEnv+"=1")
+	out := clustertest.WaitLine(t, lines, "Press Ctrl-C", clustertest.StartTimeout)
 	text := strings.Join(out, "\n")
 	uris := regexp.MustCompile(`amqp://guest:guest@127\.0\.0\.1:\d+/`).FindAllString(text, -1)
 	if len(uris) < 2 {
