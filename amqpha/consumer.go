@@ -148,6 +148,8 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		}
 		abandon()
 		return nil, fmt.Errorf("amqpha: consume %q: %w", queue, err)
+	case <-k.stopTaking: // Client.Close
+		return nil, ErrClosed
 	case <-ctx.Done():
 		abandon()
 		if err := sup.lastError(); err != nil {
@@ -450,9 +452,14 @@ func (k *Consumer) Close(ctx context.Context) error {
 		k.sup.removeAttachment(k)
 		// amqp091-go matches replies to requests by arrival, so the
 		// channel is closed only after basic.cancel-ok.
-		var cancelled sync.WaitGroup
+		cancelled := make(chan struct{})
 		if cur != nil {
-			cancelled.Go(func() { cur.ch.Cancel(k.cfg.Tag, false) })
+			k.bg.Go(func() {
+				defer close(cancelled)
+				cur.ch.Cancel(k.cfg.Tag, false)
+			})
+		} else {
+			close(cancelled)
 		}
 		var err error
 		if werr := waitCtx(ctx, &k.workers); werr != nil {
@@ -460,7 +467,10 @@ func (k *Consumer) Close(ctx context.Context) error {
 			err = fmt.Errorf("amqpha: consumer closed with handlers still running: %w", werr)
 		}
 		k.hardCancel()
-		waitCtx(ctx, &cancelled)
+		select {
+		case <-cancelled:
+		case <-ctx.Done():
+		}
 		k.mu.Lock()
 		sessions := make([]*consumerSession, 0, len(k.all))
 		for s := range k.all {

@@ -212,6 +212,7 @@ func (s *supervisor) lastError() error {
 // the client closes.
 func (s *supervisor) run() {
 	defer close(s.done)
+	defer s.dropPending()
 	ctx := s.c.ctx
 	var prev *nodeAddr
 	for ctx.Err() == nil {
@@ -288,7 +289,7 @@ func (s *supervisor) run() {
 			err = &ConnectError{Errs: errs}
 		}
 		s.setLastErr(err)
-		if s.c.cfg.FailFast && !s.everReady() {
+		if s.c.cfg.FailFast && s == s.c.sup && !s.everReady() { // Dial waits on it
 			s.gaveUp <- err
 			return
 		}
@@ -447,16 +448,20 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 			}
 		case m := <-moved:
 			trying = false
-			s.mu.Lock()
-			s.dialing = nil
-			s.mu.Unlock()
+			if m.err == nil && hangCause != nil {
+				m.tc.Close() // the hang is handled first: no move
+				m.err = errors.New("the connection hung meanwhile")
+			}
 			if m.err != nil {
+				s.mu.Lock()
+				s.dialing = nil
+				s.mu.Unlock()
 				s.pool.failed(m.addr.raw, time.Now(), false)
 				s.log.Info("not moving: the less used node does not answer", "node", m.addr, "err", m.err)
 				continue
 			}
 			s.mu.Lock()
-			s.pending = m
+			s.pending = m // s.dialing keeps the node claimed until connect
 			s.mu.Unlock()
 			s.retireConn(conn, tc)
 			return errMoved, false
@@ -543,11 +548,7 @@ func (s *supervisor) dialCandidate(cand *nodeAddr, moved chan<- *pendingConn, se
 		if err == nil {
 			tc.Close()
 		}
-		s.mu.Lock()
-		if s.dialing == cand {
-			s.dialing = nil
-		}
-		s.mu.Unlock()
+		// The run loop clears the claim when it dials next.
 	}
 }
 
@@ -558,6 +559,17 @@ type pendingConn struct {
 	conn *amqp.Connection
 	tc   *trackedConn
 	err  error
+}
+
+// dropPending closes a pending connection nobody adopted.
+func (s *supervisor) dropPending() {
+	s.mu.Lock()
+	p := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if p != nil {
+		p.tc.Close()
+	}
 }
 
 // takePending returns the pending connection if it is to addr, and closes

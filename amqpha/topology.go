@@ -340,6 +340,8 @@ func (t *topology) recordQueueLocked(q Queue, got string) {
 func (t *topology) forgetQueueLocked(name string) {
 	q := t.queues[name]
 	if q == nil {
+		// Not declared through the client: forget its bindings.
+		t.removeLocked(func(r *record) bool { return r.qb != nil && r.qb.Queue == name })
 		return
 	}
 	delete(t.queues, q.first)

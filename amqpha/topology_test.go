@@ -64,6 +64,12 @@ func TestTopologyForgetsDeletedEntitiesAndTheirBindings(t *testing.T) {
 	if got := recordNames(tp); len(got) != 1 || len(tp.queues) != 0 {
 		t.Fatalf("after deleting queue q: %q, %d queue names", got, len(tp.queues))
 	}
+	// A queue declared elsewhere: deleting it forgets its bindings.
+	tp.recordQueueBindingLocked(QueueBinding{Queue: "theirs", Exchange: "y"})
+	tp.forgetQueueLocked("theirs")
+	if got := recordNames(tp); len(got) != 1 {
+		t.Fatalf("after deleting an unrecorded queue: %q", got)
+	}
 }
 
 func TestServerNamedQueueKeepsItsFirstNameForBindingsAndConsumers(t *testing.T) {
