@@ -16,7 +16,13 @@ import (
 
 func addrs(t *testing.T, r Resolver) []string {
 	t.Helper()
-	nodes, err := r.Resolve(context.Background())
+	return resolvedAddrs(t, r.Resolve)
+}
+
+// resolvedAddrs calls resolve and returns the nodes' addresses.
+func resolvedAddrs(t *testing.T, resolve func(context.Context) ([]balancer.Node, error)) []string {
+	t.Helper()
+	nodes, err := resolve(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,18 +106,7 @@ func TestDNSFollowsChangesAndKeepsTheLastGoodSet(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r.cache.now = func() time.Time { return now }
 
-	fresh := func() []string {
-		t.Helper()
-		nodes, err := r.ResolveFresh(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, n := range nodes {
-			out = append(out, n.Addr)
-		}
-		return out
-	}
+	fresh := func() []string { t.Helper(); return resolvedAddrs(t, r.ResolveFresh) }
 	first := addrs(t, r)
 	// Within MinInterval: the cached answer, no query, even fresh.
 	z.Set(t, "rabbit.test. 30 IN A 127.0.0.42")
