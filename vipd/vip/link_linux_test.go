@@ -1,0 +1,160 @@
+package vip
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// inFreshNetns runs fn on a locked thread inside a new network namespace
+// holding a veth pair "vipa" (up) ↔ "vipb" (up). The namespace, and with it
+// the pair, vanishes when fn returns.
+func inFreshNetns(t *testing.T, fn func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root to create a network namespace (CI runs as root)")
+		}
+		t.Skip("needs root to create a network namespace")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		// The thread is not unlocked: if restoring the namespace fails, the
+		// runtime ends the thread with the goroutine instead of reusing it.
+		orig, err := netns.Get()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer orig.Close()
+		fresh, err := netns.New()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer fresh.Close()
+		defer func() {
+			if err := netns.Set(orig); err != nil {
+				t.Error(err)
+				return
+			}
+			runtime.UnlockOSThread()
+		}()
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vipa"}, PeerName: "vipb"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			t.Error(err)
+			return
+		}
+		for _, name := range []string{"vipa", "vipb"} {
+			l, err := netlink.LinkByName(name)
+			if err == nil {
+				err = netlink.LinkSetUp(l)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		fn()
+	}()
+	<-done
+}
+
+func TestLinkAddRemove(t *testing.T) {
+	inFreshNetns(t, func() {
+		l, err := OpenLink("vipa")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, p := range []netip.Prefix{
+			netip.MustParsePrefix("192.168.8.100/24"),
+			netip.MustParsePrefix("2001:db8::100/64"),
+		} {
+			for i := 0; i < 2; i++ { // the second Add finds it there
+				if err := l.Add(p, ""); err != nil {
+					t.Errorf("Add #%d: %v", i+1, err)
+				}
+			}
+			if has, err := l.Has(p.Addr()); err != nil || !has {
+				t.Errorf("after Add: Has(%s) = %v, %v", p.Addr(), has, err)
+			}
+			addrs, _ := l.Addrs(p.Addr().Is6())
+			found := false
+			for _, a := range addrs {
+				found = found || a == p
+			}
+			if !found {
+				t.Errorf("Addrs = %v, want %s among them", addrs, p)
+			}
+			for i := 0; i < 2; i++ { // the second Remove finds it gone
+				if err := l.Remove(p); err != nil {
+					t.Errorf("Remove #%d: %v", i+1, err)
+				}
+			}
+			if has, _ := l.Has(p.Addr()); has {
+				t.Errorf("after Remove: %s still there", p.Addr())
+			}
+		}
+		if err := l.Add(netip.MustParsePrefix("10.1.2.3/32"), "vipa:vip"); err != nil {
+			t.Errorf("Add with label: %v", err)
+		}
+		if up, err := l.Up(); err != nil || !up {
+			t.Errorf("Up() = %v, %v, want true", up, err)
+		}
+	})
+}
+
+func TestAnnounceReachesTheSegment(t *testing.T) {
+	inFreshNetns(t, func() {
+		peer, err := net.InterfaceByName("vipb")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		capture, err := packet.Listen(peer, packet.Raw, 0x0003 /* ETH_P_ALL */, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer capture.Close()
+
+		a, err := NewAnnouncer("vipa")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer a.Close()
+		addrs := []netip.Addr{netip.MustParseAddr("192.168.8.100"), netip.MustParseAddr("fe80::100")}
+		if n, err := a.Announce(addrs); err != nil || n != 2 {
+			t.Errorf("Announce = %d, %v; want 2, nil", n, err)
+			return
+		}
+		wantARP, _ := GratuitousARP(a.ifi.HardwareAddr, addrs[0])
+		wantNA, _ := UnsolicitedNA(a.ifi.HardwareAddr, addrs[1], false)
+		var gotARP, gotNA bool
+		buf := make([]byte, 1500)
+		deadline := time.Now().Add(5 * time.Second)
+		for !(gotARP && gotNA) {
+			_ = capture.SetReadDeadline(deadline)
+			n, _, err := capture.ReadFrom(buf)
+			if err != nil {
+				t.Errorf("captured ARP %v NA %v, then: %v", gotARP, gotNA, err)
+				return
+			}
+			// The peer also sees the kernel's own IPv6 traffic: pick ours.
+			gotARP = gotARP || bytes.Equal(buf[:n], wantARP)
+			gotNA = gotNA || bytes.Equal(buf[:n], wantNA)
+		}
+	})
+}
