@@ -35,6 +35,14 @@ var ErrNotRunning = errors.New("cluster: node is not running")
 // ErrClosed is returned by operations on a cluster after Close.
 var ErrClosed = errors.New("cluster: closed")
 
+// ErrRemoved is returned by Start on a node that RemoveNode took out of the
+// cluster.
+var ErrRemoved = errors.New("cluster: node was removed from the cluster")
+
+// ErrFull is returned by AddNode when the cluster already has MaxNodes
+// nodes.
+var ErrFull = fmt.Errorf("cluster: the cluster already has %d nodes, the most one can hold", MaxNodes)
+
 //go:embed watchdog.sh
 var watchdogScript string
 
@@ -107,7 +115,11 @@ type Cluster struct {
 	home  string
 	ports *portBlock
 	log   *slog.Logger
-	nodes []*Node
+
+	// nodesMu guards nodes, the current members in Index order, and
+	// orders AddNode against Close.
+	nodesMu sync.Mutex
+	nodes   []*Node
 
 	epmd     *process
 	watchdog *process
@@ -169,22 +181,20 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.startEPMD(ctx); err != nil {
 		return nil, err
 	}
-	for i := range opts.Nodes {
-		n, err := newNode(c, i)
-		if err != nil {
-			return nil, err
-		}
-		c.nodes = append(c.nodes, n)
-	}
 	// The first node forms the cluster; the others find it through
 	// classic_config peer discovery and join it, all at once.
-	if err := c.nodes[0].Start(ctx); err != nil {
+	for range opts.Nodes {
+		if _, err := c.register(c.nodeName(0)); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Node(0).Start(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.StartAll(ctx); err != nil {
 		return nil, err
 	}
-	c.log.Info("cluster ready", "nodes", len(c.nodes), "dir", c.dir, "took", time.Since(began).Round(time.Millisecond))
+	c.log.Info("cluster ready", "nodes", opts.Nodes, "dir", c.dir, "took", time.Since(began).Round(time.Millisecond))
 	return c, nil
 }
 
@@ -319,8 +329,9 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 // this way (a node that stopped last waits for its peers).
 func (c *Cluster) StartAll(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, n := range c.nodes {
+	nodes := c.Nodes()
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
 		if n.Running() {
 			continue
 		}
@@ -346,15 +357,16 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 	var partitionedSince time.Time
 	healed := map[string]bool{}
 	return poll(ctx, 200*time.Millisecond, func() (bool, error) {
+		nodes := c.Nodes()
 		var want []string
-		for _, n := range c.nodes {
+		for _, n := range nodes {
 			if n.Running() {
 				want = append(want, n.Name())
 			}
 		}
 		lost := map[string]bool{}
 		ok := true
-		for _, n := range c.nodes {
+		for _, n := range nodes {
 			if !n.Running() {
 				continue
 			}
@@ -382,7 +394,7 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 		if time.Since(partitionedSince) < partitionGrace {
 			return false, nil
 		}
-		for _, n := range c.nodes {
+		for _, n := range nodes {
 			if lost[n.Name()] && n.Running() && !healed[n.Name()] {
 				healed[n.Name()] = true
 				if err := n.restartApp(ctx); err != nil {
@@ -398,17 +410,33 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 // by itself.
 const partitionGrace = 15 * time.Second
 
-// Nodes returns the cluster's nodes, in order.
-func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
+// Nodes returns the cluster's nodes, in the order of their Index: those
+// Start started and those AddNode added, but not those RemoveNode removed.
+func (c *Cluster) Nodes() []*Node {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
 
-// Node returns node i (0-based).
-func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+// Node returns the node whose Index is i. It panics if there is none (never
+// added, or removed), as indexing a slice out of range does.
+func (c *Cluster) Node(i int) *Node {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	for _, n := range c.nodes {
+		if n.index == i {
+			return n
+		}
+	}
+	panic(fmt.Sprintf("cluster: no node %d (the cluster has %d)", i, len(c.nodes)))
+}
 
-// URIs returns every node's AMQP URI through its proxy (see Node.URI).
+// URIs returns every node's AMQP URI through its proxy (see Node.URI), in
+// the order of Nodes.
 func (c *Cluster) URIs() []string {
-	uris := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		uris[i] = n.URI()
+	var uris []string
+	for _, n := range c.Nodes() {
+		uris = append(uris, n.URI())
 	}
 	return uris
 }
@@ -422,9 +450,11 @@ func (c *Cluster) Dir() string { return c.dir }
 // and from several goroutines; later calls return the first call's result.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
+		// AddNode registers nodes only while closed is open, under
+		// nodesMu: the snapshot below holds every node it registered.
 		close(c.closed)
 		var errs []error
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes() {
 			errs = append(errs, n.teardown())
 		}
 		if c.epmd != nil {
@@ -535,7 +565,7 @@ func (c *Cluster) Pids() []int {
 	}
 	add(c.epmd)
 	add(c.watchdog)
-	for _, n := range c.nodes {
+	for _, n := range c.Nodes() {
 		n.mu.Lock()
 		if n.proc != nil && !n.proc.exited() {
 			pids = append(pids, n.proc.cmd.Process.Pid)

@@ -20,6 +20,14 @@
 // Cutting works through a TCP proxy per node: [Node.URI] points at the proxy,
 // [Node.DirectURI] at the node itself. Programs under test should use URI.
 //
+// # Membership
+//
+// [Cluster.AddNode] grows a running cluster by a new, empty node that joins
+// it as Start's nodes do, and [Cluster.RemoveNode] makes a node leave for
+// good: it is stopped and forgotten by the others (rabbitmqctl
+// forget_cluster_node). [Cluster.Nodes] lists the members of the moment;
+// a removed node's [Node.Index] is free for the next AddNode.
+//
 // # Tear-down
 //
 // [Cluster.Close] kills every process the cluster started, removes its

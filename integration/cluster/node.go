@@ -23,12 +23,14 @@ type Node struct {
 	c     *Cluster
 	index int
 	name  string // Erlang node name
+	seed  string // the member a fresh node joins (classic_config peer discovery)
 	dir   string
 	proxy *proxy
 
-	mu     sync.Mutex
-	proc   *nodeProc // nil while stopped
-	paused bool
+	mu      sync.Mutex
+	proc    *nodeProc // nil while stopped
+	paused  bool
+	removed bool // by RemoveNode; Start refuses
 }
 
 // nodeProc is one run of a node, from start to exit.
@@ -37,12 +39,19 @@ type nodeProc struct {
 	beam int // pid of beam.smp once the node is ready
 }
 
-func newNode(c *Cluster, i int) (*Node, error) {
+// newNode prepares node i, which joins seed when it first starts: its
+// directory, configuration and proxy. A directory left by an earlier node
+// i goes.
+func newNode(c *Cluster, i int, seed string) (*Node, error) {
 	n := &Node{
 		c:     c,
 		index: i,
-		name:  fmt.Sprintf("amqpha-%s-%d@localhost", c.id, i),
+		name:  c.nodeName(i),
+		seed:  seed,
 		dir:   filepath.Join(c.dir, "nodes", strconv.Itoa(i)),
+	}
+	if err := os.RemoveAll(n.dir); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -75,7 +84,7 @@ func (n *Node) config() string {
 	fmt.Fprintf(&b, "management.tcp.ip = 127.0.0.1\n")
 	fmt.Fprintf(&b, "management.tcp.port = %d\n", n.port(portMgmt))
 	fmt.Fprintf(&b, "cluster_formation.peer_discovery_backend = classic_config\n")
-	fmt.Fprintf(&b, "cluster_formation.classic_config.nodes.1 = amqpha-%s-0@localhost\n", n.c.id)
+	fmt.Fprintf(&b, "cluster_formation.classic_config.nodes.1 = %s\n", n.seed)
 	// A node paused for longer than net_ticktime comes back to a
 	// partitioned cluster; RabbitMQ's default ("ignore") would leave it so.
 	fmt.Fprintf(&b, "cluster_partition_handling = autoheal\n")
@@ -158,12 +167,19 @@ func (n *Node) env() []string {
 // Start starts a stopped node and waits until RabbitMQ and its plugins run
 // on it. A node that was part of the cluster rejoins it.
 func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	// Checked under mu: Close marks the cluster closed before teardown
+	// takes mu, so a process started here is one teardown kills.
 	select {
 	case <-n.c.closed:
+		n.mu.Unlock()
 		return ErrClosed
 	default:
 	}
-	n.mu.Lock()
+	if n.removed {
+		n.mu.Unlock()
+		return fmt.Errorf("%w: %v", ErrRemoved, n)
+	}
 	if n.proc != nil && !n.proc.exited() {
 		n.mu.Unlock()
 		return fmt.Errorf("cluster: %v is already running", n)
