@@ -1,8 +1,19 @@
-// Package vipd will hold vipd, a daemon for the director hosts in front of a
-// RabbitMQ cluster, for clients not written in Go: a VRRP virtual IP that
-// interoperates with keepalived, and IPVS virtual services with health
-// checks of the RabbitMQ nodes, configured in keepalived.conf's dialect.
+// Command vipd keeps a virtual IP address in front of a RabbitMQ cluster, for
+// clients that are not written in Go: it speaks VRRP (versions 2 and 3) with
+// other vipd or keepalived directors and holds the address while it is the
+// master. It reads keepalived.conf's dialect.
 //
-// Nothing of it is built yet; this file only reserves its place in the
-// module.
-package vipd
+// Usage:
+//
+//	vipd run -f /etc/vipd/keepalived.conf [-status 127.0.0.1:9650]
+//	vipd check -f /etc/vipd/keepalived.conf      # validate, print the effective config as JSON
+//	vipd status [-status 127.0.0.1:9650]         # ask the running daemon
+//
+// Signals: SIGHUP reloads the configuration (instances whose settings did not
+// change keep running and keep their addresses); SIGTERM and SIGINT resign
+// mastership with a priority-0 advertisement, remove the virtual addresses and
+// exit.
+//
+// vipd needs CAP_NET_ADMIN (addresses) and CAP_NET_RAW (VRRP and ARP
+// sockets); see vipd.service.
+package main

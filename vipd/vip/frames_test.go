@@ -20,7 +20,7 @@ func TestGratuitousARP(t *testing.T) {
 		t.Fatalf("frame is %d bytes, want %d", len(f), minFrame)
 	}
 	checks := []struct {
-		name     string
+		name      string
 		got, want []byte
 	}{
 		{"destination", f[0:6], broadcastMAC},

@@ -1,0 +1,41 @@
+//go:build integration
+
+package vrrp
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// vipdBin is the vipd binary the tests run, built once by TestMain.
+var vipdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vipd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vipdBin = filepath.Join(dir, "vipd")
+	build := exec.Command("go", "build", "-race", "-o", vipdBin, "github.com/amqpha/amqpha/vipd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building vipd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/script"
+	"github.com/amqpha/amqpha/vipd/vrrp"
+)
+
+// loadConfig reads the configuration file and turns it into what the
+// daemon runs. Notes go to the log as warnings; errors (with file:line)
+// refuse the whole file.
+func loadConfig(path string, log *slog.Logger) (*loadedConfig, error) {
+	cfg, err := config.Load(path)
+	if cfg != nil {
+		for _, n := range cfg.Notes {
+			log.Warn(n.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	lc, problems := resolve(cfg)
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return lc, nil
+}
+
+// resolve turns a parsed configuration into specs: scripts into commands
+// (checked against enable_script_security, given their user), initial
+// states, checksum modes.
+func resolve(cfg *config.Config) (*loadedConfig, []error) {
+	r := resolver{cfg: cfg}
+	lc := &loadedConfig{RouterID: cfg.GlobalDefs.RouterID}
+	for _, s := range cfg.VRRPScripts {
+		c, ok := r.command(s.Script, s.User, s.Group, time.Duration(s.Timeout), s.Pos, "vrrp_script "+s.Name)
+		if !ok {
+			continue
+		}
+		lc.Scripts = append(lc.Scripts, scriptSpec{
+			Name: s.Name, Command: c, Interval: time.Duration(s.Interval),
+			Weight: s.Weight, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail,
+		})
+	}
+	for k := range cfg.VRRPInstances {
+		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
+	}
+	return lc, r.errs
+}
+
+type resolver struct {
+	cfg  *config.Config
+	errs []error
+}
+
+func (r *resolver) errorf(p config.Pos, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
+}
+
+// notifyTimeout bounds a notify script (keepalived has no such bound; a
+// hanging notify script would otherwise hold every later notification).
+const notifyTimeout = 30 * time.Second
+
+func (r *resolver) command(s *config.Script, usr, group string, timeout time.Duration, p config.Pos, what string) (script.Command, bool) {
+	if s == nil || len(s.Argv) == 0 {
+		return script.Command{}, false
+	}
+	g := r.cfg.GlobalDefs
+	if usr == "" {
+		usr, group = g.ScriptUser, g.ScriptGroup
+	}
+	c := script.Command{Argv: s.Argv, Timeout: timeout}
+	cred, err := credential(usr, group)
+	if err != nil {
+		r.errorf(p, "%s: %v", what, err)
+		return c, false
+	}
+	c.Credential = cred
+	if g.EnableScriptSecurity && (cred == nil || cred.Uid == 0) {
+		if err := script.CheckSecure(s.Argv[0]); err != nil {
+			r.errorf(p, "%s refused (enable_script_security): %v", what, err)
+			return c, false
+		}
+	}
+	return c, true
+}
+
+// credential looks up who a script runs as; nil for vipd's own user.
+func credential(usr, group string) (*syscall.Credential, error) {
+	if usr == "" {
+		return nil, nil
+	}
+	u, err := user.Lookup(usr)
+	if err != nil {
+		return nil, fmt.Errorf("script_user %q: %w", usr, err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("script group %q: %w", group, err)
+		}
+		gid, _ = strconv.ParseUint(g.Gid, 10, 32)
+	}
+	if uid == 0 && gid == 0 {
+		return nil, nil // root: no change of credentials needed
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) instanceSpec {
+	s := instanceSpec{
+		Name:         in.Name,
+		Interface:    in.Interface,
+		VRID:         uint8(in.VirtualRouterID),
+		Version:      in.EffectiveVersion(),
+		Priority:     uint8(in.Priority),
+		Interval:     in.Interval(),
+		InitialState: vrrp.Backup,
+		Preempt:      !in.Nopreempt,
+		PreemptDelay: time.Duration(in.PreemptDelay),
+		Source:       in.UnicastSrcIP,
+		GARPDelay:    time.Duration(in.GarpMasterDelay),
+		GARPRepeat:   in.GarpMasterRepeat,
+		GARPRefresh:  time.Duration(in.GarpMasterRefresh),
+
+		GARPRefreshRepeat: in.GarpMasterRefreshRepeat,
+	}
+	if in.InitialMaster() {
+		s.InitialState = vrrp.Master
+	}
+	if !s.Source.IsValid() && in.McastSrcIP.IsValid() {
+		s.Source = in.McastSrcIP
+	}
+	if in.V3ChecksumAsV2 {
+		s.Checksum = vrrp.ChecksumMessageOnly
+	}
+	if a := in.Authentication; a != nil && s.Version == 2 && a.AuthType == "PASS" {
+		s.AuthType = vrrp.AuthPass
+		copy(s.AuthData[:], a.AuthPass.Reveal())
+	} else if a != nil && a.AuthType == "AH" {
+		r.errorf(in.Pos, "vrrp_instance %s: auth_type AH is not supported (use PASS, or none with version 3)", in.Name)
+	}
+	for _, v := range in.VirtualIPAddress {
+		s.VIPs = append(s.VIPs, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
+	}
+	for _, p := range in.UnicastPeer {
+		s.Peers = append(s.Peers, p.Address)
+	}
+	// The instance's own interface is tracked without weight, as keepalived
+	// does: while it is down the instance is in FAULT.
+	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
+	for _, t := range in.TrackInterface {
+		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+	}
+	for _, t := range in.TrackScript {
+		known := false
+		for _, sc := range scripts {
+			known = known || sc.Name == t.Name
+		}
+		if known { // a refused or missing script was reported already
+			s.TrackScripts = append(s.TrackScripts, trackScript{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+		}
+	}
+	notify := func(sc *config.Script) (script.Command, bool) {
+		if sc == nil {
+			return script.Command{}, false
+		}
+		return r.command(sc, sc.User, sc.Group, notifyTimeout, in.Pos, "vrrp_instance "+in.Name+" notify script")
+	}
+	s.NotifyState = map[vrrp.State]script.Command{}
+	for st, sc := range map[vrrp.State]*config.Script{
+		vrrp.Master: in.NotifyMaster, vrrp.Backup: in.NotifyBackup,
+		vrrp.Fault: in.NotifyFault, vrrp.Stopped: in.NotifyStop,
+	} {
+		if c, ok := notify(sc); ok {
+			s.NotifyState[st] = c
+		}
+	}
+	if c, ok := notify(in.Notify); ok {
+		s.Notify = &c
+	}
+	return s
+}
+
+// checkConfig is `vipd check`: notes and errors on stderr (file:line
+// each), the effective configuration as JSON on stdout when it is valid.
+func checkConfig(path string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(path)
+	if cfg != nil {
+		for _, n := range cfg.Notes {
+			fmt.Fprintf(stderr, "warning: %s\n", n)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if _, problems := resolve(cfg); len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
+		path, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.VirtualServers))
+	return nil
+}

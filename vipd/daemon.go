@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+)
+
+// daemon owns the running instances, the trackers and the notifier, and
+// turns a (re)loaded configuration into them.
+type daemon struct {
+	path string
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	routerID  string
+	loaded    time.Time
+	instances map[string]*instance
+	track     *tracking
+	notify    *notifier
+}
+
+// loadedConfig is a configuration file turned into what the daemon runs.
+type loadedConfig struct {
+	RouterID  string
+	Instances []instanceSpec
+	Scripts   []scriptSpec
+}
+
+func newDaemon(path string, log *slog.Logger) *daemon {
+	return &daemon{path: path, log: log, instances: map[string]*instance{}}
+}
+
+// start loads the configuration and starts every instance. An instance that
+// cannot start (a missing interface, say) is an error: vipd refuses to run
+// half of what it was told.
+func (d *daemon) start() error {
+	lc, err := loadConfig(d.path, d.log)
+	if err != nil {
+		return err
+	}
+	track, err := newTracking(lc.Scripts, true, d.log)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.track = track
+	d.notify = newNotifier(d.log)
+	d.routerID, d.loaded = lc.RouterID, time.Now()
+	for _, s := range lc.Instances {
+		i, err := startInstance(s, d.track, d.notify, d.log)
+		if err != nil {
+			d.stopLocked(true)
+			return err
+		}
+		d.instances[s.Name] = i
+	}
+	d.log.Info("vipd started", "config", d.path, "instances", len(d.instances), "router_id", d.routerID)
+	return nil
+}
+
+// reload applies a changed configuration. Instances whose settings are the
+// same keep running untouched, addresses and all; changed ones are stopped
+// (resigning) and started anew; removed ones are stopped; new ones started.
+// A configuration that does not load changes nothing.
+func (d *daemon) reload() error {
+	lc, err := loadConfig(d.path, d.log)
+	if err != nil {
+		return fmt.Errorf("reload refused, running configuration kept: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.track.update(lc.Scripts)
+	want := map[string]instanceSpec{}
+	for _, s := range lc.Instances {
+		want[s.Name] = s
+	}
+	var kept, restarted, stopped, started []string
+	for name, i := range d.instances {
+		s, ok := want[name]
+		switch {
+		case !ok:
+			i.Stop(true)
+			delete(d.instances, name)
+			stopped = append(stopped, name)
+		case !reflect.DeepEqual(s, i.spec):
+			i.Stop(true)
+			delete(d.instances, name)
+			restarted = append(restarted, name)
+		default:
+			kept = append(kept, name)
+		}
+	}
+	var firstErr error
+	for _, s := range lc.Instances {
+		if d.instances[s.Name] != nil {
+			continue
+		}
+		i, err := startInstance(s, d.track, d.notify, d.log)
+		if err != nil {
+			d.log.Error("instance cannot start after reload", "instance", s.Name, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		d.instances[s.Name] = i
+		if !contains(restarted, s.Name) {
+			started = append(started, s.Name)
+		}
+	}
+	d.routerID, d.loaded = lc.RouterID, time.Now()
+	d.log.Info("configuration reloaded", "kept", kept, "restarted", restarted, "stopped", stopped, "started", started)
+	return firstErr
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdown resigns every instance (priority-0 adverts, addresses removed),
+// runs the queued notify scripts for a few seconds at most, and stops the
+// trackers.
+func (d *daemon) shutdown() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopLocked(true)
+	d.log.Info("vipd stopped")
+}
+
+func (d *daemon) stopLocked(resign bool) {
+	var wg sync.WaitGroup
+	for name, i := range d.instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			i.Stop(resign)
+		}()
+		delete(d.instances, name)
+	}
+	wg.Wait()
+	if d.notify != nil {
+		d.notify.close(5 * time.Second)
+	}
+	if d.track != nil {
+		d.track.close()
+	}
+}
+
+func (d *daemon) status() daemonStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := daemonStatus{RouterID: d.routerID, Config: d.path, Loaded: d.loaded}
+	for _, i := range d.instances {
+		s.Instances = append(s.Instances, i.Status())
+	}
+	sort.Slice(s.Instances, func(a, b int) bool { return s.Instances[a].Name < s.Instances[b].Name })
+	return s
+}

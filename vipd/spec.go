@@ -1,0 +1,79 @@
+package main
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/amqpha/amqpha/vipd/script"
+	"github.com/amqpha/amqpha/vipd/vrrp"
+)
+
+// instanceSpec is what one vrrp_instance asks for, resolved from the
+// configuration: defaults filled, names of scripts turned into commands.
+// Two equal specs describe the same running instance (reload compares
+// them).
+type instanceSpec struct {
+	Name         string
+	Interface    string
+	VRID         uint8
+	Version      int
+	Priority     uint8
+	Interval     time.Duration
+	InitialState vrrp.State
+	Preempt      bool
+	PreemptDelay time.Duration
+	AuthType     uint8
+	AuthData     [8]byte
+	VIPs         []vipSpec
+	Source       netip.Addr // unicast_src_ip; zero: the interface's address
+	Peers        []netip.Addr
+	Checksum     vrrp.ChecksumMode
+
+	TrackScripts    []trackScript
+	TrackInterfaces []trackInterface
+
+	NotifyState map[vrrp.State]script.Command
+	Notify      *script.Command
+
+	GARPDelay         time.Duration
+	GARPRepeat        int
+	GARPRefresh       time.Duration
+	GARPRefreshRepeat int
+}
+
+type vipSpec struct {
+	Prefix netip.Prefix
+	Dev    string // empty: the instance's interface
+	Label  string
+}
+
+type trackScript struct {
+	Name    string
+	Weight  int  // 0: a failure puts the instance in FAULT
+	Reverse bool // the weight applies the other way round
+}
+
+type trackInterface struct {
+	Name    string
+	Weight  int // 0: down puts the instance in FAULT
+	Reverse bool
+}
+
+// scriptSpec is one vrrp_script.
+type scriptSpec struct {
+	Name     string
+	Command  script.Command
+	Interval time.Duration
+	Weight   int
+	Rise     int
+	Fall     int
+	InitFail bool
+}
+
+func (s *instanceSpec) addresses() []netip.Addr {
+	out := make([]netip.Addr, len(s.VIPs))
+	for i, v := range s.VIPs {
+		out[i] = v.Prefix.Addr()
+	}
+	return out
+}
