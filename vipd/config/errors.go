@@ -11,8 +11,9 @@ var (
 	// ErrIncludeCycle: a file includes itself, directly or through others.
 	ErrIncludeCycle = errors.New("config: include cycle")
 	// ErrIncludeDepth: includes are nested deeper than [MaxIncludeDepth],
-	// or more than [MaxIncludes] files are included in all.
-	ErrIncludeDepth = errors.New("config: includes nested too deeply")
+	// or the configuration has more than [MaxIncludes] include lines and
+	// included files in all.
+	ErrIncludeDepth = errors.New("config: too many or too deeply nested includes")
 )
 
 // Error is one problem in a configuration file, at a line of it. It prints

@@ -147,7 +147,7 @@ func TestIncludeBudget(t *testing.T) {
 		extra = append(extra, "f"+string(rune('a'+i))+".conf", next+next+next+next)
 	}
 	_, err := parseSrc(t, "include fa.conf\ninclude fa.conf\ninclude fa.conf\ninclude fa.conf\n", extra...)
-	if !errors.Is(err, ErrIncludeDepth) || !strings.Contains(err.Error(), "files included in all") {
+	if !errors.Is(err, ErrIncludeDepth) || !strings.Contains(err.Error(), "included files in all") {
 		t.Errorf("got %v", err)
 	}
 }

@@ -19,7 +19,8 @@ const (
 	MaxIncludeDepth = 8
 	// MaxBlockDepth is how deeply { } blocks may nest.
 	MaxBlockDepth = 32
-	// MaxIncludes is how many times, in all, files may be included.
+	// MaxIncludes is how many include lines and included files, in all, a
+	// configuration may have.
 	MaxIncludes = 256
 )
 
@@ -179,7 +180,8 @@ type loader struct {
 	fs    fileSystem
 	files []string // every file read, the main one first
 	stack []string // the chain of files being included, cleaned
-	count int      // files included so far
+	count int      // include lines and included files so far
+	over  bool     // MaxIncludes was exceeded and reported
 	errs  []*Error
 	notes []Note
 }
@@ -314,6 +316,9 @@ func (l *loader) include(s *stmt, depth int) []*stmt {
 		return nil
 	}
 	arg := s.args[0].val
+	if !l.budget(s, arg) {
+		return nil
+	}
 	if depth+1 > MaxIncludeDepth {
 		l.errorf(s.file, line, ErrIncludeDepth, "%s %q: includes nested more than %d deep", kw, arg, MaxIncludeDepth)
 		return nil
@@ -346,8 +351,7 @@ func (l *loader) include(s *stmt, depth int) []*stmt {
 			l.errorf(s.file, line, ErrIncludeCycle, "%s %q: include cycle: %s", kw, arg, strings.Join(chain, " -> "))
 			continue
 		}
-		if l.count++; l.count > MaxIncludes {
-			l.errorf(s.file, line, ErrIncludeDepth, "%s %q: more than %d files included in all", kw, arg, MaxIncludes)
+		if !l.budget(s, arg) {
 			return out
 		}
 		data, err := l.fs.readFile(m)
@@ -363,6 +367,21 @@ func (l *loader) include(s *stmt, depth int) []*stmt {
 		l.stack = l.stack[:len(l.stack)-1]
 	}
 	return out
+}
+
+// budget counts an include line or an included file against MaxIncludes.
+// Past it, it reports an error once and returns false.
+func (l *loader) budget(s *stmt, arg string) bool {
+	l.count++
+	if l.count <= MaxIncludes {
+		return true
+	}
+	if !l.over {
+		l.over = true
+		l.errorf(s.file, s.kw.line, ErrIncludeDepth, "%s %q: more than %d include lines and included files in all; this and later include lines are skipped",
+			s.kw.val, arg, MaxIncludes)
+	}
+	return false
 }
 
 // unwrapPath shortens a *fs.PathError to "path: reason".
