@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
 # Debian packages the tests use. Later capabilities add theirs here.
-packages=(rabbitmq-server)
+packages=(rabbitmq-server keepalived iproute2 systemd)
 
 missing=()
 for p in "${packages[@]}"; do

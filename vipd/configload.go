@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +28,10 @@ func loadConfig(path string, log *slog.Logger) (*loadedConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc, problems := resolve(cfg)
+	lc, warnings, problems := resolve(cfg)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
@@ -39,9 +41,9 @@ func loadConfig(path string, log *slog.Logger) (*loadedConfig, error) {
 // resolve turns a parsed configuration into specs: scripts into commands
 // (checked against enable_script_security, given their user), initial
 // states, checksum modes.
-func resolve(cfg *config.Config) (*loadedConfig, []error) {
+func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []error) {
 	r := resolver{cfg: cfg}
-	lc := &loadedConfig{RouterID: cfg.GlobalDefs.RouterID}
+	lc = &loadedConfig{RouterID: cfg.GlobalDefs.RouterID}
 	for _, s := range cfg.VRRPScripts {
 		c, ok := r.command(s.Script, s.User, s.Group, time.Duration(s.Timeout), s.Pos, "vrrp_script "+s.Name)
 		if !ok {
@@ -55,16 +57,21 @@ func resolve(cfg *config.Config) (*loadedConfig, []error) {
 	for k := range cfg.VRRPInstances {
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
-	return lc, r.errs
+	return lc, r.warnings, r.errs
 }
 
 type resolver struct {
-	cfg  *config.Config
-	errs []error
+	cfg      *config.Config
+	errs     []error
+	warnings []string
 }
 
 func (r *resolver) errorf(p config.Pos, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Errorf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
+}
+
+func (r *resolver) warnf(p config.Pos, format string, args ...any) {
+	r.warnings = append(r.warnings, fmt.Sprintf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
 }
 
 // notifyTimeout bounds a notify script (keepalived has no such bound; a
@@ -88,7 +95,8 @@ func (r *resolver) command(s *config.Script, usr, group string, timeout time.Dur
 	c.Credential = cred
 	if g.EnableScriptSecurity && (cred == nil || cred.Uid == 0) {
 		if err := script.CheckSecure(s.Argv[0]); err != nil {
-			r.errorf(p, "%s refused (enable_script_security): %v", what, err)
+			// As keepalived: the script is disabled, the rest runs.
+			r.warnf(p, "%s disabled by enable_script_security: %v", what, err)
 			return c, false
 		}
 	}
@@ -206,12 +214,18 @@ func checkConfig(path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, problems := resolve(cfg); len(problems) > 0 {
+	_, warnings, problems := resolve(cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(cfg); err != nil {
+	js, err := cfg.JSON()
+	if err != nil {
+		return err
+	}
+	if _, err := stdout.Write(append(js, '\n')); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",

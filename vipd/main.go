@@ -129,4 +129,3 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-

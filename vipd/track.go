@@ -193,6 +193,9 @@ func (t *tracking) watchLinks() error {
 	err = netlink.LinkSubscribeWithOptions(ch, t.ctx.Done(), netlink.LinkSubscribeOptions{
 		ListExisting: true,
 		ErrorCallback: func(err error) {
+			if t.ctx.Err() != nil {
+				return // the subscription's socket closing on shutdown
+			}
 			t.log.Error("interface watch failed", "err", err)
 		},
 	})

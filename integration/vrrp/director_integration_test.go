@@ -85,6 +85,11 @@ func startDirector(t *testing.T, kind string, h *netns.Host, conf string) *direc
 		if err := d.proc.WaitOutput("vipd started", 10*time.Second); err != nil {
 			t.Fatalf("vipd on %s: %v", h.Name(), err)
 		}
+		t.Cleanup(func() {
+			if out := d.proc.Output(); strings.Contains(out, "level=ERROR") {
+				t.Errorf("vipd on %s logged errors:\n%s", h.Name(), out)
+			}
+		})
 	default:
 		t.Fatalf("unknown director kind %q", kind)
 	}

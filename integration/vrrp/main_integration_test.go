@@ -21,6 +21,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable and runnable by the unprivileged user one test runs it as.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	vipdBin = filepath.Join(dir, "vipd")
 	build := exec.Command("go", "build", "-race", "-o", vipdBin, "github.com/amqpha/amqpha/vipd")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
