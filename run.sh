@@ -42,6 +42,9 @@ bench() {
 	go test -run '^$' -bench . -benchmem ./balancer/
 	go test -tags integration -run '^$' -bench ClusterStart -benchtime 3x -timeout 10m ./integration/cluster/
 	go run ./integration/cmd/amqpha-bench -seconds 3 -rounds 3 -kills 10 -hangs 10
+	# vipd vs keepalived: takeover time and resources (network namespaces).
+	AMQPHA_VRRP_BENCH=5 go test -tags integration -count=1 -v -run TestTakeoverFigures -timeout 20m ./integration/vrrp/ |
+		grep -v 'level='
 }
 
 case "${1:-}" in
