@@ -8,6 +8,7 @@
 //	vipd run -f /etc/vipd/keepalived.conf [-status 127.0.0.1:9650]
 //	vipd check -f /etc/vipd/keepalived.conf      # validate, print the effective config as JSON
 //	vipd status [-status 127.0.0.1:9650]         # ask the running daemon
+//	vipd realserver --vip 10.0.0.100 start|stop|status   # on a DR real server
 //
 // Signals: SIGHUP reloads the configuration (instances whose settings did not
 // change keep running and keep their addresses); SIGTERM and SIGINT resign

@@ -23,6 +23,7 @@ func usage(w io.Writer) {
   vipd run -f FILE [-status ADDR] [-log-level debug|info|warn|error]
   vipd check -f FILE
   vipd status [-status ADDR]
+  vipd realserver --vip ADDR [--state-dir DIR] start|stop|status
 `)
 }
 
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "realserver":
+		return cmdRealserver(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
