@@ -1,0 +1,5 @@
+//go:build integration && !race
+
+package examples
+
+const raceEnabled = false
