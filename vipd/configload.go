@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os/user"
 	"strconv"
 	"syscall"
@@ -57,7 +58,34 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	for k := range cfg.VRRPInstances {
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
+	r.checkGuards()
 	return lc, r.warnings, r.errs
+}
+
+// amqpPorts are RabbitMQ's AMQP ports (plain and TLS).
+var amqpPorts = map[int]bool{5672: true, 5671: true}
+
+// checkGuards warns about real servers whose health checks cannot see what
+// matters: an AMQP port watched by TCP_CHECK alone (a hung RabbitMQ node —
+// stopped, not dead — still completes TCP handshakes, because the kernel
+// accepts for it, so it stays in the pool), and a real server with no check
+// at all (always taken as up).
+func (r *resolver) checkGuards() {
+	for _, vs := range r.cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			checks := len(rs.TCPCheck) + len(rs.HTTPGet) + len(rs.SSLGet) + len(rs.MiscCheck) + len(rs.AMQPCheck)
+			amqp := amqpPorts[rs.Port] || amqpPorts[vs.Port]
+			for _, c := range rs.TCPCheck {
+				amqp = amqp || amqpPorts[c.ConnectPort]
+			}
+			switch {
+			case checks == 0:
+				r.warnf(rs.Pos, "real_server %s: no health check; it is taken as up whatever happens to it", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))
+			case amqp && checks == len(rs.TCPCheck):
+				r.warnf(rs.Pos, "real_server %s: an AMQP port guarded by TCP_CHECK alone: a hung RabbitMQ node (process stopped) still accepts TCP connections and stays in the pool; add AMQP_CHECK (or HTTP_GET of the management API's health checks)", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))
+			}
+		}
+	}
 }
 
 type resolver struct {

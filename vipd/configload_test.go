@@ -308,3 +308,51 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+func TestCheckWarnsAboutTCPCheckOnAMQP(t *testing.T) {
+	cfg := parse(t, `
+virtual_server 10.0.0.100 5672 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.2 5672 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+    real_server 10.0.0.3 5672 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+        AMQP_CHECK {
+            user monitor
+            password s3cret
+        }
+    }
+    real_server 10.0.0.4 5672 {
+    }
+}
+virtual_server 10.0.0.100 15672 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.2 15672 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+`)
+	_, warnings, errs := resolve(cfg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	joined := strings.Join(warnings, "\n")
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "test.conf:6: real_server 10.0.0.2:5672: an AMQP port guarded by TCP_CHECK alone") ||
+		!strings.Contains(warnings[1], "test.conf:20: real_server 10.0.0.4:5672: no health check") {
+		t.Fatalf("warnings:\n%s", joined)
+	}
+	if strings.Contains(joined, "s3cret") {
+		t.Fatal("a warning shows the AMQP_CHECK password")
+	}
+}
