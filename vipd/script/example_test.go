@@ -2,7 +2,9 @@ package script_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/script"
@@ -16,4 +18,46 @@ func ExampleRun() {
 	r, err := script.Run(context.Background(), c, "MASTER")
 	fmt.Printf("%q exit=%d err=%v\n", r.Output, r.ExitCode, err)
 	// Output: "state of $HOME: MASTER\n" exit=0 err=<nil>
+}
+
+// A vrrp_script check: exit status 0 is success, any other status a failed
+// check, which is not an error of Run's.
+func ExampleResult_OK() {
+	check := script.Command{Argv: []string{"/bin/sh", "-c", "test -e /nonexistent/rabbitmq.pid"}, Timeout: time.Second}
+	r, err := script.Run(context.Background(), check)
+	fmt.Println(r.OK(), r.ExitCode, err)
+	// Output: false 1 <nil>
+}
+
+// A check that hangs, here with a child in the background, is killed with
+// its whole process group when its timeout passes.
+func ExampleCommand() {
+	hang := script.Command{Argv: []string{"/bin/sh", "-c", "sleep 30 & sleep 30"}, Timeout: 100 * time.Millisecond}
+	r, err := script.Run(context.Background(), hang)
+	fmt.Println(r.TimedOut, r.ExitCode, errors.Is(err, context.DeadlineExceeded))
+	// Output: true -1 true
+}
+
+// keepalived's enable_script_security: a script run as root must not be
+// replaceable by anyone else. A relative path is refused, and so is a script
+// in /tmp, where everyone may create and rename files.
+func ExampleCheckSecure() {
+	fmt.Println(script.CheckSecure("check_rabbit.sh"))
+
+	f, err := os.CreateTemp("/tmp", "check_rabbit-*.sh")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	if err := os.Chmod(f.Name(), 0o755); err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = script.CheckSecure(f.Name())
+	fmt.Println(errors.Is(err, script.ErrInsecure))
+	// Output:
+	// script: unsafe script path: "check_rabbit.sh" is not an absolute path
+	// true
 }
