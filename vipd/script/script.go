@@ -18,7 +18,8 @@ const maxOutput = 4096
 
 // Command is one program to run.
 type Command struct {
-	// Argv is the program and its arguments; Argv[0] is an absolute path.
+	// Argv is the program and its arguments. An Argv[0] without a slash is
+	// looked up in vipd's PATH, as keepalived does.
 	Argv []string
 	// Timeout ends the run (killing the process group); zero means
 	// DefaultTimeout.
@@ -34,7 +35,7 @@ type Command struct {
 // Result is how a run ended.
 type Result struct {
 	ExitCode int  // -1 when the program did not exit by itself
-	TimedOut bool // the timeout passed and the group was killed
+	TimedOut bool // a deadline (Timeout, or the caller's ctx) passed and the group was killed
 	Duration time.Duration
 	Output   []byte // stdout and stderr, first 4 KiB
 }

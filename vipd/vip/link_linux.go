@@ -101,7 +101,8 @@ func (l *Link) Has(a netip.Addr) (bool, error) {
 	return false, nil
 }
 
-// Addrs lists the interface's addresses of a's family.
+// Addrs lists the interface's IPv6 addresses if v6, its IPv4 ones
+// otherwise.
 func (l *Link) Addrs(v6 bool) ([]netip.Prefix, error) {
 	family := netlink.FAMILY_V4
 	if v6 {
