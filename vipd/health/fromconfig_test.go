@@ -1,0 +1,134 @@
+package health
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/script"
+)
+
+const checksConf = `
+virtual_server 10.0.0.1 5672 {
+    delay_loop 6
+    connect_timeout 4
+    retry 2
+    delay_before_retry 0.5
+    real_server 10.0.0.2 5672 {
+        TCP_CHECK {
+            connect_timeout 3
+            nb_get_retry 3
+            delay_before_retry 3
+        }
+        HTTP_GET {
+            url {
+                path /api/health/checks/alarms
+                status_code 200
+            }
+            connect_port 15672
+            virtualhost rabbit.example
+        }
+        SSL_GET {
+            url {
+                path /
+            }
+            connect_port 15671
+        }
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check 'a b'"
+            misc_timeout 5
+            misc_dynamic
+            user checker
+        }
+        AMQP_CHECK {
+            user monitor
+            password hunter2
+            vhost /prod
+            queue health
+            delay_loop 1
+        }
+    }
+}
+`
+
+func TestFromConfig(t *testing.T) {
+	cfg, err := config.Parse("test.conf", []byte(checksConf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &cfg.VirtualServers[0].RealServers[0]
+	var gotUser string
+	opts := Options{
+		Command: func(s *config.Script, user, group string, timeout time.Duration) (script.Command, error) {
+			gotUser = user
+			return script.Command{Argv: append([]string{"/usr/bin/sudo"}, s.Argv...), Timeout: timeout}, nil
+		},
+		TLS: &tls.Config{InsecureSkipVerify: true},
+	}
+	checks, err := FromConfig(rs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr("10.0.0.2")
+	want := []Check{
+		{Name: "TCP_CHECK 10.0.0.2:5672", DelayLoop: 6 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second,
+			Checker: &TCP{Addr: netip.AddrPortFrom(ip, 5672), Timeout: 3 * time.Second}},
+		{Name: "HTTP_GET 10.0.0.2:15672", DelayLoop: 6 * time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
+			Checker: &HTTP{Addr: netip.AddrPortFrom(ip, 15672), Timeout: 4 * time.Second, Virtualhost: "rabbit.example",
+				URLs: []config.URL{{Path: "/api/health/checks/alarms", StatusCode: []config.StatusRange{{Lo: 200, Hi: 200}}}}}},
+		{Name: "SSL_GET 10.0.0.2:15671", DelayLoop: 6 * time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
+			Checker: &HTTP{Addr: netip.AddrPortFrom(ip, 15671), Timeout: 4 * time.Second, TLS: opts.TLS,
+				URLs: []config.URL{{Path: "/", StatusCode: []config.StatusRange{{Lo: 200, Hi: 299}}}}}},
+		{Name: "MISC_CHECK /usr/local/bin/check", DelayLoop: 6 * time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
+			Checker: &Misc{Dynamic: true, Command: script.Command{Argv: []string{"/usr/bin/sudo", "/usr/local/bin/check", "a b"}, Timeout: 5 * time.Second}}},
+		{Name: "AMQP_CHECK 10.0.0.2:5672", DelayLoop: time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
+			Checker: &AMQP{Addr: netip.AddrPortFrom(ip, 5672), Timeout: 4 * time.Second, User: "monitor", Password: "hunter2", VHost: "/prod", Queue: "health"}},
+	}
+	if len(checks) != len(want) {
+		t.Fatalf("%d checks, want %d", len(checks), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(checks[i], want[i]) {
+			t.Errorf("check %d:\n got %+v %+v\nwant %+v %+v", i, checks[i], checks[i].Checker, want[i], want[i].Checker)
+		}
+	}
+	if gotUser != "checker" {
+		t.Errorf("Command got user %q, want checker", gotUser)
+	}
+}
+
+func TestFromConfigErrors(t *testing.T) {
+	cfg, err := config.Parse("test.conf", []byte(`
+virtual_server 10.0.0.1 5672 {
+    real_server 10.0.0.3 5672 {
+        MISC_CHECK {
+            misc_path /bin/true
+        }
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &cfg.VirtualServers[0].RealServers[0]
+	// config.Parse refuses a checker without a port; a hand-made one can
+	// still lack it.
+	rs.TCPCheck = []config.TCPCheck{{CheckCommon: config.CheckCommon{ConnectIP: rs.IP}}}
+	failing := Options{Command: func(*config.Script, string, string, time.Duration) (script.Command, error) {
+		return script.Command{}, errors.New("no such user")
+	}}
+	checks, err := FromConfig(rs, failing)
+	if len(checks) != 0 || err == nil || !strings.Contains(err.Error(), "no address and port") || !strings.Contains(err.Error(), "no such user") {
+		t.Fatalf("FromConfig = %v, %v", checks, err)
+	}
+	// Without Options.Command the program runs as is.
+	rs.TCPCheck = nil
+	checks, err = FromConfig(rs, Options{})
+	if err != nil || len(checks) != 1 || !reflect.DeepEqual(checks[0].Checker, &Misc{Command: script.Command{Argv: []string{"/bin/true"}, Timeout: 60 * time.Second}}) {
+		t.Fatalf("FromConfig = %+v, %v", checks, err)
+	}
+}
