@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,7 +45,15 @@ func loadConfig(path string, log *slog.Logger) (*loadedConfig, error) {
 // states, checksum modes.
 func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []error) {
 	r := resolver{cfg: cfg}
-	lc = &loadedConfig{RouterID: cfg.GlobalDefs.RouterID}
+	lc = &loadedConfig{RouterID: cfg.GlobalDefs.RouterID, Config: cfg}
+	lc.Health.Command = func(s *config.Script, user, group string, timeout time.Duration) (script.Command, error) {
+		x := resolver{cfg: cfg}
+		c, ok := x.command(s, user, group, timeout, config.Pos{File: "MISC_CHECK"}, "misc_path")
+		if !ok {
+			return c, fmt.Errorf("%s %s", strings.Join(x.warnings, "; "), errors.Join(x.errs...))
+		}
+		return c, nil
+	}
 	for _, s := range cfg.VRRPScripts {
 		c, ok := r.command(s.Script, s.User, s.Group, time.Duration(s.Timeout), s.Pos, "vrrp_script "+s.Name)
 		if !ok {

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"reflect"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/health"
+	"github.com/amqpha/amqpha/vipd/lvs"
 )
 
 // daemon owns the running instances, the trackers and the notifier, and
@@ -21,6 +26,9 @@ type daemon struct {
 	instances map[string]*instance
 	track     *tracking
 	notify    *notifier
+	ipvs      *ipvsManager
+	rec       *lvs.Reconciler // created with the first virtual_server, kept across reloads
+	kernel    *lvs.Netlink
 }
 
 // loadedConfig is a configuration file turned into what the daemon runs.
@@ -28,6 +36,55 @@ type loadedConfig struct {
 	RouterID  string
 	Instances []instanceSpec
 	Scripts   []scriptSpec
+	Config    *config.Config // for the virtual servers
+	Health    health.Options
+}
+
+// startIPVSLocked starts programming lc's virtual servers, opening IPVS the
+// first time a configuration has any; with none, it removes what an earlier
+// configuration programmed.
+func (d *daemon) startIPVSLocked(lc *loadedConfig) error {
+	if len(lc.Config.VirtualServers) == 0 {
+		if d.rec != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := d.rec.Apply(ctx, lvs.Table{}); err != nil {
+				return fmt.Errorf("removing virtual servers: %w", err)
+			}
+		}
+		return nil
+	}
+	if d.rec == nil {
+		k, err := lvs.NewNetlink("")
+		if err != nil {
+			return fmt.Errorf("%w: %v", errNoIPVS, err)
+		}
+		d.kernel, d.rec = k, lvs.NewReconciler(k, d.log.With("part", "ipvs"))
+	}
+	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log)
+	if err != nil {
+		return err
+	}
+	d.ipvs = m
+	return nil
+}
+
+// stopIPVSLocked stops the checks; with remove it also deletes the virtual
+// servers vipd programmed (on shutdown, as keepalived does).
+func (d *daemon) stopIPVSLocked(remove bool) {
+	if d.ipvs != nil {
+		d.ipvs.stop()
+		d.ipvs = nil
+	}
+	if remove && d.rec != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := d.rec.Remove(ctx); err != nil {
+			d.log.Error("removing virtual servers", "err", err)
+		}
+		d.kernel.Close()
+		d.rec, d.kernel = nil, nil
+	}
 }
 
 func newDaemon(path string, log *slog.Logger) *daemon {
@@ -58,6 +115,10 @@ func (d *daemon) start() error {
 			return err
 		}
 		d.instances[s.Name] = i
+	}
+	if err := d.startIPVSLocked(lc); err != nil {
+		d.stopLocked(true)
+		return err
 	}
 	d.log.Info("vipd started", "config", d.path, "instances", len(d.instances), "router_id", d.routerID)
 	return nil
@@ -113,6 +174,13 @@ func (d *daemon) reload() error {
 			started = append(started, s.Name)
 		}
 	}
+	d.stopIPVSLocked(false)
+	if err := d.startIPVSLocked(lc); err != nil {
+		d.log.Error("virtual servers after reload", "err", err)
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	d.routerID, d.loaded = lc.RouterID, time.Now()
 	d.log.Info("configuration reloaded", "kept", kept, "restarted", restarted, "stopped", stopped, "started", started)
 	return firstErr
@@ -138,6 +206,7 @@ func (d *daemon) shutdown() {
 }
 
 func (d *daemon) stopLocked(resign bool) {
+	d.stopIPVSLocked(true)
 	var wg sync.WaitGroup
 	for name, i := range d.instances {
 		wg.Add(1)
@@ -164,5 +233,8 @@ func (d *daemon) status() daemonStatus {
 		s.Instances = append(s.Instances, i.Status())
 	}
 	sort.Slice(s.Instances, func(a, b int) bool { return s.Instances[a].Name < s.Instances[b].Name })
+	if d.ipvs != nil {
+		s.IPVS = d.ipvs.status()
+	}
 	return s
 }

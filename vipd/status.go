@@ -66,6 +66,7 @@ type daemonStatus struct {
 	Config    string           `json:"config"`
 	Loaded    time.Time        `json:"loaded"`
 	Instances []instanceStatus `json:"instances"`
+	IPVS      *ipvsStatus      `json:"ipvs,omitempty"`
 }
 
 // statusServer serves GET /status (JSON) and GET /metrics (Prometheus text)
