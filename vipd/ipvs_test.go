@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/amqpha/amqpha/vipd/lvs"
+	"github.com/amqpha/amqpha/vipd/lvs/lvstest"
+)
+
+// TestIPVSManagerFollowsHealth: a real server whose MISC_CHECK fails leaves
+// the table (or stays at weight 0 with inhibit_on_failure), comes back when
+// the check passes, and a hand-made change is repaired.
+func TestIPVSManagerFollowsHealth(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "up")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, `
+virtual_server 10.0.0.100 5672 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 5672 {
+        weight 2
+        MISC_CHECK {
+            misc_path "/usr/bin/test -e `+flag+`"
+            misc_timeout 2
+            delay_loop 0.05
+        }
+    }
+    real_server 10.0.0.3 5672 {
+        weight 3
+        inhibit_on_failure
+        MISC_CHECK {
+            misc_path "/usr/bin/test -e `+flag+`"
+            misc_timeout 2
+            delay_loop 0.05
+        }
+    }
+    real_server 10.0.0.4 5672 {
+        weight 1
+    }
+}
+`)
+	lc, _, errs := resolve(cfg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	k := lvstest.New()
+	rec := lvs.NewReconciler(k, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, err := startIPVS(lc.Config, rec, lc.Health, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.stop()
+
+	weights := func() map[string]int {
+		out := map[string]int{}
+		for _, s := range k.Table() {
+			for a, d := range s.Destinations {
+				out[a.Addr().String()] = d.Weight
+			}
+		}
+		return out
+	}
+	wait := func(what string, want map[string]int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := weights()
+			same := len(got) == len(want)
+			for a, w := range want {
+				same = same && got[a] == w
+			}
+			if same {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: kernel has %v, want %v", what, got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait("all up", map[string]int{"10.0.0.2": 2, "10.0.0.3": 3, "10.0.0.4": 1})
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	wait("checks failing", map[string]int{"10.0.0.3": 0, "10.0.0.4": 1})
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wait("checks passing again", map[string]int{"10.0.0.2": 2, "10.0.0.3": 3, "10.0.0.4": 1})
+
+	// Drift: a weight changed and a real server added by hand.
+	var svc lvs.Service
+	for _, s := range k.Table() {
+		svc = s.Service
+	}
+	ctx := context.Background()
+	if err := k.UpdateDestination(ctx, svc, lvs.Destination{Addr: netip.MustParseAddr("10.0.0.4"), Port: 5672, Weight: 9, Forward: lvs.Masq}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.AddDestination(ctx, svc, lvs.Destination{Addr: netip.MustParseAddr("10.0.0.9"), Port: 5672, Weight: 1, Forward: lvs.Masq}); err != nil {
+		t.Fatal(err)
+	}
+	wait("drift repaired", map[string]int{"10.0.0.2": 2, "10.0.0.3": 3, "10.0.0.4": 1})
+	st := m.status()
+	if len(st.VirtualServers) != 1 || len(st.VirtualServers[0].RealServers) != 3 || st.Drifts == 0 {
+		t.Fatalf("status: %+v", st)
+	}
+	if rs := st.VirtualServers[0].RealServers[0]; rs.State != lvs.Up.String() || !rs.InTable || len(rs.Checks) != 1 {
+		t.Errorf("first real server's status: %+v", rs)
+	}
+}
