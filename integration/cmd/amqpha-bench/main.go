@@ -9,12 +9,20 @@
 //   - hang detection: SIGSTOP of the connected node → the client leaves it;
 //   - consumed messages per second, amqpha vs raw amqp091-go;
 //   - consumer failover: SIGKILL of the consumers' node → next message
-//     handled on the new connection.
+//     handled on the new connection;
+//   - rebalancing (-rebalance N): with 3 connections on 3 nodes, a node is
+//     killed (or stopped, -rebalance-fault stop) and started again; how
+//     long until a connection is back on it, and how publishing fares
+//     meanwhile (see rebalance.go).
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.
 //
 //	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10] [-consume 20000] [-consumer-kills 10]
+//	go run ./integration/cmd/amqpha-bench -rebalance 5 [-rebalance-interval 1s] [-rebalance-rate 0] [-rebalance-fault kill|stop] [-rebalance-hang-timeout 0]
+//
+// The rebalancing mode is off by default; given -rebalance N, the other
+// modes run only if their own flags are given too.
 package main
 
 import (
@@ -48,16 +56,40 @@ func main() {
 	windows := flag.String("windows", "1,64,1024", "in-flight windows (empty: skip throughput and allocations)")
 	consume := flag.Int("consume", 20000, "messages per consumer throughput run (0: skip)")
 	consumerKills := flag.Int("consumer-kills", 10, "kills of the consumers' node")
+	var rb rebalanceOptions
+	flag.IntVar(&rb.rounds, "rebalance", 0, "rebalancing rounds (0: skip); alone, it runs only this mode")
+	flag.DurationVar(&rb.interval, "rebalance-interval", time.Second, "Config.RebalanceInterval for -rebalance")
+	flag.Float64Var(&rb.rate, "rebalance-rate", 0, "publishes per second per connection for -rebalance (0: full speed)")
+	flag.StringVar(&rb.fault, "rebalance-fault", "kill", "how -rebalance takes a node away: kill or stop")
+	flag.DurationVar(&rb.steady, "rebalance-steady", 5*time.Second, "steady-state publishing measured before each -rebalance fault")
+	flag.DurationVar(&rb.hang, "rebalance-hang-timeout", 0, "Config.HangTimeout for -rebalance (0: amqpha's default; negative: off)")
+	flag.BoolVar(&rb.verbose, "rebalance-log", false, "write the -rebalance client's log to stderr")
 	flag.Parse()
+	if rb.rounds > 0 {
+		// -rebalance alone runs only the rebalancing mode.
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		for name, off := range map[string]func(){
+			"windows":        func() { *windows = "" },
+			"consume":        func() { *consume = 0 },
+			"consumer-kills": func() { *consumerKills = 0 },
+			"kills":          func() { *kills = 0 },
+			"hangs":          func() { *hangs = 0 },
+		} {
+			if !given[name] {
+				off()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, rb); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int) error {
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, rb rebalanceOptions) error {
 	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
 	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
 	if err != nil {
@@ -98,6 +130,11 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 	}
 	if hangs > 0 {
 		if err := failover(ctx, c, "hang", hangs); err != nil {
+			return err
+		}
+	}
+	if rb.rounds > 0 {
+		if err := rebalance(ctx, c, rb); err != nil {
 			return err
 		}
 	}
@@ -375,7 +412,7 @@ func failover(ctx context.Context, c *cluster.Cluster, fault string, n int) erro
 		}
 		l.confirmed.Range(func(k, _ any) bool {
 			total++
-			if !seen[k.(string)] {
+			if seen[k.(string)] == 0 {
 				lost++
 			}
 			return true
@@ -492,8 +529,9 @@ func nodeAt(c *cluster.Cluster, now string) *cluster.Node {
 	return nil
 }
 
-// countQueue consumes every message of queue and returns their ids.
-func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
+// countQueue consumes every message of queue and returns how many times
+// each message-id came.
+func countQueue(c *cluster.Cluster, queue string) (map[string]int, error) {
 	conn, ch, err := node0Channel(c)
 	if err != nil {
 		return nil, err
@@ -510,7 +548,7 @@ func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	timeout := time.After(10 * time.Minute)
 	for got := 0; got < q.Messages; got++ {
 		select {
@@ -518,7 +556,7 @@ func countQueue(c *cluster.Cluster, queue string) (map[string]bool, error) {
 			if !ok {
 				return nil, fmt.Errorf("consumer closed after %d of %d", got, q.Messages)
 			}
-			seen[d.MessageId] = true
+			seen[d.MessageId]++
 			if got%1000 == 999 || got == q.Messages-1 {
 				d.Ack(true)
 			}
