@@ -5,7 +5,12 @@
 // with a report: confirmed vs consumed, lost (must be 0), duplicates, and
 // each fault's gap. Ctrl-C stops it cleanly and tears the cluster down.
 //
-//	go run ./integration/cmd/amqpha-demo [-duration 60s] [-every 10s] [-rate 200] [-faults kill,hang,cut]
+// With -side-by-side a plain amqp091-go client with a hand-written reconnect
+// loop (plain.go) runs next to amqpha through the same faults, and the
+// report is a table comparing the two (sidebyside.go, which also says how
+// both are made to face the same faults).
+//
+//	go run ./integration/cmd/amqpha-demo [-duration 60s] [-every 10s] [-rate 200] [-faults kill,hang,cut] [-side-by-side]
 package main
 
 import (
@@ -21,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,10 +36,11 @@ import (
 )
 
 type options struct {
-	duration time.Duration
-	every    time.Duration
-	rate     int
-	faults   []string
+	duration   time.Duration
+	every      time.Duration
+	rate       int
+	faults     []string
+	sideBySide bool
 }
 
 func main() {
@@ -43,7 +48,8 @@ func main() {
 	faults := flag.String("faults", "kill,hang,cut", "faults to inject, in turn: kill, hang, cut")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long to publish")
 	flag.DurationVar(&o.every, "every", 10*time.Second, "time between faults (each fault is undone before the next)")
-	flag.IntVar(&o.rate, "rate", 200, "messages per second")
+	flag.IntVar(&o.rate, "rate", 200, "messages per second (each client's, with -side-by-side)")
+	flag.BoolVar(&o.sideBySide, "side-by-side", false, "also run a plain amqp091-go client with a hand-written reconnect loop through the same faults, and compare")
 	flag.Parse()
 	for _, f := range strings.Split(*faults, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -70,51 +76,9 @@ func main() {
 	}
 }
 
-// fault is one injected fault and what the clients saw after it.
-type fault struct {
-	kind, node, conn string
-	at               time.Time
-	confirmGap       atomic.Int64 // ns from the fault to the first confirm of a message sent after it
-	consumeGap       atomic.Int64 // ns to the first message sent after it being consumed
-}
-
-// demo holds the counters the producer, the consumer and the printer share.
-type demo struct {
-	began     time.Time
-	published atomic.Int64
-	confirmed atomic.Int64
-	consumed  atomic.Int64
-	failed    atomic.Int64
-
-	mu       sync.Mutex
-	ids      map[string]bool // confirmed
-	handled  map[string]int
-	faults   []*fault
-	firstErr error
-}
-
-func (d *demo) since() string { return fmt.Sprintf("t=%5.1fs", time.Since(d.began).Seconds()) }
-
-// noteSent records a message sent at sent (unix ns) as confirmed or consumed
-// for every fault it is the first of its kind after.
-func (d *demo) noteAfterFaults(sent int64, consumed bool) {
-	now := time.Now().UnixNano()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, f := range d.faults {
-		if sent <= f.at.UnixNano() {
-			continue
-		}
-		gap := &f.confirmGap
-		if consumed {
-			gap = &f.consumeGap
-		}
-		gap.CompareAndSwap(0, now-f.at.UnixNano())
-	}
-}
-
 func run(ctx context.Context, out io.Writer, o options) (lost int, err error) {
-	d := &demo{ids: map[string]bool{}, handled: map[string]int{}}
+	d := &demo{sides: []*side{newSide(sideAmqpha)}}
+	amqphaSide := d.sides[sideAmqpha]
 	fmt.Fprintln(out, "Starting a 3-node RabbitMQ cluster on 127.0.0.1 (net_ticktime 10 s) … about 15 s")
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	c, err := cluster.Start(startCtx, cluster.Options{Nodes: 3, NetTicktime: 10 * time.Second,
@@ -169,63 +133,87 @@ func run(ctx context.Context, out io.Writer, o options) (lost int, err error) {
 	}
 	_, err = client.Consume(ctx, queue, amqpha.ConsumerConfig{Prefetch: 100, Concurrency: 4},
 		func(_ context.Context, m *amqpha.Delivery) amqpha.Action {
-			d.mu.Lock()
-			d.handled[m.MessageId]++
-			first := d.handled[m.MessageId] == 1
-			d.mu.Unlock()
-			if first {
-				d.consumed.Add(1)
-			}
+			amqphaSide.handle(m.MessageId)
 			if sent, err := strconv.ParseInt(string(m.Body), 10, 64); err == nil {
-				d.noteAfterFaults(sent, true)
+				d.noteAfterFaults(amqphaSide, sent, true)
 			}
 			return amqpha.Ack
 		})
 	if err != nil {
 		return 0, err
 	}
-	d.began = time.Now()
+
+	// The plain client, on the nodes amqpha's connections use (sidebyside.go).
+	var plain *plainClient
+	uris := c.URIs()
+	uriIndex := func(addr string) int {
+		for i, u := range uris {
+			if nodeName(u) == nodeName(addr) {
+				return i
+			}
+		}
+		return -1
+	}
+	if o.sideBySide {
+		say := func(format string, args ...any) {
+			fmt.Fprintf(out, "%s   "+format+"\n", append([]any{d.since()}, args...)...)
+		}
+		d.sides = append(d.sides, newSide(sidePlain))
+		startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		plain, err = startPlain(startCtx, d, d.sides[sidePlain], uris,
+			max(uriIndex(client.Node()), 0), max(uriIndex(client.ConsumerNode()), 0), say, nodeName)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+		defer plain.close()
+	}
+	d.began.Store(time.Now().UnixNano())
 	fmt.Fprintf(out, "Publishing %d persistent messages/s to quorum queue %q and consuming them; faults every %v: %s.\n",
 		o.rate, queue, o.every, strings.Join(o.faults, ", "))
+	if o.sideBySide {
+		sideBySideHeader(out)
+	}
 
-	// Producer: 8 goroutines, paced to the rate.
+	// Producers: 8 goroutines per client, paced to the rate.
 	prodCtx, stopProd := context.WithTimeout(ctx, o.duration)
 	defer stopProd()
 	var prod sync.WaitGroup
 	const workers = 8
 	pace := time.Duration(int64(time.Second) * workers / int64(o.rate))
+	produce := func(w int, one func(id string)) {
+		t := time.NewTicker(pace)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-prodCtx.Done():
+				return
+			case <-t.C:
+			}
+			one(fmt.Sprintf("w%d-%d", w, i))
+		}
+	}
 	for w := range workers {
 		prod.Go(func() {
-			t := time.NewTicker(pace)
-			defer t.Stop()
-			for i := 0; ; i++ {
-				select {
-				case <-prodCtx.Done():
-					return
-				case <-t.C:
-				}
-				id := fmt.Sprintf("w%d-%d", w, i)
+			produce(w, func(id string) {
 				sent := time.Now().UnixNano()
-				d.published.Add(1)
+				amqphaSide.published.Add(1)
 				pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				err := pub.Publish(pctx, "", queue, amqp.Publishing{MessageId: id, Body: strconv.AppendInt(nil, sent, 10)})
 				cancel()
 				if err != nil {
-					d.failed.Add(1)
-					d.mu.Lock()
-					if d.firstErr == nil {
-						d.firstErr = err
-					}
-					d.mu.Unlock()
-					continue
+					amqphaSide.fail(err)
+					return
 				}
-				d.confirmed.Add(1)
-				d.mu.Lock()
-				d.ids[id] = true
-				d.mu.Unlock()
-				d.noteAfterFaults(sent, false)
-			}
+				amqphaSide.confirm(id)
+				d.noteAfterFaults(amqphaSide, sent, false)
+			})
 		})
+		if plain != nil {
+			prod.Go(func() {
+				produce(w, func(id string) { producePlain(ctx, plain, d, d.sides[sidePlain], id) })
+			})
+		}
 	}
 
 	// Progress, once a second.
@@ -239,48 +227,84 @@ func run(ctx context.Context, out io.Writer, o options) (lost int, err error) {
 			case <-progCtx.Done():
 				return
 			case <-t.C:
-				fmt.Fprintf(out, "%s  published %6d  confirmed %6d  consumed %6d  | publishing on %s, consuming on %s\n",
-					d.since(), d.published.Load(), d.confirmed.Load(), d.consumed.Load(),
-					nodeName(client.Node()), nodeName(client.ConsumerNode()))
 			}
+			if plain == nil {
+				fmt.Fprintf(out, "%s  published %6d  confirmed %6d  consumed %6d  | publishing on %s, consuming on %s\n",
+					d.since(), amqphaSide.published.Load(), amqphaSide.confirmed.Load(), amqphaSide.consumed.Load(),
+					nodeName(client.Node()), nodeName(client.ConsumerNode()))
+				continue
+			}
+			plainNode := func(p *plainConn) string {
+				if i := p.node(); i >= 0 {
+					return shortNode(nodeName(uris[i]))
+				}
+				return "-"
+			}
+			fmt.Fprintln(out, progressSideBySide(d,
+				shortNode(nodeName(client.Node()))+"/"+shortNode(nodeName(client.ConsumerNode())),
+				plainNode(plain.pub)+"/"+plainNode(plain.cons)))
 		}
 	})
 
 	// Faults, in turn, on the node of the publishing or the consuming
 	// connection; each is undone before the next.
-	injectFaults(prodCtx, out, c, client, d, o, nodeName)
+	var place func()
+	if plain != nil {
+		place = func() { placePlain(ctx, out, d, plain, uriIndex(client.Node()), uriIndex(client.ConsumerNode())) }
+	}
+	injectFaults(prodCtx, out, c, client, d, o, nodeName, place, plain)
 	prod.Wait()
 	interrupted := ctx.Err() != nil
 
-	// Every confirmed message must be consumed.
+	// Every confirmed message must be consumed. The plain client's consumer
+	// is given up on once amqpha's is done and it took nothing for 20 s.
 	if !interrupted {
-		fmt.Fprintf(out, "%s  publishing stopped; waiting for the consumer to take every confirmed message …\n", d.since())
+		fmt.Fprintf(out, "%s  publishing stopped; waiting for the consumer%s to take every confirmed message …\n",
+			d.since(), map[bool]string{true: "s"}[plain != nil])
 		deadline := time.Now().Add(2 * time.Minute)
-		for ctx.Err() == nil && time.Now().Before(deadline) && missing(d) > 0 {
+		var plainSeen int64
+		plainMoved := time.Now()
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			if amqphaSide.missing() > 0 {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			if plain == nil {
+				break
+			}
+			p := d.sides[sidePlain]
+			if n := p.consumed.Load(); n != plainSeen {
+				plainSeen, plainMoved = n, time.Now()
+			}
+			if p.missing() == 0 || time.Since(plainMoved) > 20*time.Second {
+				break
+			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	stopProg()
 	prog.Wait()
-	lost = missing(d)
-	report(out, d, lost, interrupted)
-	return lost, nil
-}
-
-// missing counts the confirmed messages not consumed yet.
-func missing(d *demo) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n := 0
-	for id := range d.ids {
-		if d.handled[id] == 0 {
-			n++
-		}
+	var lostBy [numSides]int
+	for _, s := range d.sides {
+		lostBy[s.idx] = s.missing()
 	}
-	return n
+	if plain == nil {
+		report(out, d, lostBy[sideAmqpha], interrupted)
+	} else {
+		reportSideBySide(out, d, o, lostBy, interrupted)
+	}
+	if interrupted {
+		return 0, nil
+	}
+	return lostBy[sideAmqpha], nil
 }
 
-func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client *amqpha.Client, d *demo, o options, nodeName func(string) string) {
+// injectFaults breaks nodes in turn until ctx ends. place, when not nil,
+// runs before each fault (side-by-side mode: it puts the plain client on
+// amqpha's nodes); plain, when not nil, is checked for whether the fault
+// hit its connection.
+func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client *amqpha.Client, d *demo, o options,
+	nodeName func(string) string, place func(), plain *plainClient) {
 	if len(o.faults) == 0 {
 		<-ctx.Done()
 		return
@@ -297,6 +321,9 @@ func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client
 			<-ctx.Done() // too close to the end to see the recovery
 			return
 		}
+		if place != nil {
+			place()
+		}
 		kind := o.faults[i%len(o.faults)]
 		conn, addr := "publishing", client.Node()
 		if i%2 == 1 {
@@ -312,11 +339,30 @@ func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client
 			continue
 		}
 		f := &fault{kind: kind, node: nodeName(addr), conn: conn}
-		fmt.Fprintf(out, "%s FAULT %s of %s (the %s connection's node)\n", d.since(), kind, f.node, conn)
+		f.hit[sideAmqpha] = true
+		if plain == nil {
+			fmt.Fprintf(out, "%s FAULT %s of %s (the %s connection's node)\n", d.since(), kind, f.node, conn)
+		} else {
+			pc := plain.conn(conn)
+			on := "none"
+			if j := pc.node(); j >= 0 {
+				on = nodeName(pc.uris[j])
+			}
+			f.hit[sidePlain] = on == f.node
+			if f.hit[sidePlain] {
+				fmt.Fprintf(out, "%s FAULT %s of %s (the node of both clients' %s connections)\n", d.since(), kind, f.node, conn)
+			} else {
+				fmt.Fprintf(out, "%s FAULT %s of %s (amqpha's %s connection's node; the plain client's is on %s)\n", d.since(), kind, f.node, conn, on)
+			}
+		}
 		// Undo uses its own context: a Ctrl-C must still resume a hung node
 		// before the cluster is torn down.
 		undoCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		var err error
+		// The fault's clock starts as it is injected (Kill waits for the
+		// process to exit, while the clients already see it).
+		f.at = time.Now()
+		d.addFault(f)
 		switch kind {
 		case "kill":
 			err = victim.Kill(undoCtx)
@@ -325,10 +371,6 @@ func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client
 		case "cut":
 			victim.Cut()
 		}
-		f.at = time.Now()
-		d.mu.Lock()
-		d.faults = append(d.faults, f)
-		d.mu.Unlock()
 		if err != nil {
 			fmt.Fprintf(out, "%s   fault failed: %v\n", d.since(), err)
 		}
@@ -353,46 +395,5 @@ func injectFaults(ctx context.Context, out io.Writer, c *cluster.Cluster, client
 		} else if ctx.Err() == nil {
 			fmt.Fprintf(out, "%s   %s is back\n", d.since(), f.node)
 		}
-	}
-}
-
-func gap(ns int64) string {
-	if ns == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.3f s", time.Duration(ns).Seconds())
-}
-
-func report(out io.Writer, d *demo, lost int, interrupted bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dups := 0
-	for _, n := range d.handled {
-		dups += n - 1
-	}
-	fmt.Fprintln(out)
-	if interrupted {
-		fmt.Fprintln(out, "Report (interrupted: messages still in flight are not counted as lost)")
-		lost = 0
-	} else {
-		fmt.Fprintln(out, "Report")
-	}
-	fmt.Fprintf(out, "  published           %d\n", d.published.Load())
-	fmt.Fprintf(out, "  confirmed           %d\n", len(d.ids))
-	fmt.Fprintf(out, "  consumed (distinct) %d\n", len(d.handled))
-	fmt.Fprintf(out, "  lost: %d (confirmed, never consumed)\n", lost)
-	fmt.Fprintf(out, "  duplicates          %d (redelivered after a failover; de-duplicate by message-id)\n", dups)
-	fmt.Fprintf(out, "  publish errors      %d", d.failed.Load())
-	if d.firstErr != nil {
-		fmt.Fprintf(out, " (first: %v)", d.firstErr)
-	}
-	fmt.Fprintln(out)
-	if len(d.faults) > 0 {
-		fmt.Fprintln(out, "  faults (gap = from the fault to the first message sent after it being confirmed / consumed):")
-		for i, f := range d.faults {
-			fmt.Fprintf(out, "    %d. %-4s %s (%s connection)  confirm gap %s  consume gap %s\n", i+1, f.kind, f.node, f.conn,
-				gap(f.confirmGap.Load()), gap(f.consumeGap.Load()))
-		}
-		fmt.Fprintln(out, "  A hang of the node that leads the quorum queue stalls it until net_ticktime (10 s here) declares the node down: the cluster's floor.")
 	}
 }
