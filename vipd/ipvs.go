@@ -202,7 +202,7 @@ func (m *ipvsManager) status() *ipvsStatus {
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			addr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
-			r := realServerStat{Address: addr.String(), State: "UP", Weight: rs.Weight}
+			r := realServerStat{Address: addr.String(), State: lvs.Up.String(), Weight: rs.Weight}
 			if mon := m.monitors[rs]; mon != nil {
 				s := mon.Status()
 				r.State = s.State.String()

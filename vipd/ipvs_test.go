@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,15 @@ virtual_server 10.0.0.100 5672 {
 	}
 	if rs := st.VirtualServers[0].RealServers[0]; rs.State != lvs.Up.String() || !rs.InTable || len(rs.Checks) != 1 {
 		t.Errorf("first real server's status: %+v", rs)
+	}
+	var b strings.Builder
+	writeIPVSProm(&b, st)
+	for _, line := range []string{
+		`vipd_real_server_up{virtual_server="10.0.0.100:5672",real_server="10.0.0.2:5672"} 1`,
+		`vipd_real_server_weight{virtual_server="10.0.0.100:5672",real_server="10.0.0.3:5672"} 3`,
+	} {
+		if !strings.Contains(b.String(), line+"\n") {
+			t.Errorf("metrics lack %q:\n%s", line, b.String())
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/amqpha/amqpha/vipd/lvs"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
 
@@ -108,4 +109,38 @@ func writeProm(w io.Writer, statuses []instanceStatus) {
 	}
 	labelled("vipd_vrrp_drops_total", "VRRP packets dropped, by reason.", "reason", func(s instanceStatus) map[string]uint64 { return s.Counters.Drops })
 	labelled("vipd_vrrp_transitions_total", "VRRP state transitions, by the state entered.", "state", func(s instanceStatus) map[string]uint64 { return s.Counters.Transitions })
+}
+
+// writeIPVSProm writes the virtual servers' metrics: each real server's
+// health (1 up, 0 otherwise), weight and presence in the kernel's table, and
+// the reconcile counters.
+func writeIPVSProm(w io.Writer, st *ipvsStatus) {
+	if st == nil {
+		return
+	}
+	fmt.Fprintf(w, "# HELP vipd_ipvs_changes_total IPVS changes applied.\n# TYPE vipd_ipvs_changes_total counter\nvipd_ipvs_changes_total %d\n", st.Changes)
+	fmt.Fprintf(w, "# HELP vipd_ipvs_drifts_repaired_total IPVS changes made by hand and undone.\n# TYPE vipd_ipvs_drifts_repaired_total counter\nvipd_ipvs_drifts_repaired_total %d\n", st.Drifts)
+	gauges := []struct {
+		name, help string
+		value      func(r realServerStat) int
+	}{
+		{"vipd_real_server_up", "1 when the real server's checks pass.", func(r realServerStat) int { return b2i(r.State == lvs.Up.String()) }},
+		{"vipd_real_server_weight", "The real server's weight in the IPVS table.", func(r realServerStat) int { return r.Weight }},
+		{"vipd_real_server_in_table", "1 when the real server is in the IPVS table.", func(r realServerStat) int { return b2i(r.InTable) }},
+	}
+	for _, g := range gauges {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
+		for _, vs := range st.VirtualServers {
+			for _, r := range vs.RealServers {
+				fmt.Fprintf(w, "%s{virtual_server=%q,real_server=%q} %d\n", g.name, vs.Service, r.Address, g.value(r))
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

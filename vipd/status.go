@@ -91,7 +91,9 @@ func startStatusServer(addr string, get func() daemonStatus, log *slog.Logger) (
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeProm(w, get().Instances)
+		st := get()
+		writeProm(w, st.Instances)
+		writeIPVSProm(w, st.IPVS)
 	})
 	s := &statusServer{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
