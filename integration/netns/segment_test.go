@@ -188,6 +188,18 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	// Sweep only once the sleeper is inside: `ip netns exec` enters the
+	// namespace a moment after it starts (bounded wait, no event exists).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pids, _ := nsPids(leftover); len(pids) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeper never entered the leftover namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	New(t) // sweeps
 	for _, ns := range namespaces(t) {
