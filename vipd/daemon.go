@@ -45,6 +45,7 @@ type loadedConfig struct {
 // configuration programmed.
 func (d *daemon) startIPVSLocked(lc *loadedConfig) error {
 	if len(lc.Config.VirtualServers) == 0 {
+		d.stopIPVSLocked(false)
 		if d.rec != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -61,7 +62,15 @@ func (d *daemon) startIPVSLocked(lc *loadedConfig) error {
 		}
 		d.kernel, d.rec = k, lvs.NewReconciler(k, d.log.With("part", "ipvs"))
 	}
-	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log)
+	prev := d.ipvs
+	if prev != nil {
+		prev.stopLoop()
+	}
+	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log, prev)
+	if prev != nil {
+		prev.stopMonitors() // those not taken over
+		d.ipvs = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -174,7 +183,6 @@ func (d *daemon) reload() error {
 			started = append(started, s.Name)
 		}
 	}
-	d.stopIPVSLocked(false)
 	if err := d.startIPVSLocked(lc); err != nil {
 		d.log.Error("virtual servers after reload", "err", err)
 		if firstErr == nil {

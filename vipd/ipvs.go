@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ type ipvsManager struct {
 	rec      *lvs.Reconciler
 	every    time.Duration
 	monitors map[*config.RealServer]*health.Monitor
+	byKey    map[string]*health.Monitor // the same monitors, by monitorKey
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -43,10 +45,35 @@ type ipvsManager struct {
 	drifts  uint64
 }
 
+// monitorKey identifies a real server's checks across reloads: the
+// virtual server, the real server and its check blocks (passwords
+// included, so a changed password makes a new monitor; the key stays in
+// memory).
+func monitorKey(vs *config.VirtualServer, rs *config.RealServer) string {
+	checks := struct {
+		TCP       []config.TCPCheck
+		HTTP, SSL []config.HTTPCheck
+		Misc      []config.MiscCheck
+		AMQP      []config.AMQPCheck
+		Defaults  [4]any
+	}{rs.TCPCheck, rs.HTTPGet, rs.SSLGet, rs.MiscCheck, rs.AMQPCheck,
+		[4]any{rs.DelayLoop, rs.ConnectTimeout, rs.Retry, rs.DelayBeforeRetry}}
+	b, _ := json.Marshal(checks)
+	key := vsName(vs) + "|" + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String() + "|" + string(b)
+	for _, a := range rs.AMQPCheck {
+		key += "|" + a.Password.Reveal()
+	}
+	return key
+}
+
 // startIPVS starts the monitors and the reconcile loop for cfg's virtual
 // servers, applying through rec (kept across reloads, so services dropped
-// from the configuration are removed).
-func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, every time.Duration, log *slog.Logger) (*ipvsManager, error) {
+// from the configuration are removed). With prev (a reload), the monitors
+// of real servers whose checks did not change are taken over with their
+// state — a dead real server stays out of the table — and prev's loop must
+// have been stopped (stopLoop); prev's other monitors are left to the
+// caller (stopMonitors).
+func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, every time.Duration, log *slog.Logger, prev *ipvsManager) (*ipvsManager, error) {
 	if every <= 0 {
 		every = defaultReconcile
 	}
@@ -54,14 +81,32 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 	m := &ipvsManager{
 		log: log.With("part", "ipvs"), cfg: cfg, rec: rec, every: every,
 		monitors: map[*config.RealServer]*health.Monitor{},
+		byKey:    map[string]*health.Monitor{},
 		kick:     make(chan struct{}, 1),
 		cancel:   cancel,
 		done:     make(chan struct{}),
+	}
+	if prev != nil {
+		// Monitors taken over keep poking the channel they were made with.
+		m.kick = prev.kick
+		m.changes, m.drifts = prev.changes, prev.drifts
 	}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
+			key := monitorKey(vs, rs)
+			if prev != nil && prev.byKey[key] != nil {
+				mon := prev.byKey[key]
+				delete(prev.byKey, key)
+				for r, x := range prev.monitors {
+					if x == mon {
+						delete(prev.monitors, r)
+					}
+				}
+				m.monitors[rs], m.byKey[key] = mon, mon
+				continue
+			}
 			checks, err := health.FromConfig(rs, opts)
 			if err != nil {
 				m.stopMonitors()
@@ -72,11 +117,15 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 				continue // always up, as keepalived has it
 			}
 			rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
+			kick, mlog := m.kick, m.log
 			mon, err := health.NewMonitor(health.MonitorConfig{
 				Checks: checks,
 				OnChange: func(s health.Status) {
-					m.log.Info("real server "+s.State.String(), "real_server", rsAddr, "weight", s.Weight)
-					m.poke()
+					mlog.Info("real server "+s.State.String(), "real_server", rsAddr, "weight", s.Weight)
+					select {
+					case kick <- struct{}{}:
+					default:
+					}
 				},
 				Logger: m.log.With("real_server", rsAddr),
 			})
@@ -85,7 +134,7 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 				cancel()
 				return nil, err
 			}
-			m.monitors[rs] = mon
+			m.monitors[rs], m.byKey[key] = mon, mon
 		}
 	}
 	go m.loop(ctx)
@@ -157,10 +206,15 @@ func (m *ipvsManager) stopMonitors() {
 	}
 }
 
-// stop ends the loop and the checks; the kernel's table stays as it is.
-func (m *ipvsManager) stop() {
+// stopLoop ends the reconcile loop; the monitors keep running.
+func (m *ipvsManager) stopLoop() {
 	m.cancel()
 	<-m.done
+}
+
+// stop ends the loop and the checks; the kernel's table stays as it is.
+func (m *ipvsManager) stop() {
+	m.stopLoop()
 	m.stopMonitors()
 }
 

@@ -57,7 +57,7 @@ virtual_server 10.0.0.100 5672 {
 	}
 	k := lvstest.New()
 	rec := lvs.NewReconciler(k, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m, err := startIPVS(lc.Config, rec, lc.Health, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, err := startIPVS(lc.Config, rec, lc.Health, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +128,84 @@ virtual_server 10.0.0.100 5672 {
 	} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("metrics lack %q:\n%s", line, b.String())
+		}
+	}
+}
+
+// TestIPVSReloadKeepsHealth: a reload takes over the monitors of unchanged
+// real servers, so a dead one does not come back into the table for a
+// moment while new checks start from "up".
+func TestIPVSReloadKeepsHealth(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "up")
+	text := `
+virtual_server 10.0.0.100 5672 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 5672 {
+        MISC_CHECK {
+            misc_path "/usr/bin/test -e ` + flag + `"
+            delay_loop 0.05
+        }
+    }
+    real_server 10.0.0.3 5672 {
+    }
+}
+`
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lc, _, errs := resolve(parse(t, text))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	k := lvstest.New()
+	rec := lvs.NewReconciler(k, discard)
+	m1, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTable := func() bool {
+		for _, s := range k.Table() {
+			for a := range s.Destinations {
+				if a.Addr() == netip.MustParseAddr("10.0.0.2") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for inTable() || len(k.Table()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing real server never left the table")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Reload: the same text parsed again (new pointers, same checks).
+	lc2, _, _ := resolve(parse(t, text))
+	m1.stopLoop()
+	m2, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1)
+	m1.stopMonitors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.stop()
+	if len(m1.monitors) != 0 || len(m2.monitors) != 1 {
+		t.Fatalf("monitors not taken over: old %d, new %d", len(m1.monitors), len(m2.monitors))
+	}
+	// Several reconcile rounds: the dead server must never be back.
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if inTable() {
+			t.Fatal("the dead real server came back into the table after the reload")
+		}
+	}
+	// And the taken-over monitor still drives the new loop.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !inTable(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the real server never came back after its check passed")
 		}
 	}
 }
