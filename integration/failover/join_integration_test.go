@@ -13,6 +13,7 @@ import (
 	"github.com/amqpha/amqpha/amqpha"
 	"github.com/amqpha/amqpha/discovery"
 	"github.com/amqpha/amqpha/integration/cluster"
+	"github.com/amqpha/amqpha/integration/clustertest"
 )
 
 // port is the port of URI raw, "" if it has none.
@@ -72,6 +73,24 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // discovery drops it and the client leaves it, again without a publish
 // error. Every confirmed message is in its queue.
 func TestManagementDiscoveryFollowsJoinAndLeave(t *testing.T) {
+	// A cluster of its own: nodes joining and being forgotten must not
+	// change the shared cluster the fault tests run on. The package's
+	// helpers work on shared, so it stands in for the test's duration
+	// (the package's tests run one at a time).
+	startCtx, cancel := context.WithTimeout(context.Background(), clustertest.StartTimeout)
+	own, err := cluster.Start(startCtx, cluster.Options{Nodes: 3, NetTicktime: 10 * time.Second})
+	cancel()
+	if err != nil {
+		t.Fatalf("own cluster: %v", err)
+	}
+	prev := shared
+	shared = own
+	t.Cleanup(func() {
+		shared = prev
+		if err := own.Close(); err != nil {
+			t.Errorf("own cluster: %v", err)
+		}
+	})
 	restore(t)
 	var seeds []string
 	for _, n := range shared.Nodes() {
