@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amqpha/amqpha/internal/testenv"
 	"github.com/amqpha/amqpha/vipd/config"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
@@ -192,27 +193,11 @@ virtual_ipaddress {
 	}
 }
 
-// repoRoot is the directory holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // TestCheckCommand runs `vipd check` on the project's example configs and
 // on the source documents' own files: every one is accepted, the JSON it
 // prints carries no password.
 func TestCheckCommand(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "vipd", "*.conf"))
 	seeds, _ := filepath.Glob(filepath.Join(root, "..", "shared", "seeds", "configs", "*.conf"))
 	if len(seeds) == 0 {

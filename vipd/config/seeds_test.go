@@ -2,41 +2,12 @@ package config
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// seedDir finds the seeds' configuration files at <repo root>/../shared/
-// seeds/configs, the repo root being the first directory upwards holding
-// go.mod. Under CI (CI=true) a missing directory fails the test; elsewhere
-// the test is skipped.
-func seedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	seeds := filepath.Join(dir, "..", "shared", "seeds", "configs")
-	if fi, err := os.Stat(seeds); err != nil || !fi.IsDir() {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("seed configs missing at %s (CI=true): %v", seeds, err)
-		}
-		t.Skipf("seed configs not found at %s; skipping the conformance test", seeds)
-	}
-	return seeds
-}
+	"github.com/amqpha/amqpha/internal/testenv"
+)
 
 func loadSeed(t *testing.T, name string) *Config {
 	t.Helper()
@@ -127,3 +98,6 @@ func TestSeed002Backup(t *testing.T) {
 		t.Errorf("unexpected notes:\n%s", notesText(cfg))
 	}
 }
+
+// seedDir is where the seeds' keepalived.conf files are.
+func seedDir(t testing.TB) string { return testenv.SeedDir(t) }

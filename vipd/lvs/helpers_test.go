@@ -2,13 +2,13 @@ package lvs_test
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/amqpha/amqpha/internal/testenv"
 	"github.com/amqpha/amqpha/vipd/config"
 	"github.com/amqpha/amqpha/vipd/lvs"
 )
@@ -19,35 +19,6 @@ var (
 	ip = netip.MustParseAddr
 	ap = netip.MustParseAddrPort
 )
-
-// seedDir finds the seed configurations at <repo root>/../shared/seeds/
-// configs, the repo root being the nearest directory above holding go.mod.
-// A missing directory fails the test under CI=true and skips it elsewhere.
-func seedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = up
-	}
-	seeds := filepath.Join(dir, "..", "shared", "seeds", "configs")
-	if fi, err := os.Stat(seeds); err != nil || !fi.IsDir() {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("seed configs missing at %s (CI=true): %v", seeds, err)
-		}
-		t.Skipf("seed configs not found at %s", seeds)
-	}
-	return seeds
-}
 
 func loadSeed(t testing.TB, name string) *config.Config {
 	t.Helper()
@@ -124,3 +95,6 @@ func joinErrs(errs []error) string {
 	}
 	return b.String()
 }
+
+// seedDir is where the seeds' keepalived.conf files are.
+func seedDir(t testing.TB) string { return testenv.SeedDir(t) }

@@ -4,62 +4,17 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"go.uber.org/goleak"
+
+	"github.com/amqpha/amqpha/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// inFreshNetns runs fn on a locked thread inside a new network namespace
-// (lo up): its addresses and its /proc/sys/net are the namespace's own.
-func inFreshNetns(t *testing.T, fn func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to create a network namespace (CI runs as root)")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // unlocked only once the namespace is restored
-		orig, err := netns.Get()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer orig.Close()
-		fresh, err := netns.New()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer fresh.Close()
-		defer func() {
-			if netns.Set(orig) == nil {
-				runtime.UnlockOSThread()
-			}
-		}()
-		lo, err := netlink.LinkByName("lo")
-		if err == nil {
-			err = netlink.LinkSetUp(lo)
-		}
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
-}
-
 func TestStartStopUndoesExactly(t *testing.T) {
-	inFreshNetns(t, func() {
+	testenv.InFreshNetns(t, func() {
 		c := Config{StateDir: t.TempDir()}
 		// An operator's own values, which must survive start/stop.
 		before := map[string]string{
@@ -133,7 +88,7 @@ func TestStartStopUndoesExactly(t *testing.T) {
 
 // An address the operator had on lo already stays there after stop.
 func TestStopKeepsAnAddressItDidNotAdd(t *testing.T) {
-	inFreshNetns(t, func() {
+	testenv.InFreshNetns(t, func() {
 		c := Config{StateDir: t.TempDir()}
 		vip := netip.MustParseAddr("10.77.0.100")
 		if err := addLoopbackAddr(vip); err != nil {
@@ -155,7 +110,7 @@ func TestStopKeepsAnAddressItDidNotAdd(t *testing.T) {
 }
 
 func TestIPv6VIPNeedsNoSysctls(t *testing.T) {
-	inFreshNetns(t, func() {
+	testenv.InFreshNetns(t, func() {
 		c := Config{StateDir: t.TempDir()}
 		vip := netip.MustParseAddr("fd00:77::100")
 		if err := Start(c, vip); err != nil {

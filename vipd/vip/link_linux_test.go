@@ -4,52 +4,20 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/amqpha/amqpha/internal/testenv"
 )
 
-// inFreshNetns runs fn on a locked thread inside a new network namespace
-// holding a veth pair "vipa" (up) ↔ "vipb" (up). The namespace, and with it
-// the pair, vanishes when fn returns.
+// inFreshNetns runs fn in a fresh network namespace holding a veth pair
+// "vipa" (up) ↔ "vipb" (up).
 func inFreshNetns(t *testing.T, fn func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to create a network namespace (CI runs as root)")
-		}
-		t.Skip("needs root to create a network namespace")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		// The thread is not unlocked: if restoring the namespace fails, the
-		// runtime ends the thread with the goroutine instead of reusing it.
-		orig, err := netns.Get()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer orig.Close()
-		fresh, err := netns.New()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer fresh.Close()
-		defer func() {
-			if err := netns.Set(orig); err != nil {
-				t.Error(err)
-				return
-			}
-			runtime.UnlockOSThread()
-		}()
+	testenv.InFreshNetns(t, func() {
 		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vipa"}, PeerName: "vipb"}
 		if err := netlink.LinkAdd(veth); err != nil {
 			t.Error(err)
@@ -66,8 +34,7 @@ func inFreshNetns(t *testing.T, fn func()) {
 			}
 		}
 		fn()
-	}()
-	<-done
+	})
 }
 
 func TestLinkAddRemove(t *testing.T) {
