@@ -67,8 +67,27 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	for k := range cfg.VRRPInstances {
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
+	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs
+}
+
+// checkMiscScripts reports, at load, the MISC_CHECK programs that will
+// not run: an unknown user is an error; a program refused by
+// enable_script_security is a warning, and that check fails whenever it
+// runs, keeping its real server out of the pool.
+func (r *resolver) checkMiscScripts() {
+	for _, vs := range r.cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			for _, c := range rs.MiscCheck {
+				what := "MISC_CHECK of real_server " + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String()
+				warned := len(r.warnings)
+				if _, ok := r.command(c.MiscPath, c.User, c.Group, c.MiscTimeout.Duration(), c.Pos, what); !ok && len(r.warnings) > warned {
+					r.warnings[len(r.warnings)-1] += "; the check fails every time, so the real server stays out of the pool"
+				}
+			}
+		}
+	}
 }
 
 // amqpPorts are RabbitMQ's AMQP ports (plain and TLS).

@@ -62,16 +62,11 @@ func (d *daemon) startIPVSLocked(lc *loadedConfig) error {
 		}
 		d.kernel, d.rec = k, lvs.NewReconciler(k, d.log.With("part", "ipvs"))
 	}
-	prev := d.ipvs
-	if prev != nil {
-		prev.stopLoop()
-	}
-	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log, prev)
-	if prev != nil {
-		prev.stopMonitors() // those not taken over
-		d.ipvs = nil
-	}
+	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log, d.ipvs)
 	if err != nil {
+		if d.ipvs != nil {
+			err = fmt.Errorf("%w (the virtual servers of the previous configuration stay as they were, checked as before)", err)
+		}
 		return err
 	}
 	d.ipvs = m

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ type ipvsManager struct {
 	every    time.Duration
 	monitors map[*config.RealServer]*health.Monitor
 	byKey    map[string]*health.Monitor // the same monitors, by monitorKey
+	keys     map[*config.VirtualServer][]lvs.ServiceKey
 
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -68,84 +70,94 @@ func monitorKey(vs *config.VirtualServer, rs *config.RealServer) string {
 
 // startIPVS starts the monitors and the reconcile loop for cfg's virtual
 // servers, applying through rec (kept across reloads, so services dropped
-// from the configuration are removed). With prev (a reload), the monitors
-// of real servers whose checks did not change are taken over with their
-// state — a dead real server stays out of the table — and prev's loop must
-// have been stopped (stopLoop); prev's other monitors are left to the
-// caller (stopMonitors).
+// from the configuration are removed).
+//
+// With prev (a reload), the monitors of real servers whose checks did not
+// change are taken over with their state — a dead real server stays out of
+// the table — and prev is stopped. When a check cannot be set up, startIPVS
+// returns the error and leaves prev running as it was.
 func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, every time.Duration, log *slog.Logger, prev *ipvsManager) (*ipvsManager, error) {
 	if every <= 0 {
 		every = defaultReconcile
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	m := &ipvsManager{
 		log: log.With("part", "ipvs"), cfg: cfg, rec: rec, every: every,
 		monitors: map[*config.RealServer]*health.Monitor{},
 		byKey:    map[string]*health.Monitor{},
+		keys:     map[*config.VirtualServer][]lvs.ServiceKey{},
 		kick:     make(chan struct{}, 1),
-		cancel:   cancel,
 		done:     make(chan struct{}),
 	}
 	if prev != nil {
 		// Monitors taken over keep poking the channel they were made with.
 		m.kick = prev.kick
-		m.changes, m.drifts = prev.changes, prev.drifts
 	}
+	takeOver := map[*config.RealServer]string{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
+		m.keys[vs] = lvs.ServiceKeys(cfg, vs)
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			key := monitorKey(vs, rs)
 			if prev != nil && prev.byKey[key] != nil {
-				mon := prev.byKey[key]
-				delete(prev.byKey, key)
-				for r, x := range prev.monitors {
-					if x == mon {
-						delete(prev.monitors, r)
-					}
-				}
-				m.monitors[rs], m.byKey[key] = mon, mon
+				takeOver[rs] = key
 				continue
 			}
-			checks, err := health.FromConfig(rs, opts)
+			if mon := m.byKey[key]; mon != nil {
+				m.monitors[rs] = mon // the same real server listed twice
+				continue
+			}
+			mon, err := m.newMonitor(rs, opts)
 			if err != nil {
 				m.stopMonitors()
-				cancel()
-				return nil, fmt.Errorf("%s:%d: real_server %s: %w", rs.Pos.File, rs.Pos.Line, rs.IP, err)
-			}
-			if len(checks) == 0 {
-				continue // always up, as keepalived has it
-			}
-			rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
-			kick, mlog := m.kick, m.log
-			mon, err := health.NewMonitor(health.MonitorConfig{
-				Checks: checks,
-				OnChange: func(s health.Status) {
-					mlog.Info("real server "+s.State.String(), "real_server", rsAddr, "weight", s.Weight)
-					select {
-					case kick <- struct{}{}:
-					default:
-					}
-				},
-				Logger: m.log.With("real_server", rsAddr),
-			})
-			if err != nil {
-				m.stopMonitors()
-				cancel()
 				return nil, err
 			}
-			m.monitors[rs], m.byKey[key] = mon, mon
+			if mon != nil {
+				m.monitors[rs], m.byKey[key] = mon, mon
+			}
 		}
 	}
+	if prev != nil {
+		prev.stopLoop()
+		m.changes, m.drifts = prev.changes, prev.drifts
+		for rs, key := range takeOver {
+			mon := prev.byKey[key]
+			m.monitors[rs], m.byKey[key] = mon, mon
+		}
+		for key := range m.byKey {
+			delete(prev.byKey, key)
+		}
+		prev.stopMonitors() // those not taken over
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
 	go m.loop(ctx)
 	return m, nil
 }
 
-func (m *ipvsManager) poke() {
-	select {
-	case m.kick <- struct{}{}:
-	default:
+// newMonitor starts the checks of rs, or returns nil when it has none
+// (always up, as keepalived has it).
+func (m *ipvsManager) newMonitor(rs *config.RealServer, opts health.Options) (*health.Monitor, error) {
+	checks, err := health.FromConfig(rs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: real_server %s: %w", rs.Pos.File, rs.Pos.Line, rs.IP, err)
 	}
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
+	kick, mlog := m.kick, m.log
+	return health.NewMonitor(health.MonitorConfig{
+		Checks: checks,
+		OnChange: func(s health.Status) {
+			mlog.Info("real server "+s.State.String(), "real_server", rsAddr, "weight", s.Weight)
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		},
+		Logger: m.log.With("real_server", rsAddr),
+	})
 }
 
 func (m *ipvsManager) health(vs *config.VirtualServer, rs *config.RealServer) lvs.Status {
@@ -201,7 +213,7 @@ func (m *ipvsManager) apply(ctx context.Context) {
 }
 
 func (m *ipvsManager) stopMonitors() {
-	for _, mon := range m.monitors {
+	for _, mon := range m.byKey {
 		mon.Close()
 	}
 }
@@ -233,49 +245,62 @@ type virtualServerStat struct {
 	RealServers []realServerStat `json:"real_servers"`
 }
 
+// realServerStat is a real server's health and, as the kernel has it now,
+// its place in the table; the connections of a real server of a group are
+// summed over the group's services.
 type realServerStat struct {
-	Address string `json:"address"`
-	State   string `json:"state"`
-	Weight  int    `json:"weight"`
-	InTable bool   `json:"in_table"`
-	Checks  []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-		Error string `json:"error,omitempty"`
-	} `json:"checks"`
+	Address  string      `json:"address"`
+	State    string      `json:"state"`
+	Weight   int         `json:"weight"`
+	InTable  bool        `json:"in_table"`
+	Active   int         `json:"active_connections"`
+	Inactive int         `json:"inactive_connections"`
+	Total    uint64      `json:"connections_total"`
+	Checks   []checkStat `json:"checks"`
 }
 
+type checkStat struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// status reports each real server's checks and what the kernel's table
+// holds for it right now (read from the kernel, as ipvsadm -L would).
 func (m *ipvsManager) status() *ipvsStatus {
-	wanted, _ := lvs.FromConfig(m.cfg, m.health)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kernel, readErr := m.rec.Read(ctx)
 	m.mu.Lock()
 	st := &ipvsStatus{Applied: m.applied, Error: m.lastErr, Changes: m.changes, Drifts: m.drifts}
 	m.mu.Unlock()
+	if readErr != nil {
+		st.Error = strings.TrimPrefix(st.Error+"; ", "; ") + readErr.Error()
+	}
 	for i := range m.cfg.VirtualServers {
 		vs := &m.cfg.VirtualServers[i]
 		v := virtualServerStat{Service: vsName(vs), Scheduler: vs.LVSSched}
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
-			addr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
-			r := realServerStat{Address: addr.String(), State: lvs.Up.String(), Weight: rs.Weight}
+			r := realServerStat{Address: netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String(), State: lvs.Up.String(), Weight: rs.Weight}
 			if mon := m.monitors[rs]; mon != nil {
 				s := mon.Status()
 				r.State = s.State.String()
 				for _, c := range s.Checks {
-					x := struct {
-						Name  string `json:"name"`
-						State string `json:"state"`
-						Error string `json:"error,omitempty"`
-					}{Name: c.Name, State: c.State.String()}
+					x := checkStat{Name: c.Name, State: c.State.String()}
 					if c.Last.Err != nil {
 						x.Error = c.Last.Err.Error()
 					}
 					r.Checks = append(r.Checks, x)
 				}
 			}
-			for _, svc := range wanted {
-				for _, d := range svc.Destinations {
-					if d.Addr == rs.IP && (rs.Port == 0 || int(d.Port) == rs.Port) && svcMatches(svc.Service, vs) {
+			for _, k := range m.keys[vs] {
+				for _, d := range kernel[k].Destinations {
+					if d.Addr == rs.IP && (rs.Port == 0 || int(d.Port) == rs.Port) {
 						r.InTable, r.Weight = true, d.Weight
+						r.Active += d.Conns.Active
+						r.Inactive += d.Conns.Inactive
+						r.Total += uint64(d.Conns.Total)
 					}
 				}
 			}
@@ -295,16 +320,6 @@ func vsName(vs *config.VirtualServer) string {
 		return "group " + vs.Group
 	}
 	return netip.AddrPortFrom(vs.IP, uint16(vs.Port)).String()
-}
-
-func svcMatches(s lvs.Service, vs *config.VirtualServer) bool {
-	if vs.Fwmark != 0 {
-		return s.FWMark == vs.Fwmark
-	}
-	if vs.Group != "" {
-		return true
-	}
-	return s.Addr == vs.IP && int(s.Port) == vs.Port
 }
 
 var errNoIPVS = errors.New("this configuration has virtual_server blocks, but the kernel has no IPVS (modprobe ip_vs)")

@@ -153,16 +153,9 @@ virtual_server 10.0.0.100 5672 {
 }
 `
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lc, _, errs := resolve(parse(t, text))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
 	k := lvstest.New()
 	rec := lvs.NewReconciler(k, discard)
-	m1, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m1 := startTestIPVS(t, text, rec)
 	inTable := func() bool {
 		for _, s := range k.Table() {
 			for a := range s.Destinations {
@@ -183,15 +176,13 @@ virtual_server 10.0.0.100 5672 {
 
 	// Reload: the same text parsed again (new pointers, same checks).
 	lc2, _, _ := resolve(parse(t, text))
-	m1.stopLoop()
 	m2, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1)
-	m1.stopMonitors()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m2.stop()
-	if len(m1.monitors) != 0 || len(m2.monitors) != 1 {
-		t.Fatalf("monitors not taken over: old %d, new %d", len(m1.monitors), len(m2.monitors))
+	if len(m1.byKey) != 0 || len(m2.monitors) != 1 {
+		t.Fatalf("monitors not taken over: old %d left, new %d", len(m1.byKey), len(m2.monitors))
 	}
 	// Several reconcile rounds: the dead server must never be back.
 	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
@@ -208,4 +199,136 @@ virtual_server 10.0.0.100 5672 {
 			t.Fatal("the real server never came back after its check passed")
 		}
 	}
+}
+
+// TestIPVSUnsafeMiscCheck: a MISC_CHECK program refused by
+// enable_script_security does not stop vipd; it is reported at load with
+// file:line, and the check fails every time, so its real server stays out
+// of the table (and says why in the status) while the others serve.
+func TestIPVSUnsafeMiscCheck(t *testing.T) {
+	unsafe := filepath.Join(t.TempDir(), "check.sh") // under /tmp: unsafe
+	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lc, warnings, errs := resolve(parse(t, `
+global_defs {
+    enable_script_security
+}
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+    real_server 10.0.0.2 5672 {
+        MISC_CHECK {
+            misc_path "`+unsafe+`"
+            delay_loop 0.05
+        }
+    }
+    real_server 10.0.0.3 5672 {
+        MISC_CHECK {
+            misc_path /bin/true
+            delay_loop 0.05
+        }
+    }
+}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	found := false
+	for _, w := range warnings {
+		if strings.HasPrefix(w, "test.conf:8: MISC_CHECK of real_server 10.0.0.2:5672 disabled by enable_script_security") &&
+			strings.Contains(w, "stays out of the pool") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no file:line warning for the unsafe MISC_CHECK: %q", warnings)
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k := lvstest.New()
+	m, err := startIPVS(lc.Config, lvs.NewReconciler(k, discard), lc.Health, 50*time.Millisecond, discard, nil)
+	if err != nil {
+		t.Fatalf("vipd refused to start over an unsafe MISC_CHECK: %v", err)
+	}
+	defer m.stop()
+	var st *ipvsStatus
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st = m.status()
+		rs := st.VirtualServers[0].RealServers
+		if !rs[0].InTable && rs[1].InTable && rs[0].State == lvs.Down.String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want 10.0.0.2 down and out, 10.0.0.3 in: %+v", rs)
+		}
+	}
+	if c := st.VirtualServers[0].RealServers[0].Checks; len(c) != 1 || !strings.Contains(c[0].Error, "enable_script_security") {
+		t.Fatalf("the status does not say why: %+v", c)
+	}
+}
+
+// TestIPVSFailedReloadKeepsRunning: when the new configuration's checks
+// cannot be set up, the running manager goes on checking and applying.
+func TestIPVSFailedReloadKeepsRunning(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "up")
+	text := `
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+    real_server 10.0.0.2 5672 {
+        MISC_CHECK {
+            misc_path "/usr/bin/test -e ` + flag + `"
+            delay_loop 0.05
+        }
+    }
+}
+`
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k := lvstest.New()
+	rec := lvs.NewReconciler(k, discard)
+	m1 := startTestIPVS(t, text, rec)
+	defer m1.stop()
+	inTable := func() bool {
+		for _, s := range k.Table() {
+			if len(s.Destinations) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor := func(what string, want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); inTable() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: in table = %v", what, !want)
+			}
+		}
+	}
+	waitFor("check failing", false)
+
+	// A configuration whose check has nowhere to connect (only a
+	// hand-made one can: the parser refuses it).
+	lc2, _, _ := resolve(parse(t, text+"virtual_server 10.0.0.101 80 {\n real_server 10.0.0.7 80 {\n TCP_CHECK {\n }\n }\n}\n"))
+	lc2.Config.VirtualServers[1].RealServers[0].TCPCheck[0].ConnectPort = 0
+	if _, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1); err == nil {
+		t.Fatal("startIPVS took a check with no port")
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the old manager still follows its check", true)
+}
+
+// startTestIPVS starts a manager for the virtual servers of text on rec,
+// checking every 50 ms.
+func startTestIPVS(t *testing.T, text string, rec *lvs.Reconciler) *ipvsManager {
+	t.Helper()
+	lc, _, errs := resolve(parse(t, text))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

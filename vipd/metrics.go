@@ -120,16 +120,19 @@ func writeIPVSProm(w io.Writer, st *ipvsStatus) {
 	}
 	fmt.Fprintf(w, "# HELP vipd_ipvs_changes_total IPVS changes applied.\n# TYPE vipd_ipvs_changes_total counter\nvipd_ipvs_changes_total %d\n", st.Changes)
 	fmt.Fprintf(w, "# HELP vipd_ipvs_drifts_repaired_total IPVS changes made by hand and undone.\n# TYPE vipd_ipvs_drifts_repaired_total counter\nvipd_ipvs_drifts_repaired_total %d\n", st.Drifts)
-	gauges := []struct {
-		name, help string
-		value      func(r realServerStat) int
+	series := []struct {
+		name, typ, help string
+		value           func(r realServerStat) uint64
 	}{
-		{"vipd_real_server_up", "1 when the real server's checks pass.", func(r realServerStat) int { return b2i(r.State == lvs.Up.String()) }},
-		{"vipd_real_server_weight", "The real server's weight in the IPVS table.", func(r realServerStat) int { return r.Weight }},
-		{"vipd_real_server_in_table", "1 when the real server is in the IPVS table.", func(r realServerStat) int { return b2i(r.InTable) }},
+		{"vipd_real_server_up", "gauge", "1 when the real server's checks pass.", func(r realServerStat) uint64 { return uint64(b2i(r.State == lvs.Up.String())) }},
+		{"vipd_real_server_weight", "gauge", "The real server's weight in the IPVS table.", func(r realServerStat) uint64 { return uint64(r.Weight) }},
+		{"vipd_real_server_in_table", "gauge", "1 when the real server is in the IPVS table.", func(r realServerStat) uint64 { return uint64(b2i(r.InTable)) }},
+		{"vipd_real_server_active_connections", "gauge", "Established connections IPVS forwards to the real server.", func(r realServerStat) uint64 { return uint64(r.Active) }},
+		{"vipd_real_server_inactive_connections", "gauge", "Connections in other states (closing, TIME_WAIT, UDP) IPVS keeps for the real server.", func(r realServerStat) uint64 { return uint64(r.Inactive) }},
+		{"vipd_real_server_connections_total", "counter", "Connections IPVS scheduled to the real server since it was added to the table.", func(r realServerStat) uint64 { return r.Total }},
 	}
-	for _, g := range gauges {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", g.name, g.help, g.name)
+	for _, g := range series {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", g.name, g.help, g.name, g.typ)
 		for _, vs := range st.VirtualServers {
 			for _, r := range vs.RealServers {
 				fmt.Fprintf(w, "%s{virtual_server=%q,real_server=%q} %d\n", g.name, vs.Service, r.Address, g.value(r))

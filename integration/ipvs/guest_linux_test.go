@@ -298,6 +298,58 @@ func TestGuestVipd(t *testing.T) {
 			}
 			t.Logf("vipd status:\n%s", raw)
 		}},
+		{"connections", func(t *testing.T) {
+			// The status shows IPVS's connection counts per real server:
+			// a connection held open is active on the real server that
+			// answered it; every connection counts once in the totals.
+			amqpServers := func(st *vipdStatus) (active, total map[string]uint64) {
+				active, total = map[string]uint64{}, map[string]uint64{}
+				for _, vs := range st.IPVS.VirtualServers {
+					if vs.Service != amqpAddr {
+						continue
+					}
+					for _, rs := range vs.RealServers {
+						active[rs.Address], total[rs.Address] = uint64(rs.Active), rs.Total
+					}
+				}
+				return active, total
+			}
+			before, _ := fetchStatus(t, statusAddr)
+			_, total0 := amqpServers(before)
+			c, name, err := l.open(amqpAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			held := ""
+			for _, b := range l.servers {
+				if name == fmt.Sprintf("%s:%d", b.name, amqpPort) {
+					held = hostPort(b.nat, amqpPort)
+				}
+			}
+			if held == "" {
+				t.Fatalf("the held connection was answered by %q, not a real server of %s", name, amqpAddr)
+			}
+			l.askN(t, amqpAddr, 3)
+			var active, total map[string]uint64
+			var raw string
+			for range 100 { // 10 s at most: closing connections leave the established state in a moment
+				var st *vipdStatus
+				st, raw = fetchStatus(t, statusAddr)
+				active, total = amqpServers(st)
+				var sumActive, added uint64
+				for a := range total {
+					sumActive += active[a]
+					added += total[a] - total0[a]
+				}
+				if active[held] == 1 && sumActive == 1 && added == 4 {
+					t.Logf("held connection active on %s; connections scheduled per real server %v (before %v)", held, total, total0)
+					return
+				}
+				time.Sleep(100 * time.Millisecond) // polling the kernel's counters: nothing to wait on
+			}
+			t.Fatalf("want 1 active connection on %s and 4 more connections in all; active %v, total %v (before %v)\n%s", held, active, total, total0, raw)
+		}},
 		{"shutdown", func(t *testing.T) {
 			start := time.Now()
 			d.signal(t, syscall.SIGTERM)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -271,15 +272,57 @@ func natReturnRoute(ns netns.NsHandle, src, gw netip.Addr) error {
 	return nil
 }
 
-// nameServer answers every TCP connection with one line, "name:port".
+// nameServer answers every TCP connection with one line, "name:port",
+// and closes it when the client does (so a client can hold a connection
+// open), or after holdMax.
 type nameServer struct {
 	ln   net.Listener
 	done chan struct{}
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+const holdMax = time.Minute
+
+func (s *nameServer) serve(line []byte) {
+	defer close(s.done)
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			_ = c.SetDeadline(time.Now().Add(holdMax))
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, c) // until the client closes
+		}()
+	}
 }
 
 func (s *nameServer) close() {
 	s.ln.Close()
 	<-s.done
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
 // listen starts answering on port (all addresses) in b's namespace.
@@ -293,20 +336,8 @@ func (b *backend) listen(t *testing.T, port uint16) {
 	if err != nil {
 		t.Fatalf("%s: listen on %d: %v", b.name, port, err)
 	}
-	s := &nameServer{ln: ln, done: make(chan struct{})}
-	line := []byte(fmt.Sprintf("%s:%d\n", b.name, port))
-	go func() {
-		defer close(s.done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			_, _ = c.Write(line)
-			c.Close()
-		}
-	}()
+	s := &nameServer{ln: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	go s.serve(fmt.Appendf(nil, "%s:%d\n", b.name, port))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old := b.listeners[port]; old != nil {
@@ -337,6 +368,16 @@ func (b *backend) close() {
 // ask connects from the client to addr and returns the line that comes
 // back: the name of the real server that answered.
 func (l *lab) ask(addr string) (string, error) {
+	c, name, err := l.open(addr)
+	if err == nil {
+		c.Close()
+	}
+	return name, err
+}
+
+// open connects from the client to addr, reads the name of the real
+// server that answered, and leaves the connection open.
+func (l *lab) open(addr string) (net.Conn, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var c net.Conn
@@ -346,16 +387,17 @@ func (l *lab) ask(addr string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	defer c.Close()
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
-		return "", fmt.Errorf("read from %s: %w", addr, err)
+		c.Close()
+		return nil, "", fmt.Errorf("read from %s: %w", addr, err)
 	}
-	return strings.TrimSpace(line), nil
+	_ = c.SetDeadline(time.Time{})
+	return c, strings.TrimSpace(line), nil
 }
 
 // askN asks addr n times and counts the answers by name; any failure

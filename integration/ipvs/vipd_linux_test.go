@@ -159,11 +159,14 @@ type vipdStatus struct {
 			Service     string `json:"service"`
 			Scheduler   string `json:"scheduler"`
 			RealServers []struct {
-				Address string `json:"address"`
-				State   string `json:"state"`
-				Weight  int    `json:"weight"`
-				InTable bool   `json:"in_table"`
-				Checks  []struct {
+				Address  string `json:"address"`
+				State    string `json:"state"`
+				Weight   int    `json:"weight"`
+				InTable  bool   `json:"in_table"`
+				Active   int    `json:"active_connections"`
+				Inactive int    `json:"inactive_connections"`
+				Total    uint64 `json:"connections_total"`
+				Checks   []struct {
 					Name  string `json:"name"`
 					State string `json:"state"`
 					Error string `json:"error"`

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,8 +18,10 @@ type Options struct {
 	// Command turns a MISC_CHECK's misc_path into the command to run:
 	// user and group are the check's "user" keyword (empty: the global
 	// script_user), timeout its misc_timeout. It is where the daemon
-	// resolves users and applies enable_script_security. nil runs the
-	// program as vipd's own user.
+	// resolves users and applies enable_script_security. When it refuses
+	// a program, the check is kept as one that always fails with its
+	// error: the real server stays out rather than up unchecked. nil runs
+	// the program as vipd's own user.
 	Command func(s *config.Script, user, group string, timeout time.Duration) (script.Command, error)
 	// TLS is the TLS configuration of SSL_GET checks (cloned per check);
 	// nil verifies certificates against the system's roots.
@@ -87,7 +90,10 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 		if opts.Command != nil {
 			var err error
 			if cmd, err = opts.Command(c.MiscPath, c.User, c.Group, timeout); err != nil {
-				errs = append(errs, fmt.Errorf("health: MISC_CHECK %s of real server %s: %w", c.MiscPath.Argv[0], rs.IP, err))
+				// Refused (enable_script_security, an unknown user): the
+				// check stays, failing, so the real server is kept out
+				// rather than taken as up unchecked.
+				add("MISC_CHECK", c.MiscPath.Argv[0], &c.CheckCommon, refused(c.MiscPath.Argv[0], err))
 				continue
 			}
 		}
@@ -101,4 +107,11 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 		}
 	}
 	return checks, errors.Join(errs...)
+}
+
+// refused is the checker of a MISC_CHECK whose program may not run: it
+// fails every time, saying why.
+func refused(program string, why error) Checker {
+	err := &CheckError{Check: "MISC_CHECK", Target: program, Err: fmt.Errorf("not run: %w", why)}
+	return CheckerFunc(func(context.Context) Result { return fail(time.Now(), err) })
 }

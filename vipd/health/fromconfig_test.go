@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net/netip"
@@ -122,8 +123,13 @@ virtual_server 10.0.0.1 5672 {
 		return script.Command{}, errors.New("no such user")
 	}}
 	checks, err := FromConfig(rs, failing)
-	if len(checks) != 0 || err == nil || !strings.Contains(err.Error(), "no address and port") || !strings.Contains(err.Error(), "no such user") {
+	if len(checks) != 1 || err == nil || !strings.Contains(err.Error(), "no address and port") {
 		t.Fatalf("FromConfig = %v, %v", checks, err)
+	}
+	// The refused program is a check that always fails, saying why: the
+	// real server stays out instead of being taken as up unchecked.
+	if r := checks[0].Checker.Check(context.Background()); r.OK || r.Err == nil || !strings.Contains(r.Err.Error(), "no such user") || checks[0].Name != "MISC_CHECK /bin/true" {
+		t.Fatalf("refused MISC_CHECK %q: %+v", checks[0].Name, r)
 	}
 	// Without Options.Command the program runs as is.
 	rs.TCPCheck = nil

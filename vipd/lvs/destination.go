@@ -69,6 +69,20 @@ type Destination struct {
 	// Weight 0 takes no new connections; existing ones continue.
 	Weight  int
 	Forward Forward
+	// Conns are the kernel's connection counts, filled in when the
+	// destination is read from the kernel ([Kernel.Destinations]); they
+	// are ignored when a destination is added or compared.
+	Conns Conns
+}
+
+// Conns are a destination's connection counts as ipvsadm -L shows them.
+type Conns struct {
+	// Active connections are established (TCP ESTABLISHED); Inactive
+	// are any other state (closing, TIME_WAIT, UDP).
+	Active, Inactive int
+	// Total counts the connections scheduled to the destination since it
+	// was added (wrapping at 2^32, as the kernel keeps it).
+	Total uint32
 }
 
 // Key returns the identity of d within its service.

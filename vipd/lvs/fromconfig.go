@@ -72,23 +72,9 @@ func FromConfig(cfg *config.Config, health HealthFunc) (Table, []error) {
 			Scheduler:   vs.LVSSched,
 			Persistence: vs.PersistenceTimeout.Duration(),
 		}
-		var svcs []Service
-		switch {
-		case vs.Fwmark != 0:
-			s := base
-			s.FWMark, s.Protocol, s.Family = vs.Fwmark, 0, fwmarkFamily(vs, "")
-			svcs = append(svcs, s)
-		case vs.Group != "":
-			g := cfg.VirtualServerGroup(vs.Group)
-			if g == nil {
-				errorf(vs.Pos, "%s: no virtual_server_group %s", label, vs.Group)
-				continue
-			}
-			svcs = groupServices(g, vs, base, func(format string, args ...any) { errorf(g.Pos, format, args...) })
-		default:
-			s := base
-			s.Addr, s.Port = vs.IP, uint16(vs.Port)
-			svcs = append(svcs, s)
+		svcs, ok := servicesOf(cfg, vs, base, errorf)
+		if !ok {
+			continue
 		}
 		for _, s := range svcs {
 			if vs.PersistenceGranularity != "" && s.Persistence > 0 {
@@ -119,6 +105,49 @@ func FromConfig(cfg *config.Config, health HealthFunc) (Table, []error) {
 		}
 	}
 	return t, errs
+}
+
+// servicesOf returns the kernel services virtual server vs stands for,
+// with base's settings: one, or one per address and fwmark of its group
+// (false when the group does not exist).
+func servicesOf(cfg *config.Config, vs *config.VirtualServer, base Service, errorf func(config.Pos, string, ...any)) ([]Service, bool) {
+	switch {
+	case vs.Fwmark != 0:
+		s := base
+		s.FWMark, s.Protocol, s.Family = vs.Fwmark, 0, fwmarkFamily(vs, "")
+		return []Service{s}, true
+	case vs.Group != "":
+		g := cfg.VirtualServerGroup(vs.Group)
+		if g == nil {
+			errorf(vs.Pos, "%s: no virtual_server_group %s", vsLabel(vs), vs.Group)
+			return nil, false
+		}
+		return groupServices(g, vs, base, func(format string, args ...any) { errorf(g.Pos, format, args...) }), true
+	}
+	s := base
+	s.Addr, s.Port = vs.IP, uint16(vs.Port)
+	return []Service{s}, true
+}
+
+// ServiceKeys returns the keys of the kernel services that virtual server
+// vs of cfg stands for in [FromConfig]'s table: one, or one per address
+// and fwmark of its virtual_server_group (none when the group is missing
+// or the protocol unknown).
+func ServiceKeys(cfg *config.Config, vs *config.VirtualServer) []ServiceKey {
+	base := Service{Protocol: TCP}
+	if vs.Protocol != "" {
+		p, err := ParseProtocol(vs.Protocol)
+		if err != nil {
+			return nil
+		}
+		base.Protocol = p
+	}
+	svcs, _ := servicesOf(cfg, vs, base, func(config.Pos, string, ...any) {})
+	keys := make([]ServiceKey, 0, len(svcs))
+	for _, s := range svcs {
+		keys = append(keys, s.normalized().Key())
+	}
+	return keys
 }
 
 // wantedDests returns the destinations of vs given the health of its real

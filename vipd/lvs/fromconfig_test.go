@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -296,5 +297,41 @@ virtual_server 10.0.0.1 80 {
 		if d, ok := st.Destinations[ap("[2001:db8::2]:80")]; !ok || d.Forward != lvs.Tunnel {
 			t.Errorf("destinations %v", st.Destinations)
 		}
+	}
+}
+
+func TestServiceKeys(t *testing.T) {
+	cfg := parse(t, `
+virtual_server_group G {
+    10.0.0.1-2 80
+    fwmark 9 inet6
+}
+virtual_server group G {
+    protocol UDP
+    real_server 10.1.0.1 80 { }
+}
+virtual_server fwmark 7 {
+    real_server 10.1.0.2 { }
+}
+virtual_server 10.0.0.5 5672 {
+    real_server 10.1.0.3 5672 { }
+}
+`)
+	tab, _ := lvs.FromConfig(cfg, nil)
+	var all []string
+	for i := range cfg.VirtualServers {
+		var keys []string
+		for _, k := range lvs.ServiceKeys(cfg, &cfg.VirtualServers[i]) {
+			keys = append(keys, k.String())
+			if _, ok := tab[k]; !ok {
+				t.Errorf("virtual_server %d: key %s is not in FromConfig's table", i, k)
+			}
+		}
+		all = append(all, strings.Join(keys, ","))
+	}
+	got := strings.Join(all, " | ")
+	want := "UDP 10.0.0.1:80,UDP 10.0.0.2:80,FWM 9 IPv6 | FWM 7 IPv4 | TCP 10.0.0.5:5672"
+	if got != want {
+		t.Fatalf("ServiceKeys:\n got %s\nwant %s", got, want)
 	}
 }

@@ -287,6 +287,7 @@ func fromIPVSDest(id *ipvs.Destination) (Destination, error) {
 		Port:    id.Port,
 		Weight:  id.Weight,
 		Forward: Forward(id.ConnectionFlags & ipvs.ConnectionFlagFwdMask),
+		Conns:   Conns{Active: id.ActiveConnections, Inactive: id.InactiveConnections, Total: id.Stats.Connections},
 	}, nil
 }
 

@@ -102,6 +102,23 @@ func (r *Reconciler) Remove(ctx context.Context) (Changes, error) {
 	return done, err
 }
 
+// Read returns the owned services as the kernel has them now, with their
+// destinations and connection counts ([Destination.Conns]): what
+// ipvsadm -L shows of them. It changes nothing and does not wait for an
+// Apply in progress; it blocks on the kernel.
+func (r *Reconciler) Read(ctx context.Context) (Table, error) {
+	r.mu.Lock()
+	owned := maps.Clone(r.owned)
+	r.mu.Unlock()
+	mine := func(k ServiceKey) bool { _, ok := owned[k]; return ok }
+	t, err := readTable(ctx, r.k, mine)
+	if err != nil {
+		return nil, err
+	}
+	maps.DeleteFunc(t, func(k ServiceKey, _ ServiceState) bool { return !mine(k) })
+	return t, nil
+}
+
 // Owned returns the keys of the services the reconciler owns, in key
 // order.
 func (r *Reconciler) Owned() []ServiceKey {

@@ -562,3 +562,21 @@ func TestOwnedIsSorted(t *testing.T) {
 		t.Errorf("firewall-mark services sort after address services of their family: %v", owned)
 	}
 }
+
+func TestReadReturnsOnlyOwnedServices(t *testing.T) {
+	g := newRig(t)
+	foreign := svc("192.168.9.9:80", "rr")
+	if err := g.k.AddService(g.ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	want := baseTable()
+	g.apply(want)
+	got, err := g.r.Read(g.ctx)
+	if err != nil || !got.Equal(want) {
+		t.Fatalf("Read = %v:\n%s\nwant (without %s):\n%s", err, got, foreign, want)
+	}
+	g.k.FailReads(errors.New("netlink down"))
+	if _, err := g.r.Read(g.ctx); err == nil || !strings.Contains(err.Error(), "netlink down") {
+		t.Fatalf("Read with failing kernel: %v", err)
+	}
+}
