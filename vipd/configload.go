@@ -106,6 +106,9 @@ func (r *resolver) checkGuards() {
 			for _, c := range rs.TCPCheck {
 				amqp = amqp || amqpPorts[c.ConnectPort]
 			}
+			if len(rs.SSLGet) > 0 {
+				r.warnf(rs.SSLGet[0].Pos, "real_server %s: SSL_GET verifies the server's certificate against the system's roots (keepalived does not verify it): a self-signed certificate, or one without this address, fails the check", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))
+			}
 			switch {
 			case checks == 0:
 				r.warnf(rs.Pos, "real_server %s: no health check; it is taken as up whatever happens to it", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))

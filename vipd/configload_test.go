@@ -326,6 +326,13 @@ virtual_server 10.0.0.100 15672 {
             connect_timeout 3
         }
     }
+    real_server 10.0.0.3 15671 {
+        SSL_GET {
+            url {
+                path /api/health/checks/alarms
+            }
+        }
+    }
 }
 `)
 	_, warnings, errs := resolve(cfg)
@@ -333,8 +340,9 @@ virtual_server 10.0.0.100 15672 {
 		t.Fatal(errs)
 	}
 	joined := strings.Join(warnings, "\n")
-	if len(warnings) != 2 || !strings.Contains(warnings[0], "test.conf:6: real_server 10.0.0.2:5672: an AMQP port guarded by TCP_CHECK alone") ||
-		!strings.Contains(warnings[1], "test.conf:20: real_server 10.0.0.4:5672: no health check") {
+	if len(warnings) != 3 || !strings.Contains(warnings[0], "test.conf:6: real_server 10.0.0.2:5672: an AMQP port guarded by TCP_CHECK alone") ||
+		!strings.Contains(warnings[1], "test.conf:20: real_server 10.0.0.4:5672: no health check") ||
+		!strings.Contains(warnings[2], "test.conf:33: real_server 10.0.0.3:15671: SSL_GET verifies the server's certificate") {
 		t.Fatalf("warnings:\n%s", joined)
 	}
 	if strings.Contains(joined, "s3cret") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,9 @@ func monitorKey(vs *config.VirtualServer, rs *config.RealServer) string {
 	key := vsName(vs) + "|" + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String() + "|" + string(b)
 	for _, a := range rs.AMQPCheck {
 		key += "|" + a.Password.Reveal()
+	}
+	for _, h := range append(slices.Clip(rs.HTTPGet), rs.SSLGet...) {
+		key += "|" + h.Password.Reveal()
 	}
 	return key
 }

@@ -440,3 +440,55 @@ func TestHealthAMQPQueue(t *testing.T) {
 	}
 	t.Logf("deleted queue: %v", r.Err)
 }
+
+// TestHealthHTTPGetConfigAuth: HTTP_GET written in the configuration with
+// vipd's user and password keywords reaches the management API's health
+// endpoint on a real node: it passes with the right credentials, fails
+// (401) with wrong ones, and the password is nowhere in the error.
+func TestHealthHTTPGetConfigAuth(t *testing.T) {
+	const secret = "not-the-password-4711"
+	n := shared.Node(0)
+	amqpAddr, mgmtAddr := hostPort(t, n.DirectURI()), hostPort(t, n.ManagementURL())
+	rs := func(password string) string {
+		return fmt.Sprintf(`    real_server %s %d {
+        HTTP_GET {
+            connect_port %d
+            connect_timeout 5
+            user guest
+            password %s
+            url {
+                path /api/health/checks/alarms
+                status_code 200
+            }
+        }
+    }
+`, amqpAddr.Addr(), amqpAddr.Port(), mgmtAddr.Port(), password)
+	}
+	text := fmt.Sprintf("virtual_server 10.0.0.100 %d {\n%s}\nvirtual_server 10.0.0.101 %d {\n%s}\n",
+		amqpAddr.Port(), rs("guest"), amqpAddr.Port(), rs(secret))
+	cfg, err := config.Parse("auth.conf", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := func(vs int) health.Result {
+		t.Helper()
+		checks, err := health.FromConfig(&cfg.VirtualServers[vs].RealServers[0], health.Options{})
+		if err != nil || len(checks) != 1 {
+			t.Fatalf("FromConfig: %v, %d checks", err, len(checks))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return checks[0].Checker.Check(ctx)
+	}
+	if r := result(0); !r.OK {
+		t.Fatalf("HTTP_GET with the right credentials failed: %v", r.Err)
+	}
+	r := result(1)
+	if r.OK || r.Err == nil || !strings.Contains(r.Err.Error(), "401") {
+		t.Fatalf("HTTP_GET with a wrong password: %+v, want a failure naming 401", r)
+	}
+	if strings.Contains(r.Err.Error(), secret) {
+		t.Errorf("error shows the password: %v", r.Err)
+	}
+	t.Logf("wrong password: %v", r.Err)
+}

@@ -45,6 +45,11 @@ type HTTPCheck struct {
 	CheckCommon
 	Virtualhost string `json:"virtualhost,omitempty"`
 	URLs        []URL  `json:"url"`
+	// User and Password (vipd's keywords; keepalived has none) send HTTP
+	// basic authentication with every request, as RabbitMQ's management
+	// health endpoints (/api/health/checks/...) require.
+	User     string `json:"user,omitempty"`
+	Password Secret `json:"password,omitempty"`
 }
 
 // URL is a url block of HTTP_GET / SSL_GET.
@@ -157,6 +162,12 @@ func (d *decoder) httpKeywords(c *HTTPCheck) keywords {
 			c.Virtualhost = v
 		}
 	})
+	h["user"] = value(func(s *stmt) {
+		if v, ok := d.strArg(s); ok {
+			c.User = v
+		}
+	})
+	h["password"] = value(d.passwordHandler(&c.Password))
 	h["url"] = block(func(s *stmt) {
 		if len(s.args) > 0 {
 			d.errorf(s, s.kw.line, "url: expected no argument before '{', got %d", len(s.args))
@@ -259,13 +270,18 @@ func (d *decoder) amqpKeywords(c *AMQPCheck) keywords {
 	h["user"] = value(str(&c.User))
 	h["vhost"] = value(str(&c.VHost))
 	h["queue"] = value(str(&c.Queue))
-	h["password"] = value(func(s *stmt) {
-		// Never quote the argument: it is a secret.
+	h["password"] = value(d.passwordHandler(&c.Password))
+	return h
+}
+
+// passwordHandler sets *p from a password keyword, never quoting the
+// argument in an error: it is a secret.
+func (d *decoder) passwordHandler(p *Secret) func(*stmt) {
+	return func(s *stmt) {
 		if len(s.args) != 1 {
 			d.errorf(s, s.kw.line, "password: expected one argument (the password), got %d", len(s.args))
 			return
 		}
-		c.Password = Secret(s.args[0].val)
-	})
-	return h
+		*p = Secret(s.args[0].val)
+	}
 }

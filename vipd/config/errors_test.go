@@ -128,6 +128,8 @@ func TestErrors(t *testing.T) {
 			[]string{"keepalived.conf:3: real_server 10.0.0.2 80: MISC_CHECK: no misc_path given"}},
 		{"amqp password without user", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n AMQP_CHECK {\n password pw\n }\n }\n}",
 			[]string{"keepalived.conf:3: real_server 10.0.0.2 80: AMQP_CHECK: a password is given but no user"}},
+		{"http password without user", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n password pw\n url {\n path /\n }\n }\n }\n}",
+			[]string{"keepalived.conf:3: real_server 10.0.0.2 80: HTTP_GET: a password is given but no user"}},
 		{"bad vsg range", "virtual_server_group G {\n 10.0.0.9-3\n}",
 			[]string{`keepalived.conf:2: virtual_server_group: expected ADDR, ADDR-LAST, ADDR-ADDR or ADDR/PREFIX, got "10.0.0.9-3"`}},
 		{"bad connect_timeout", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n connect_timeout 0\n }\n }\n}",
@@ -185,6 +187,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		instance("authentication {\n auth_type PASS\n auth_pass\n hunter2\n}"),
 		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n AMQP_CHECK {\n password hunter2 x\n }\n }\n}",
 		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n AMQP_CHECK {\n user u\n hunter2\n }\n }\n}",
+		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n password hunter2 x\n url {\n path /\n }\n }\n }\n}",
+		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n SSL_GET {\n password hunter2\n url {\n path /\n }\n }\n }\n}",
 		"$SECRET=hunter2\n",
 	}
 	for _, src := range srcs {

@@ -318,11 +318,16 @@ func (v *validator) virtualServer(c *Config, vs *VirtualServer) {
 		for _, ch := range rs.TCPCheck {
 			port("TCP_CHECK", ch.Pos, &ch.CheckCommon)
 		}
-		for _, ch := range rs.HTTPGet {
-			port("HTTP_GET", ch.Pos, &ch.CheckCommon)
-		}
-		for _, ch := range rs.SSLGet {
-			port("SSL_GET", ch.Pos, &ch.CheckCommon)
+		for _, h := range []struct {
+			kind string
+			list []HTTPCheck
+		}{{"HTTP_GET", rs.HTTPGet}, {"SSL_GET", rs.SSLGet}} {
+			for _, ch := range h.list {
+				port(h.kind, ch.Pos, &ch.CheckCommon)
+				if ch.Password != "" && ch.User == "" {
+					v.errorf(ch.Pos, "%s: %s: a password is given but no user", rl, h.kind)
+				}
+			}
 		}
 		for _, ch := range rs.AMQPCheck {
 			port("AMQP_CHECK", ch.Pos, &ch.CheckCommon)

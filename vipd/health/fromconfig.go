@@ -69,7 +69,7 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 				continue
 			}
 			h := &HTTP{Addr: a, BindTo: c.BindTo, Timeout: c.ConnectTimeout.Duration(), Virtualhost: c.Virtualhost,
-				URLs: append([]config.URL(nil), c.URLs...), TLS: tlsCfg}
+				URLs: append([]config.URL(nil), c.URLs...), TLS: tlsCfg, User: c.User, Password: c.Password}
 			add(kind, a.String(), &c.CheckCommon, h)
 		}
 	}

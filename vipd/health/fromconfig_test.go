@@ -33,6 +33,8 @@ virtual_server 10.0.0.1 5672 {
             }
             connect_port 15672
             virtualhost rabbit.example
+            user monitor
+            password s3cret
         }
         SSL_GET {
             url {
@@ -81,7 +83,7 @@ func TestFromConfig(t *testing.T) {
 			Checker: &TCP{Addr: netip.AddrPortFrom(ip, 5672), Timeout: 3 * time.Second}},
 		{Name: "HTTP_GET 10.0.0.2:15672", DelayLoop: 6 * time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
 			Checker: &HTTP{Addr: netip.AddrPortFrom(ip, 15672), Timeout: 4 * time.Second, Virtualhost: "rabbit.example",
-				URLs: []config.URL{{Path: "/api/health/checks/alarms", StatusCode: []config.StatusRange{{Lo: 200, Hi: 200}}}}}},
+				User: "monitor", Password: "s3cret", URLs: []config.URL{{Path: "/api/health/checks/alarms", StatusCode: []config.StatusRange{{Lo: 200, Hi: 200}}}}}},
 		{Name: "SSL_GET 10.0.0.2:15671", DelayLoop: 6 * time.Second, Retry: 2, DelayBeforeRetry: 500 * time.Millisecond,
 			Checker: &HTTP{Addr: netip.AddrPortFrom(ip, 15671), Timeout: 4 * time.Second, TLS: opts.TLS,
 				URLs: []config.URL{{Path: "/", StatusCode: []config.StatusRange{{Lo: 200, Hi: 299}}}}}},
