@@ -82,50 +82,51 @@ func Listen(cfg TransportConfig) (*Transport, error) {
 	return t, nil
 }
 
+// groupConn is what setup needs of an ipv4.PacketConn or ipv6.PacketConn
+// beyond the family's own options.
+type groupConn interface {
+	SetMulticastLoopback(bool) error
+	SetMulticastInterface(*net.Interface) error
+	JoinGroup(*net.Interface, net.Addr) error
+}
+
+// setup sets the socket's options: control messages with the TTL (hop
+// limit) and destination, TTL 255 for unicast and multicast, no loopback
+// of our own adverts, and with no unicast peers the VRRP group joined on
+// the interface.
 func (t *Transport) setup(v6 bool) error {
-	multicast := len(t.cfg.Peers) == 0
+	var (
+		p     groupConn
+		group netip.Addr
+		steps []func() error
+	)
 	if v6 {
-		p := ipv6.NewPacketConn(t.conn)
-		t.v6 = p
-		if err := p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+		c := ipv6.NewPacketConn(t.conn)
+		t.v6, p, group = c, c, GroupIPv6
+		steps = []func() error{
+			func() error { return c.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true) },
+			func() error { return c.SetHopLimit(255) },
+			func() error { return c.SetMulticastHopLimit(255) },
+		}
+	} else {
+		c := ipv4.NewPacketConn(t.conn)
+		t.v4, p, group = c, c, GroupIPv4
+		steps = []func() error{
+			func() error { return c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
+			func() error { return c.SetTTL(255) },
+			func() error { return c.SetMulticastTTL(255) },
+		}
+	}
+	steps = append(steps, func() error { return p.SetMulticastLoopback(false) })
+	if len(t.cfg.Peers) == 0 {
+		steps = append(steps,
+			func() error { return p.SetMulticastInterface(t.ifi) },
+			func() error { return p.JoinGroup(t.ifi, &net.IPAddr{IP: group.AsSlice()}) })
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
 			return err
 		}
-		if err := p.SetHopLimit(255); err != nil {
-			return err
-		}
-		if err := p.SetMulticastHopLimit(255); err != nil {
-			return err
-		}
-		if err := p.SetMulticastLoopback(false); err != nil {
-			return err
-		}
-		if multicast {
-			if err := p.SetMulticastInterface(t.ifi); err != nil {
-				return err
-			}
-			return p.JoinGroup(t.ifi, &net.IPAddr{IP: GroupIPv6.AsSlice()})
-		}
-		return nil
-	}
-	p := ipv4.NewPacketConn(t.conn)
-	t.v4 = p
-	if err := p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
-		return err
-	}
-	if err := p.SetTTL(255); err != nil {
-		return err
-	}
-	if err := p.SetMulticastTTL(255); err != nil {
-		return err
-	}
-	if err := p.SetMulticastLoopback(false); err != nil {
-		return err
-	}
-	if multicast {
-		if err := p.SetMulticastInterface(t.ifi); err != nil {
-			return err
-		}
-		return p.JoinGroup(t.ifi, &net.IPAddr{IP: GroupIPv4.AsSlice()})
 	}
 	return nil
 }
