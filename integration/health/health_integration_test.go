@@ -228,6 +228,16 @@ func (tm *timing) add(t *testing.T, w *watched, event string, fault, at time.Tim
 	t.Logf("%-6s %s %7.3fs %s", tm.fault, k, d.Seconds(), extra)
 }
 
+// expect waits until each of ws reports one of states, within its bound
+// plus extra, and records the time from since with note's text.
+func (tm *timing) expect(t *testing.T, ws []*watched, extra time.Duration, since time.Time, note func(health.Status) string, states ...lvs.State) {
+	t.Helper()
+	for _, w := range ws {
+		at, st := w.await(t, w.bound(connectTimeout)+extra, states...)
+		tm.add(t, w, st.State.String(), since, at, note(st))
+	}
+}
+
 // report logs min, mean and max of each check's times.
 func (tm *timing) report(t *testing.T) {
 	var b strings.Builder
@@ -267,20 +277,16 @@ func TestHealthKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		fault := time.Now()
-		for _, w := range ws {
-			at, st := w.await(t, w.bound(connectTimeout), lvs.Down)
-			tm.add(t, w, "down", fault, at, fmt.Sprintf("round %d: %v", round, st.Checks[0].Last.Err))
-		}
+		tm.expect(t, ws, 0, fault, func(st health.Status) string { return fmt.Sprintf("round %d: %v", round, st.Checks[0].Last.Err) }, lvs.Down)
 		began := time.Now()
 		if err := n.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		started := time.Now()
 		t.Logf("restart took %v", started.Sub(began).Round(time.Millisecond))
-		for _, w := range ws {
-			at, _ := w.await(t, w.bound(connectTimeout), lvs.Up)
-			tm.add(t, w, "up", started, at, fmt.Sprintf("round %d (node ready at 0; negative: up before rabbitmqctl wait returned)", round))
-		}
+		tm.expect(t, ws, 0, started, func(health.Status) string {
+			return fmt.Sprintf("round %d (node ready at 0; negative: up before rabbitmqctl wait returned)", round)
+		}, lvs.Up)
 		if err := shared.WaitClustered(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -306,10 +312,7 @@ func TestHealthPause(t *testing.T) {
 			t.Fatal(err)
 		}
 		fault := time.Now()
-		for _, w := range others {
-			at, st := w.await(t, w.bound(connectTimeout), lvs.Down)
-			tm.add(t, w, "down", fault, at, fmt.Sprintf("round %d: %v", round, st.Checks[0].Last.Err))
-		}
+		tm.expect(t, others, 0, fault, func(st health.Status) string { return fmt.Sprintf("round %d: %v", round, st.Checks[0].Last.Err) }, lvs.Down)
 		// The kernel still accepts for the stopped node: TCP_CHECK passed
 		// every time it ran during the pause.
 		if r := (&health.TCP{Addr: hostPort(t, n.DirectURI()), Timeout: connectTimeout}).Check(context.Background()); !r.OK {
@@ -327,10 +330,7 @@ func TestHealthPause(t *testing.T) {
 			t.Fatal(err)
 		}
 		resumed := time.Now()
-		for _, w := range others {
-			at, _ := w.await(t, w.bound(connectTimeout), lvs.Up)
-			tm.add(t, w, "up", resumed, at, fmt.Sprintf("round %d", round))
-		}
+		tm.expect(t, others, 0, resumed, func(health.Status) string { return fmt.Sprintf("round %d", round) }, lvs.Up)
 	}
 }
 
@@ -354,11 +354,9 @@ func TestHealthDrain(t *testing.T) {
 		}
 		fault := time.Now()
 		t.Logf("rabbitmq-upgrade drain took %v", fault.Sub(began).Round(time.Millisecond))
-		for _, w := range ws {
-			at, st := w.await(t, w.bound(connectTimeout)+fault.Sub(began), lvs.Down, lvs.Drain)
-			tm.add(t, w, st.State.String(), fault, at, fmt.Sprintf("round %d (%.3fs after drain began): %v",
-				round, at.Sub(began).Seconds(), st.Checks[0].Last.Err))
-		}
+		tm.expect(t, ws, fault.Sub(began), fault, func(st health.Status) string {
+			return fmt.Sprintf("round %d (drain began %.3fs before): %v", round, fault.Sub(began).Seconds(), st.Checks[0].Last.Err)
+		}, lvs.Down, lvs.Drain)
 		if on, err := n.UnderMaintenance(ctx); err != nil || !on {
 			t.Fatalf("UnderMaintenance = %v, %v after drain", on, err)
 		}
@@ -369,10 +367,7 @@ func TestHealthDrain(t *testing.T) {
 		}
 		revived := time.Now()
 		t.Logf("rabbitmq-upgrade revive took %v", revived.Sub(began).Round(time.Millisecond))
-		for _, w := range ws {
-			at, _ := w.await(t, w.bound(connectTimeout)+revived.Sub(began), lvs.Up)
-			tm.add(t, w, "up", revived, at, fmt.Sprintf("round %d", round))
-		}
+		tm.expect(t, ws, revived.Sub(began), revived, func(health.Status) string { return fmt.Sprintf("round %d", round) }, lvs.Up)
 	}
 }
 
