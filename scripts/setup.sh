@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
 # Debian packages the tests use. Later capabilities add theirs here.
-packages=(rabbitmq-server keepalived iproute2 systemd linux-image-amd64 busybox-static qemu-system-x86 ipvsadm xz-utils)
+packages=(rabbitmq-server keepalived iproute2 systemd linux-image-amd64 busybox-static qemu-system-x86 ipvsadm xz-utils haproxy)
 
 missing=()
 for p in "${packages[@]}"; do

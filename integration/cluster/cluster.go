@@ -58,6 +58,13 @@ type Options struct {
 	// Config holds extra lines in rabbitmq.conf syntax added to every node's
 	// configuration.
 	Config string
+	// ExtraIP, if set, is an address of this host on which every node
+	// accepts AMQP connections too, on the same port as on 127.0.0.1
+	// (the port of [Node.DirectURI]; the cut-able proxy stays on
+	// loopback). The address must exist when the cluster starts. RabbitMQ
+	// lets guest log in from loopback only: clients that come through
+	// ExtraIP need a user of their own ([Cluster.AddUser]).
+	ExtraIP string
 	// Dir is the parent of the cluster's own directory; "" means
 	// os.TempDir().
 	Dir string
@@ -82,6 +89,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxLifetime < 0 {
 		return fmt.Errorf("cluster: MaxLifetime = %v, want >= 0", o.MaxLifetime)
+	}
+	if o.ExtraIP != "" && net.ParseIP(o.ExtraIP) == nil {
+		return fmt.Errorf("cluster: ExtraIP = %q, want an IP address", o.ExtraIP)
 	}
 	return nil
 }

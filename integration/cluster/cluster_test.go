@@ -18,6 +18,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"whole ticktime", Options{NetTicktime: 10 * time.Second}, true},
 		{"fractional ticktime", Options{NetTicktime: 1500 * time.Millisecond}, false},
 		{"negative lifetime", Options{MaxLifetime: -time.Second}, false},
+		{"extra IPv4", Options{ExtraIP: "10.213.0.1"}, true},
+		{"extra IPv6", Options{ExtraIP: "fd00::1"}, true},
+		{"extra not an IP", Options{ExtraIP: "bridge0"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.o.Validate(); (err == nil) != tc.ok {

@@ -28,6 +28,13 @@
 // forget_cluster_node). [Cluster.Nodes] lists the members of the moment;
 // a removed node's [Node.Index] is free for the next AddNode.
 //
+// # Clients in other network namespaces
+//
+// Everything listens on 127.0.0.1 unless [Options.ExtraIP] names one more
+// address of the host (a bridge's, say) on which the nodes accept AMQP too.
+// RabbitMQ lets guest log in from loopback only, so such clients log in as a
+// user made with [Cluster.AddUser].
+//
 // # Tear-down
 //
 // [Cluster.Close] kills every process the cluster started, removes its

@@ -81,6 +81,10 @@ func (n *Node) String() string     { return fmt.Sprintf("node %d (%s)", n.index,
 func (n *Node) config() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listeners.tcp.1 = %s\n", n.addr(portAMQP))
+	if ip := n.c.opts.ExtraIP; ip != "" {
+		// rabbitmq.conf writes IPv6 listeners without brackets.
+		fmt.Fprintf(&b, "listeners.tcp.2 = %s:%d\n", ip, n.port(portAMQP))
+	}
 	fmt.Fprintf(&b, "management.tcp.ip = 127.0.0.1\n")
 	fmt.Fprintf(&b, "management.tcp.port = %d\n", n.port(portMgmt))
 	fmt.Fprintf(&b, "cluster_formation.peer_discovery_backend = classic_config\n")
