@@ -91,6 +91,11 @@ type Config struct {
 	// Logger receives the client's logs; nil discards them. Credentials
 	// never appear in them.
 	Logger *slog.Logger
+	// Metrics receives counts of publishes, confirms, deliveries and
+	// connection changes, called on the hot paths (it must not block).
+	// Nil, the default, costs a nil check. Package
+	// github.com/amqpha/amqpha/amqpha/prommetrics adapts it to Prometheus.
+	Metrics Metrics
 }
 
 // DefaultConfig returns the defaults Dial fills in.

@@ -25,7 +25,8 @@ type Confirmation struct {
 	firstNack time.Time // when the first nack came
 	sentAt    time.Time // when last sent
 	returned  atomic.Bool
-	attempts  int // channel-level failures
+	attempts  int           // channel-level failures
+	sends     atomic.Uint32 // basic.publish written, counted for Metrics only
 
 	state atomic.Int32 // 0 pending, 1 resolved
 	stop  atomic.Pointer[func() bool]
@@ -63,13 +64,23 @@ func (c *Confirmation) MessageID() string { return c.msg.MessageId }
 
 func (c *Confirmation) resolved() bool { return c.state.Load() != 0 }
 
-// resolve sets the outcome once and frees the message's window slot; later
-// calls do nothing and report false.
+// resolve sets the outcome once, counts it, and frees the message's window
+// slot; later calls do nothing and report false. The outcome is counted
+// before done closes, so a caller that sees it sees the count too. Only the
+// dispatcher that had c in flight resolves it with nil, so sentAt is its
+// own to read.
 func (c *Confirmation) resolve(err error) bool {
 	if !c.state.CompareAndSwap(0, 1) {
 		return false
 	}
 	c.err = err
+	if m := c.p.metrics; m != nil {
+		if err == nil {
+			m.Confirmed(time.Since(c.sentAt))
+		} else {
+			m.PublishFailed(err)
+		}
+	}
 	if stop := c.stop.Load(); stop != nil {
 		(*stop)()
 	}

@@ -54,6 +54,7 @@ type Consumer struct {
 	queue   string // as the program names it
 	handler Handler
 	log     *slog.Logger
+	metrics Metrics // Config.Metrics; nil costs a nil check
 
 	mu       sync.Mutex
 	conn     *amqp.Connection // the current connection, nil while none
@@ -113,6 +114,7 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		queue:      queue,
 		handler:    handler,
 		log:        c.log.With("component", "consumer", "queue", queue, "tag", cfg.Tag),
+		metrics:    c.cfg.Metrics,
 		all:        make(map[*consumerSession]struct{}),
 		first:      make(chan error, 1),
 		kick:       make(chan struct{}, 1),
@@ -426,6 +428,9 @@ func (k *Consumer) handle(d *Delivery) {
 		d.settled.Store(true)
 		d.s.settledOne() // its channel is gone: the broker delivers it again
 		return
+	}
+	if k.metrics != nil {
+		k.metrics.Delivered()
 	}
 	a := k.handler(d.s.ctx, d)
 	if err := d.apply(a); err != nil && !errors.Is(err, ErrSettled) {

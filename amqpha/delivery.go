@@ -73,25 +73,34 @@ type Delivery struct {
 // the broker delivers the message again. A second Ack, Nack or Reject
 // returns ErrSettled and sends nothing. Safe from any goroutine.
 func (d *Delivery) Ack() error {
-	return d.settle("ack", func() error { return d.Delivery.Ack(false) })
+	return d.settle("ack", Ack, func() error { return d.Delivery.Ack(false) })
 }
 
 // Nack refuses the delivery (basic.nack), returning the message to its
 // queue if requeue, else dead-lettering or dropping it. Errors as for Ack.
 func (d *Delivery) Nack(requeue bool) error {
-	return d.settle("nack", func() error { return d.Delivery.Nack(false, requeue) })
+	return d.settle("nack", refusal(Nack, requeue), func() error { return d.Delivery.Nack(false, requeue) })
 }
 
 // Reject refuses the delivery (basic.reject). Errors as for Ack.
 func (d *Delivery) Reject(requeue bool) error {
-	return d.settle("reject", func() error { return d.Delivery.Reject(requeue) })
+	return d.settle("reject", refusal(Reject, requeue), func() error { return d.Delivery.Reject(requeue) })
 }
 
 // Stale reports whether the delivery's channel is gone, so that it can no
 // longer be acknowledged.
 func (d *Delivery) Stale() bool { return d.s.dead.Load() }
 
-func (d *Delivery) settle(op string, send func() error) error {
+// refusal is the Action a nack or reject amounts to, for Metrics.
+func refusal(a Action, requeue bool) Action {
+	if requeue {
+		return Requeue
+	}
+	return a
+}
+
+// settle sends op (which amounts to a) once, unless the channel is gone.
+func (d *Delivery) settle(op string, a Action, send func() error) error {
 	if !d.settled.CompareAndSwap(false, true) {
 		return ErrSettled
 	}
@@ -104,6 +113,9 @@ func (d *Delivery) settle(op string, send func() error) error {
 			return fmt.Errorf("amqpha: %s of delivery %d: %w: %w", op, d.DeliveryTag, ErrStaleDelivery, err)
 		}
 		return fmt.Errorf("amqpha: %s of delivery %d: %w", op, d.DeliveryTag, err)
+	}
+	if m := d.s.k.metrics; m != nil {
+		m.Settled(a)
 	}
 	return nil
 }

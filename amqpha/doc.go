@@ -56,4 +56,11 @@
 // reconnecting, node switched, blocked, unblocked, closed, topology failed,
 // queue renamed, consumer cancelled and registered) in order, on one
 // goroutine of the client's; the connections never wait for it.
+//
+// # Metrics
+//
+// [Config.Metrics] takes a [Metrics]: publishes, confirms with their
+// latency, nacks, failures, deliveries, settlements and the connections'
+// moves, counted on the hot paths (nil costs a nil check). Package
+// [github.com/amqpha/amqpha/amqpha/prommetrics] exports them to Prometheus.
 package amqpha

@@ -71,6 +71,8 @@ type Publisher struct {
 	sup *supervisor // the connection it publishes on
 	cfg PublisherConfig
 	log *slog.Logger
+	// metrics is Config.Metrics; nil costs a nil check.
+	metrics Metrics
 
 	sem        chan struct{} // one token per unresolved message
 	idPrefix   string
@@ -112,6 +114,7 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		c:         c,
 		cfg:       cfg,
 		log:       c.log.With("component", "publisher"),
+		metrics:   c.cfg.Metrics,
 		sem:       make(chan struct{}, cfg.Window),
 		idPrefix:  hex.EncodeToString(prefix) + "-",
 		sessions:  make(map[*session]struct{}),
@@ -164,13 +167,13 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 // message was not taken.
 func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing) (*Confirmation, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, p.refuse(err)
 	}
 	if p.isClosed() {
-		return nil, ErrClosed
+		return nil, p.refuse(ErrClosed)
 	}
 	if p.cfg.FailWhenBlocked && p.isBlocked() {
-		return nil, ErrBlocked
+		return nil, p.refuse(ErrBlocked)
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -178,9 +181,9 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
-			return nil, p.contextError(ctx)
+			return nil, p.refuse(p.contextError(ctx))
 		case <-p.closingCh:
-			return nil, ErrClosed
+			return nil, p.refuse(ErrClosed)
 		}
 	}
 	if msg.DeliveryMode == 0 {
@@ -208,6 +211,14 @@ func (p *Publisher) newID() string {
 	out := append(b[:0], p.idPrefix...)
 	out = strconv.AppendUint(out, p.idSeq.Add(1), 36)
 	return string(out)
+}
+
+// refuse counts a message PublishAsync did not take, and returns err.
+func (p *Publisher) refuse(err error) error {
+	if p.metrics != nil {
+		p.metrics.PublishFailed(err)
+	}
+	return err
 }
 
 // release frees one window slot.
@@ -303,6 +314,9 @@ func (p *Publisher) sessionDead(s *session) {
 // is sent again after a pause, or fails once NackRetryFor has passed since
 // its first nack.
 func (p *Publisher) nacked(s *session, c *Confirmation) {
+	if p.metrics != nil {
+		p.metrics.Nacked()
+	}
 	p.retire(s)
 	now := time.Now()
 	if c.nacks == 0 {

@@ -93,6 +93,9 @@ func (s *session) publish(c *Confirmation) error {
 
 	err := s.ch.Publish(c.exchange, c.key, c.mandatory, false, c.msg)
 	if err == nil {
+		if m := s.p.metrics; m != nil {
+			m.Published(c.sends.Add(1) > 1)
+		}
 		return nil
 	}
 	s.mu.Lock()

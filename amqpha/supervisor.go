@@ -262,11 +262,21 @@ func (s *supervisor) run() {
 			if prev != nil && prev.raw != addr.raw {
 				s.emit(Event{Kind: EventNodeSwitched, Node: addr.String(), Previous: prev.String(), Generation: gen})
 			}
+			if m := s.c.cfg.Metrics; m != nil {
+				previous := ""
+				if prev != nil && prev.raw != addr.raw {
+					previous = prev.hostPort()
+				}
+				m.ConnectionUp(s.label, addr.hostPort(), previous)
+			}
 			prev = addr
 			s.readyOnce.Do(func() { close(s.ready) })
 
 			cause, avoid := s.serve(conn, tc, addr, gen)
 			done(r, cause)
+			if m := s.c.cfg.Metrics; m != nil {
+				m.ConnectionDown(s.label, addr.hostPort(), ctx.Err() == nil && cause != errMoved)
+			}
 			if ctx.Err() != nil {
 				return
 			}
