@@ -15,13 +15,22 @@ import (
 // hang detector. amqp091-go sees it as the net.Conn it is (deadlines work).
 type trackedConn struct {
 	net.Conn
+	sock     net.Conn     // the TCP connection under TLS, if any
 	lastRead atomic.Int64 // unix nanoseconds
 }
+
+// touch records that the connection is alive at now.
+func (c *trackedConn) touch(now time.Time) { c.lastRead.Store(now.UnixNano()) }
+
+// unread reports whether the kernel holds bytes received on the
+// connection that nobody has read yet: the broker answered, and it is this
+// process that is behind (stopped, starved of CPU, throttled).
+func (c *trackedConn) unread() bool { return unreadBytes(c.sock) > 0 }
 
 func (c *trackedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
+		c.touch(time.Now())
 	}
 	return n, err
 }
@@ -66,8 +75,8 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Conn
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl) // amqp091-go clears it once open
 	}
-	tracked := &trackedConn{Conn: conn}
-	tracked.lastRead.Store(time.Now().UnixNano())
+	tracked := &trackedConn{Conn: conn, sock: raw}
+	tracked.touch(time.Now())
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	ac, err := amqp.Open(tracked, c.amqpConfig(a, name))
 	if !stop() {

@@ -633,6 +633,14 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 // While the broker blocks the connection (resource alarm) it reads nothing
 // from it and answers nothing, so the detector pauses and heartbeats alone
 // watch the connection.
+//
+// Silence is the broker's fault only if it was asked and did not answer:
+// a connection is reported only when a probe has waited for half of
+// HangTimeout, and never while the kernel holds bytes the broker sent that
+// this process has not read yet. So a client that was itself stopped or
+// starved of CPU (GC, a container's CPU quota, a suspended VM) for longer
+// than HangTimeout asks again when it runs and is not fooled by its own
+// pause.
 func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *trackedConn, hung chan<- time.Duration) {
 	timeout := s.c.cfg.HangTimeout
 	if timeout < 0 {
@@ -646,6 +654,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	tick := time.NewTicker(max(quiet/2, time.Millisecond))
 	defer tick.Stop()
 	var probing atomic.Bool
+	var probeSent time.Time // of the probe in flight while probing
 	failed := make(chan error, 1)
 	for {
 		select {
@@ -658,16 +667,25 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 				s.log.Warn("hang detector stopped: probe failed", "err", err)
 			}
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			if s.blocked.Load() {
 				continue
 			}
+			now := time.Now() // not the tick's time: it may be from before a pause
 			idle := tc.idle(now)
 			if idle >= timeout {
-				hung <- idle
-				return
+				asked := probing.Load() && now.Sub(probeSent) >= timeout/2
+				switch {
+				case tc.unread():
+					tc.touch(now) // the broker answered; we are behind
+					continue
+				case asked:
+					hung <- idle
+					return
+				}
 			}
 			if idle >= quiet && probing.CompareAndSwap(false, true) {
+				probeSent = now
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()

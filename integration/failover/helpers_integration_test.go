@@ -26,6 +26,9 @@ import (
 var shared *cluster.Cluster
 
 func TestMain(m *testing.M) {
+	if os.Getenv(stallChildEnv) != "" {
+		os.Exit(stallChild()) // a client process for TestClientPauseIsNotAHang
+	}
 	// A short net_ticktime bounds how long a hung node that leads a
 	// quorum queue stalls it (the cluster's floor, not the client's).
 	os.Exit(clustertest.Main(m, cluster.Options{NetTicktime: 10 * time.Second}, &shared))
