@@ -48,7 +48,8 @@
 // closed the connection for shutdown or maintenance is tried last. A node
 // that answers nothing is caught by a detector of the client's own within
 // [Config.HangTimeout] (400 ms by default): AMQP heartbeats are whole
-// seconds and take several of them.
+// seconds and take several of them. The detector blames the node only for
+// a request it left unanswered, never for a pause of the client's own.
 //
 // # Events
 //
