@@ -40,9 +40,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/amqpha/amqpha/amqpha"
+	"github.com/amqpha/amqpha/amqpha/prommetrics"
 	"github.com/amqpha/amqpha/integration/cluster"
 )
 
@@ -56,6 +58,7 @@ func main() {
 	windows := flag.String("windows", "1,64,1024", "in-flight windows (empty: skip throughput and allocations)")
 	consume := flag.Int("consume", 20000, "messages per consumer throughput run (0: skip)")
 	consumerKills := flag.Int("consumer-kills", 10, "kills of the consumers' node")
+	withMetrics := flag.Bool("metrics", false, "throughput runs also measure amqpha with the Prometheus adapter (amqpha/prommetrics)")
 	var rb rebalanceOptions
 	flag.IntVar(&rb.rounds, "rebalance", 0, "rebalancing rounds (0: skip); alone, it runs only this mode")
 	flag.DurationVar(&rb.interval, "rebalance-interval", time.Second, "Config.RebalanceInterval for -rebalance")
@@ -83,13 +86,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, rb); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, rb rebalanceOptions) error {
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions) error {
 	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
 	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
 	if err != nil {
@@ -106,7 +109,7 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 		}
 	}
 	if len(windows) > 0 {
-		if err := throughput(ctx, c, d, rounds, windows); err != nil {
+		if err := throughput(ctx, c, d, rounds, windows, withMetrics); err != nil {
 			return err
 		}
 		if err := allocs(ctx, c); err != nil {
@@ -186,8 +189,11 @@ func rawPublisher(uri, queue string) (publishFunc, func(), error) {
 	return pub, func() { conn.Close() }, nil
 }
 
-func amqphaPublisher(uris []string, queue string, window int) (publishFunc, *amqpha.Client, func(), error) {
-	cl, err := amqpha.Dial(context.Background(), amqpha.Config{Nodes: uris})
+// amqphaPublisher dials amqpha on uris (with metrics m, nil for none) and
+// returns a function publishing one message to queue through a Publisher
+// of window messages in flight.
+func amqphaPublisher(uris []string, queue string, window int, m amqpha.Metrics) (publishFunc, *amqpha.Client, func(), error) {
+	cl, err := amqpha.Dial(context.Background(), amqpha.Config{Nodes: uris, Metrics: m})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -228,26 +234,39 @@ func drive(ctx context.Context, pub publishFunc, window int, d time.Duration) (f
 	return float64(n.Load()) / time.Since(began).Seconds(), firstErr
 }
 
-func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds int, windows []int) error {
+func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds int, windows []int, withMetrics bool) error {
+	kinds := []string{"raw", "amqpha"}
 	fmt.Println("### Confirmed publishes per second, amqpha vs raw amqp091-go")
 	fmt.Println()
-	fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio |")
-	fmt.Println("|---:|---:|---:|---:|")
+	if withMetrics {
+		kinds = append(kinds, "amqpha+metrics")
+		fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio | amqpha with prommetrics (msg/s) | ratio |")
+		fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	} else {
+		fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio |")
+		fmt.Println("|---:|---:|---:|---:|")
+	}
 	const queue = "bench-throughput"
 	for _, w := range windows {
-		var raws, ours []float64
+		rates := map[string][]float64{}
 		for r := range rounds {
-			for _, kind := range []string{"raw", "amqpha"} {
+			for _, kind := range kinds {
 				if err := declare(c, queue); err != nil {
 					return err
 				}
 				var pub publishFunc
 				var closeFn func()
 				var err error
-				if kind == "raw" {
+				switch kind {
+				case "raw":
 					pub, closeFn, err = rawPublisher(c.Node(0).DirectURI(), queue)
-				} else {
-					pub, _, closeFn, err = amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, w)
+				case "amqpha":
+					pub, _, closeFn, err = amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, w, nil)
+				default:
+					var m *prommetrics.Metrics
+					if m, err = prommetrics.New(prometheus.NewRegistry()); err == nil {
+						pub, _, closeFn, err = amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, w, m)
+					}
 				}
 				if err != nil {
 					return err
@@ -257,18 +276,19 @@ func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds
 				if err != nil {
 					return fmt.Errorf("%s window %d round %d: %w", kind, w, r, err)
 				}
-				if kind == "raw" {
-					raws = append(raws, rate)
-				} else {
-					ours = append(ours, rate)
-				}
+				rates[kind] = append(rates[kind], rate)
 				fmt.Fprintf(os.Stderr, "window %d round %d %s: %.0f msg/s\n", w, r, kind, rate)
 			}
 		}
-		raw, our := median(raws), median(ours)
-		fmt.Printf("| %d | %.0f | %.0f | %.2f |\n", w, raw, our, our/raw)
+		raw := median(rates["raw"])
+		fmt.Printf("| %d | %.0f", w, raw)
+		for _, kind := range kinds[1:] {
+			our := median(rates[kind])
+			fmt.Printf(" | %.0f | %.2f", our, our/raw)
+		}
+		fmt.Println(" |")
 	}
-	fmt.Printf("\nMedians of %d interleaved runs of %v each, both clients on node 0 directly.\n\n", rounds, d)
+	fmt.Printf("\nMedians of %d interleaved runs of %v each, every client on node 0 directly.\n\n", rounds, d)
 	return nil
 }
 
@@ -303,7 +323,7 @@ func allocs(ctx context.Context, c *cluster.Cluster) error {
 	if err != nil {
 		return err
 	}
-	ours, _, closeOurs, err := amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, 1)
+	ours, _, closeOurs, err := amqphaPublisher([]string{c.Node(0).DirectURI()}, queue, 1, nil)
 	if err != nil {
 		return err
 	}
