@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"os/user"
 	"strconv"
 	"strings"
@@ -67,9 +70,41 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	for k := range cfg.VRRPInstances {
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
+	lc.Health.TLS = r.sslConfig()
 	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs
+}
+
+// sslConfig turns the SSL block into the TLS settings of SSL_GET checks:
+// the CA file's certificates as the only roots, the client certificate.
+// Without a block (nil) checks verify against the system's roots.
+func (r *resolver) sslConfig() *tls.Config {
+	ssl := r.cfg.SSL
+	if ssl == nil {
+		return nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ssl.CA != "" {
+		pem, err := os.ReadFile(ssl.CA)
+		if err != nil {
+			r.errorf(ssl.Pos, "SSL: ca: %v", err)
+		} else {
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				r.errorf(ssl.Pos, "SSL: ca: %s holds no PEM certificate", ssl.CA)
+			}
+		}
+	}
+	if ssl.Certificate != "" && ssl.Key != "" {
+		cert, err := tls.LoadX509KeyPair(ssl.Certificate, ssl.Key)
+		if err != nil {
+			r.errorf(ssl.Pos, "SSL: certificate %s and key %s: %v", ssl.Certificate, ssl.Key, err)
+		} else {
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+	}
+	return cfg
 }
 
 // checkMiscScripts reports, at load, the MISC_CHECK programs that will
@@ -106,8 +141,8 @@ func (r *resolver) checkGuards() {
 			for _, c := range rs.TCPCheck {
 				amqp = amqp || amqpPorts[c.ConnectPort]
 			}
-			if len(rs.SSLGet) > 0 {
-				r.warnf(rs.SSLGet[0].Pos, "real_server %s: SSL_GET verifies the server's certificate against the system's roots (keepalived does not verify it): a self-signed certificate, or one without this address, fails the check", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))
+			if len(rs.SSLGet) > 0 && (r.cfg.SSL == nil || r.cfg.SSL.CA == "") {
+				r.warnf(rs.SSLGet[0].Pos, "real_server %s: SSL_GET verifies the server's certificate against the system's roots (keepalived does not verify it): a self-signed certificate, or one without this address or virtualhost, fails the check; name its CA in an SSL { ca FILE } block", netip.AddrPortFrom(rs.IP, uint16(rs.Port)))
 			}
 			switch {
 			case checks == 0:

@@ -9,6 +9,7 @@ type Config struct {
 	VRRPInstances       []VRRPInstance       `json:"vrrp_instance,omitempty"`
 	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_group,omitempty"`
 	VirtualServers      []VirtualServer      `json:"virtual_server,omitempty"`
+	SSL                 *SSL                 `json:"SSL,omitempty"`
 
 	// Files lists the files read, the main one first, then the included
 	// ones in the order they were included.
@@ -93,10 +94,50 @@ func (d *decoder) topKeywords(cfg *Config) keywords {
 				cfg.VirtualServers = append(cfg.VirtualServers, vs)
 			}
 		}),
+		"SSL": block(func(s *stmt) {
+			if len(s.args) > 0 {
+				d.errorf(s, s.kw.line, "SSL: expected no argument before '{', got %d", len(s.args))
+			}
+			if cfg.SSL != nil {
+				d.errorf(s, s.kw.line, "SSL: a second SSL block (the first is at %s)", cfg.SSL.Pos)
+				return
+			}
+			cfg.SSL = &SSL{Pos: s.pos()}
+			d.walk("SSL", s, d.sslKeywords(cfg.SSL), newMeta(), func() any { return cfg.SSL })
+		}),
 		"virtual_server_group": block(func(s *stmt) {
 			if g, ok := d.virtualServerGroup(s); ok {
 				cfg.VirtualServerGroups = append(cfg.VirtualServerGroups, g)
 			}
 		}),
+	}
+}
+
+// SSL is keepalived's top-level SSL block: the files SSL_GET checks use.
+// vipd verifies the real servers' certificates (keepalived does not): CA
+// names the authorities it trusts instead of the system's roots;
+// Certificate and Key are a client certificate the checks present.
+type SSL struct {
+	Pos         Pos    `json:"-"`
+	CA          string `json:"ca,omitempty"`
+	Certificate string `json:"certificate,omitempty"`
+	Key         string `json:"key,omitempty"`
+	// Password decrypts Key in keepalived; vipd refuses encrypted keys.
+	Password Secret `json:"password,omitempty"`
+}
+
+func (d *decoder) sslKeywords(c *SSL) keywords {
+	path := func(p *string) func(*stmt) {
+		return func(s *stmt) {
+			if v, ok := d.strArg(s); ok {
+				*p = v
+			}
+		}
+	}
+	return keywords{
+		"ca":          value(path(&c.CA)),
+		"certificate": value(path(&c.Certificate)),
+		"key":         value(path(&c.Key)),
+		"password":    value(d.passwordHandler(&c.Password)),
 	}
 }

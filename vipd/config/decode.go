@@ -197,7 +197,7 @@ func (d *decoder) unknown(kind string, parent, s *stmt, h keywords, m *meta, loo
 		cands = append(cands, k)
 	}
 	sug := suggest(kw, cands)
-	if (kind == "authentication" || kind == "AMQP_CHECK") && sug == "" && len(keywordHomes()[kw]) == 0 {
+	if (kind == "authentication" || kind == "AMQP_CHECK" || kind == "HTTP_GET" || kind == "SSL") && sug == "" && len(keywordHomes()[kw]) == 0 {
 		// A stray word in a block holding a secret may be the secret.
 		d.notePos(s.pos(), NoteUnknown, "", "unknown keyword in %s (not shown: it may be a secret); ignored", where)
 		return
@@ -274,6 +274,7 @@ func blockKinds() map[string]func(d *decoder) keywords {
 		"url":            func(d *decoder) keywords { return d.urlKeywords(new(URL)) },
 		"MISC_CHECK":     func(d *decoder) keywords { return d.miscKeywords(new(MiscCheck)) },
 		"AMQP_CHECK":     func(d *decoder) keywords { return d.amqpKeywords(new(AMQPCheck)) },
+		"SSL":            func(d *decoder) keywords { return d.sslKeywords(new(SSL)) },
 		"top level":      func(d *decoder) keywords { return d.topKeywords(new(Config)) },
 	}
 }

@@ -130,6 +130,12 @@ func TestErrors(t *testing.T) {
 			[]string{"keepalived.conf:3: real_server 10.0.0.2 80: AMQP_CHECK: a password is given but no user"}},
 		{"http password without user", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n password pw\n url {\n path /\n }\n }\n }\n}",
 			[]string{"keepalived.conf:3: real_server 10.0.0.2 80: HTTP_GET: a password is given but no user"}},
+		{"ssl certificate without key", "SSL {\n certificate /etc/vipd/client.pem\n}",
+			[]string{"keepalived.conf:1: SSL: certificate and key go together (a client certificate needs its key)"}},
+		{"ssl encrypted key", "SSL {\n certificate /c.pem\n key /k.pem\n password pw\n}",
+			[]string{"keepalived.conf:1: SSL: password: vipd does not take encrypted keys; give key an unencrypted PEM key readable by root only"}},
+		{"second ssl block", "SSL {\n ca /a.pem\n}\nSSL {\n ca /b.pem\n}",
+			[]string{"keepalived.conf:4: SSL: a second SSL block (the first is at keepalived.conf:1)"}},
 		{"bad vsg range", "virtual_server_group G {\n 10.0.0.9-3\n}",
 			[]string{`keepalived.conf:2: virtual_server_group: expected ADDR, ADDR-LAST, ADDR-ADDR or ADDR/PREFIX, got "10.0.0.9-3"`}},
 		{"bad connect_timeout", "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n connect_timeout 0\n }\n }\n}",
@@ -189,6 +195,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n AMQP_CHECK {\n user u\n hunter2\n }\n }\n}",
 		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n password hunter2 x\n url {\n path /\n }\n }\n }\n}",
 		"virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n SSL_GET {\n password hunter2\n url {\n path /\n }\n }\n }\n}",
+		"SSL {\n password hunter2 x\n}",
+		"SSL {\n ca /a.pem\n hunter2\n}",
 		"$SECRET=hunter2\n",
 	}
 	for _, src := range srcs {

@@ -238,7 +238,7 @@ var ignoredKeywords = map[string]map[string]string{
 var notImplemented = map[string]map[string]string{
 	"top level": merge(
 		words("", "static_ipaddress static_routes static_rules track_group linkbeat_interfaces track_file vrrp_track_file "+
-			"vrrp_track_process bfd_instance garp_group interface_up_down_delays SSL net_namespace net_namespace_ipvs "+
+			"vrrp_track_process bfd_instance garp_group interface_up_down_delays net_namespace net_namespace_ipvs "+
 			"namespace_with_ipsets instance use_pid_dir linkbeat_use_polling child_wait_time"),
 		map[string]string{"vrrp_sync_group": "its vrrp_instances are not kept in the same state and its notify scripts do not run"},
 	),

@@ -39,6 +39,14 @@ func (v *validator) config(c *Config) {
 	if g.VRRPVersion != 0 && g.VRRPVersion != 2 && g.VRRPVersion != 3 && !g.meta.isBad("vrrp_version") {
 		v.errorf(g.meta.pos("vrrp_version", g.Pos), "vrrp_version: expected 2 or 3, got %d", g.VRRPVersion)
 	}
+	if ssl := c.SSL; ssl != nil {
+		if (ssl.Certificate == "") != (ssl.Key == "") {
+			v.errorf(ssl.Pos, "SSL: certificate and key go together (a client certificate needs its key)")
+		}
+		if ssl.Password != "" {
+			v.errorf(ssl.Pos, "SSL: password: vipd does not take encrypted keys; give key an unencrypted PEM key readable by root only")
+		}
+	}
 	scripts := map[string]Pos{}
 	for i := range c.VRRPScripts {
 		sc := &c.VRRPScripts[i]
