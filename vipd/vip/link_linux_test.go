@@ -33,6 +33,20 @@ func inFreshNetns(t *testing.T, fn func()) {
 				return
 			}
 		}
+		// Frames sent before the kernel sees the carrier (its link watch
+		// runs up to a second later under load) are dropped: wait for it.
+		for _, name := range []string{"vipa", "vipb"} {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				l, err := netlink.LinkByName(name)
+				if err == nil && l.Attrs().OperState == netlink.OperUp {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s: no carrier within 10 s (%v)", name, err)
+					return
+				}
+			}
+		}
 		fn()
 	})
 }
