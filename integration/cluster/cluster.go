@@ -348,7 +348,7 @@ func (c *Cluster) StartAll(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.Start(ctx)
+			errs[i] = c.startBooting(ctx, n)
 		}()
 	}
 	wg.Wait()
@@ -356,6 +356,26 @@ func (c *Cluster) StartAll(ctx context.Context) error {
 		return err
 	}
 	return c.WaitClustered(ctx)
+}
+
+// startBooting starts n while others boot too. RabbitMQ 3.10 sometimes
+// fails such a boot while syncing feature flags with a peer that is itself
+// still booting (incompatible_feature_flags, a badmap in
+// rabbit_feature_flags); starting the node again then works, so it is
+// tried up to three times.
+func (c *Cluster) startBooting(ctx context.Context, n *Node) error {
+	for attempt := 1; ; attempt++ {
+		err := n.Start(ctx)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "incompatible_feature_flags") {
+			return err
+		}
+		c.log.Warn("node failed to boot beside booting peers (RabbitMQ 3.10 feature flag race); starting it again", "node", n.index, "attempt", attempt)
+		if n.Running() {
+			if kerr := n.Kill(ctx); kerr != nil {
+				return errors.Join(err, kerr)
+			}
+		}
+	}
 }
 
 // WaitClustered waits until every running node lists every running node as
