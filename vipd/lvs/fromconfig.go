@@ -58,14 +58,10 @@ func FromConfig(cfg *config.Config, health HealthFunc) (Table, []error) {
 		vs := &cfg.VirtualServers[i]
 		label := vsLabel(vs)
 		dests := wantedDests(vs, health, func(format string, args ...any) { errorf(vs.Pos, label+": "+format, args...) })
-		proto := TCP
-		if vs.Protocol != "" {
-			p, err := ParseProtocol(vs.Protocol)
-			if err != nil {
-				errorf(vs.Pos, "%s: %v", label, err)
-				continue
-			}
-			proto = p
+		proto, err := protocolOf(vs)
+		if err != nil {
+			errorf(vs.Pos, "%s: %v", label, err)
+			continue
 		}
 		base := Service{
 			Protocol:    proto,
@@ -107,6 +103,14 @@ func FromConfig(cfg *config.Config, health HealthFunc) (Table, []error) {
 	return t, errs
 }
 
+// protocolOf returns vs's protocol: TCP unless it says otherwise.
+func protocolOf(vs *config.VirtualServer) (Protocol, error) {
+	if vs.Protocol == "" {
+		return TCP, nil
+	}
+	return ParseProtocol(vs.Protocol)
+}
+
 // servicesOf returns the kernel services virtual server vs stands for,
 // with base's settings: one, or one per address and fwmark of its group
 // (false when the group does not exist).
@@ -134,15 +138,11 @@ func servicesOf(cfg *config.Config, vs *config.VirtualServer, base Service, erro
 // and fwmark of its virtual_server_group (none when the group is missing
 // or the protocol unknown).
 func ServiceKeys(cfg *config.Config, vs *config.VirtualServer) []ServiceKey {
-	base := Service{Protocol: TCP}
-	if vs.Protocol != "" {
-		p, err := ParseProtocol(vs.Protocol)
-		if err != nil {
-			return nil
-		}
-		base.Protocol = p
+	proto, err := protocolOf(vs)
+	if err != nil {
+		return nil
 	}
-	svcs, _ := servicesOf(cfg, vs, base, func(config.Pos, string, ...any) {})
+	svcs, _ := servicesOf(cfg, vs, Service{Protocol: proto}, func(config.Pos, string, ...any) {})
 	keys := make([]ServiceKey, 0, len(svcs))
 	for _, s := range svcs {
 		keys = append(keys, s.normalized().Key())

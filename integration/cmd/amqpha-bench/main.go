@@ -496,11 +496,15 @@ func startLoad(ctx context.Context, p *amqpha.Publisher, queue string) *load {
 	return l
 }
 
-func (l *load) waitConfirms(n int64, timeout time.Duration) error {
+func (l *load) waitConfirms(n int64, timeout time.Duration) error { return waitCount(&l.n, n, timeout) }
+
+// waitCount waits until confirmed counts n, polling it (the publishers
+// count without signalling), for timeout at most.
+func waitCount(confirmed *atomic.Int64, n int64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for l.n.Load() < n {
+	for confirmed.Load() < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d confirms in %v", l.n.Load(), n, timeout)
+			return fmt.Errorf("only %d of %d confirms in %v", confirmed.Load(), n, timeout)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -391,14 +391,7 @@ func startPublishing(ctx context.Context, pubs []*amqpha.Publisher, queue string
 func (l *publishing) id(g, i int) string { return fmt.Sprintf("%s-%d-%d", l.queue, g, i) }
 
 func (l *publishing) waitConfirms(n int64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for l.n.Load() < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d confirms in %v", l.n.Load(), n, timeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return nil
+	return waitCount(&l.n, n, timeout)
 }
 
 // stop ends the goroutines and waits for them; safe to call twice.
