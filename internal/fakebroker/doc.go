@@ -1,0 +1,84 @@
+// Package fakebroker is a scriptable, in-process AMQP 0-9-1 server for unit
+// tests. It listens on loopback TCP and speaks real frames, so an unmodified
+// amqp091-go client can connect to it with amqp.Dial(s.URL()) or amqp.Open
+// over a net.Conn, and tests can provoke broker behaviour deterministically:
+// acks, nacks, returns, held confirms, connection.blocked followed by not
+// reading, channel and connection closes with a given code, dropped sockets
+// and delayed replies.
+//
+// # Behaviour
+//
+// The server accepts any credentials and any vhost. It offers channel-max
+// 2047, frame-max 131072 and heartbeat 0 (see the Options); it sends
+// heartbeats when the client's tune-ok asks for them (amqp091-go asks for
+// 10 s by default), ignores the client's, and never times a connection out.
+// It keeps one set of declared queues and exchanges for the whole server, not
+// per connection; messages are never stored: publishes are recorded
+// (Publishes) and confirmed, and messages reach consumers only through
+// Deliver.
+//
+// Answers to the client's methods are normal RabbitMQ answers unless the
+// OnMethod or OnPublish hook returns a Reply that says otherwise:
+//
+//   - queue.declare with an empty name declares "amq.gen-N"; declare-ok
+//     reports 0 messages and the queue's consumer count.
+//   - A passive queue.declare of an undeclared queue, and a passive
+//     exchange.declare of an exchange that is neither built in nor declared,
+//     close the channel with 404 NOT_FOUND.
+//   - An exclusive queue belongs to the declaring connection: another
+//     connection's declare closes its channel with 405 RESOURCE_LOCKED, and
+//     the queue is deleted when its connection ends. An auto-delete queue is
+//     deleted when its last consumer goes (cancel, channel or connection end).
+//   - basic.consume registers a consumer (any queue name is accepted) under
+//     the client's tag or "amq.ctag-N"; queue.delete cancels the queue's
+//     consumers with a basic.cancel from the server.
+//   - confirm.select puts the channel in confirm mode: publishes are then
+//     numbered from 1 (Publish.Seq) and each gets its own basic.ack or
+//     basic.nack (never multiple).
+//   - A mandatory publish that cannot be routed, to the default exchange
+//     with a routing key naming no declared queue or with any routing key
+//     starting with "unroutable", is returned (312 NO_ROUTE) before its
+//     confirm.
+//   - basic.get answers get-empty; bindings, purges, qos, recover, tx and
+//     channel.flow get their -ok answers; no-wait methods get none.
+//   - Protocol errors (bad frames, a channel id above channel-max, an
+//     unexpected method) close the connection with the matching code (501,
+//     502, 503, 504, 505, 530, 540) and drop it without waiting for close-ok.
+//
+// # Ordering
+//
+// Each connection has one writer goroutine. Output is queued per channel
+// ("lane") in the order it was produced, and lanes are merged in queue order.
+// A Reply with a Delay holds its own lane only: every later frame on the same
+// channel (confirms, deliveries, method answers, Release) waits behind it,
+// while other channels and channel 0 go on. The reader does not wait for a
+// delayed reply: it reads and answers later frames meanwhile.
+//
+// After the server sends channel.close it discards everything the client sends
+// on that channel until channel.close-ok, and writes nothing more on it; after
+// it sends connection.close it reads only connection.close and close-ok, for
+// at most two seconds.
+//
+// # Block, StopReading and writes
+//
+// Block and StopReading only stop the reading side: the reader goroutine stops
+// calling Read (and does not process a frame it read just before the switch),
+// so the client's frames pile up in socket buffers until the client's writes
+// block. Everything the server writes still goes out: Release, Deliver,
+// CancelConsumers, CloseConnections and delayed replies. A publish sent while
+// blocked is therefore neither in Publishes nor confirmed until Unblock;
+// Release while blocked confirms only the publishes read before Block.
+//
+// # Hooks
+//
+// Hooks run on the connection's reader goroutine, without the server's lock
+// held, so a hook may call Server methods other than Close. While a hook runs,
+// its connection reads nothing further.
+//
+// # Life cycle
+//
+// Close (registered with t.Cleanup by Start) closes the listener and every
+// connection and waits for all the server's goroutines, so tests using
+// go.uber.org/goleak see none left behind, provided the clients were closed
+// too.
+package fakebroker
