@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,11 +24,15 @@ type Client struct {
 	ctx    context.Context // the client's lifetime
 	cancel context.CancelFunc
 	topo   *topology
+	user   *userCalls    // Metrics and logs of the confirm path
 	sup    *supervisor   // the first publishing connection
 	pubs   []*supervisor // every publishing connection (Config.Connections)
 
 	pickMu   sync.Mutex // makes picking and claiming a node one step
 	lastMove time.Time  // the last rebalancing move (under pickMu)
+
+	closeBy atomic.Int64 // unix ns: Close's ctx deadline, bounding graceful closes
+	frames  atomic.Int64 // the frame size the last connection negotiated; 0 before one
 
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed
@@ -56,6 +61,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		ctx:        life,
 		cancel:     cancel,
 		topo:       newTopology(),
+		user:       newUserCalls(),
 		publishers: make(map[*Publisher]struct{}),
 		consumers:  make(map[*Consumer]struct{}),
 	}
@@ -230,22 +236,48 @@ func (c *Client) Close(ctx context.Context) error {
 		for _, k := range cons {
 			errs = append(errs, k.Close(ctx))
 		}
+		if dl, ok := ctx.Deadline(); ok {
+			c.closeBy.Store(dl.UnixNano())
+		}
 		c.cancel()
 		for _, s := range c.supervisors() {
 			<-s.done
 			s.wg.Wait()
 		}
+		c.topo.wg.Wait() // declarations abandoned by ctx end with their connections
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection
 		}
 		for _, k := range cons {
 			k.bg.Wait()
 		}
+		if c.user.flush(ctx) == nil {
+			c.user.wg.Wait()
+		}
 		c.events.post(Event{Kind: EventClosed})
 		c.closeEvents(ctx)
 		c.closeErr = errors.Join(errs...)
 	})
 	return c.closeErr
+}
+
+// frameMax is the frame size connections negotiate, for the checks of
+// requests: the last one's, or RabbitMQ's default before any.
+func (c *Client) frameMax() int {
+	if n := c.frames.Load(); n > 0 {
+		return int(n)
+	}
+	return defaultFrameMax
+}
+
+// closeDeadline bounds a graceful connection.close: a second, or less if
+// Close's context ends sooner.
+func (c *Client) closeDeadline() time.Time {
+	dl := time.Now().Add(time.Second)
+	if by := c.closeBy.Load(); by != 0 && by < dl.UnixNano() {
+		return time.Unix(0, by)
+	}
+	return dl
 }
 
 func (c *Client) closeEvents(ctx context.Context) {

@@ -43,11 +43,12 @@ type Config struct {
 	// before it is taken for hung and dropped. While a connection is quiet
 	// the client sends it a cheap request every HangTimeout/4 so a live
 	// broker always has something to answer; the connection is dropped
-	// only when such a request has gone unanswered for HangTimeout/2 and
-	// no received bytes wait unread, so a client process that was itself
-	// paused (GC, CPU quota, suspended VM) is not fooled into leaving a
-	// healthy node. Negative disables the detector, leaving only
-	// heartbeats.
+	// only when such a request has gone unanswered for HangTimeout/2
+	// (counted from when it left the socket: a large message still
+	// draining over a slow link delays it) and no received bytes wait
+	// unread, so a client process that was itself paused (GC, CPU quota,
+	// suspended VM) is not fooled into leaving a healthy node. Negative
+	// disables the detector, leaving only heartbeats.
 	HangTimeout time.Duration
 	// ConnectionName is shown in the management UI; the consumers'
 	// connection adds " (consume)".

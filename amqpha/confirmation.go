@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,27 +22,38 @@ type Confirmation struct {
 
 	// Guarded by the session that has the message in flight (or by the
 	// publisher's mu while queued).
-	nacks     int       // nacks so far
-	firstNack time.Time // when the first nack came
-	sentAt    time.Time // when last sent
-	returned  atomic.Bool
-	attempts  int           // channel-level failures
+	nacks     int           // nacks so far
+	firstNack time.Time     // when the first nack came
+	sentAt    time.Time     // when last sent
+	attempts  int           // channel or connection closes charged to it
 	sends     atomic.Uint32 // basic.publish written, counted for Metrics only
 
-	state atomic.Int32 // 0 pending, 1 resolved
-	stop  atomic.Pointer[func() bool]
-	err   error
-	done  chan struct{}
+	// The caller's Body and Headers are read only while the message is
+	// claimed (a send, a comparison with a basic.return), and never after
+	// it resolved: a resolution that comes during a claim waits for its
+	// end, so that once Publish or Wait returned, amqpha never reads the
+	// caller's message again.
+	mu      sync.Mutex
+	claimed bool
+	want    bool         // resolve when the claim ends
+	wantErr error        // with this
+	state   atomic.Int32 // 0 pending, 1 resolved
+	stop    atomic.Pointer[func() bool]
+	err     error
+	done    chan struct{}
+	// dropped is set when amqpha let go of the message (its window slot
+	// is free): it is resolved and in no queue, session or timer.
+	dropped atomic.Bool
 }
 
 // Done is closed when the confirmation is resolved.
 func (c *Confirmation) Done() <-chan struct{} { return c.done }
 
 // Err is the outcome once Done is closed: nil means the broker confirmed
-// the message. Before that it is nil too; use Wait.
+// the message. Before that it returns ErrPending; use Wait to wait.
 func (c *Confirmation) Err() error {
 	if c.state.Load() == 0 {
-		return nil
+		return ErrPending
 	}
 	<-c.done
 	return c.err
@@ -64,37 +76,102 @@ func (c *Confirmation) MessageID() string { return c.msg.MessageId }
 
 func (c *Confirmation) resolved() bool { return c.state.Load() != 0 }
 
-// resolve sets the outcome once, counts it, and frees the message's window
-// slot; later calls do nothing and report false. The outcome is counted
-// before done closes, so a caller that sees it sees the count too. Only the
-// dispatcher that had c in flight resolves it with nil, so sentAt is its
-// own to read.
+// claim reserves the right to read the caller's message; it fails once the
+// confirmation is resolved (or a resolution waits). unclaim ends it.
+func (c *Confirmation) claim() bool {
+	c.mu.Lock()
+	ok := !c.claimed && !c.want && c.state.Load() == 0
+	if ok {
+		c.claimed = true
+	}
+	c.mu.Unlock()
+	return ok
+}
+
+func (c *Confirmation) unclaim() {
+	c.mu.Lock()
+	c.claimed = false
+	want, err := c.want, c.wantErr
+	c.want, c.wantErr = false, nil
+	c.mu.Unlock()
+	if want {
+		c.finish(err)
+	}
+}
+
+// resolve sets the outcome once and counts it; later calls do nothing and
+// report false. The count goes through the client's userCalls, so it may
+// come just after done closes. Only the dispatcher that had c in flight
+// resolves it with nil, so sentAt is its own to read. resolve does not free
+// the window slot: drop does, when amqpha lets go of the message.
 func (c *Confirmation) resolve(err error) bool {
-	if !c.state.CompareAndSwap(0, 1) {
+	c.mu.Lock()
+	if c.state.Load() != 0 || c.want {
+		c.mu.Unlock()
 		return false
 	}
+	if c.claimed {
+		c.want, c.wantErr = true, err
+		c.mu.Unlock()
+		return true
+	}
+	c.state.Store(1)
+	c.mu.Unlock()
+	c.complete(err)
+	return true
+}
+
+// finish resolves c when a claim ends with a resolution waiting.
+func (c *Confirmation) finish(err error) {
+	c.mu.Lock()
+	first := c.state.CompareAndSwap(0, 1)
+	c.mu.Unlock()
+	if first {
+		c.complete(err)
+	}
+}
+
+func (c *Confirmation) complete(err error) {
 	c.err = err
 	if m := c.p.metrics; m != nil {
 		if err == nil {
-			m.Confirmed(time.Since(c.sentAt))
+			latency := time.Since(c.sentAt)
+			c.p.userCall(func() { m.Confirmed(latency) })
 		} else {
-			m.PublishFailed(err)
+			c.p.userCall(func() { m.PublishFailed(err) })
 		}
 	}
 	if stop := c.stop.Load(); stop != nil {
 		(*stop)()
 	}
+	c.p.unresolved.Add(-1)
 	close(c.done)
-	c.p.release()
-	return true
 }
 
-// watchContext resolves c with ctx's error when ctx ends first.
+// drop frees the message's window slot once, when amqpha holds it nowhere
+// any more. c must be resolved.
+func (c *Confirmation) drop() {
+	if c.dropped.CompareAndSwap(false, true) {
+		c.p.release()
+	}
+}
+
+// settle resolves c with err and lets go of it.
+func (c *Confirmation) settle(err error) {
+	c.resolve(err)
+	c.drop()
+}
+
+// watchContext resolves c with ctx's error when ctx ends first, and has
+// the flush goroutine let go of it if it waits in the queue.
 func (c *Confirmation) watchContext() {
 	if c.ctx.Done() == nil {
 		return
 	}
-	stop := context.AfterFunc(c.ctx, func() { c.resolve(c.p.contextError(c.ctx)) })
+	stop := context.AfterFunc(c.ctx, func() {
+		c.resolve(c.p.contextError(c.ctx))
+		c.p.kickFlush()
+	})
 	c.stop.Store(&stop)
 	if c.resolved() {
 		stop()

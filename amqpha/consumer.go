@@ -89,13 +89,16 @@ var consumerSeq atomic.Uint64
 // a server-named queue's new name after each failover.
 func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 	if handler == nil {
-		return nil, errors.New("amqpha: Consume: nil handler")
+		return nil, fmt.Errorf("%w: Consume: nil handler", ErrInvalidArgument)
 	}
-	if cfg.Prefetch < 0 || cfg.Concurrency < 0 {
-		return nil, fmt.Errorf("amqpha: ConsumerConfig: Prefetch = %d, Concurrency = %d, want >= 0", cfg.Prefetch, cfg.Concurrency)
+	if err := checkConsumer(queue, &cfg, c.frameMax()); err != nil {
+		return nil, err
 	}
 	orDefault(&cfg.Prefetch, defaultPrefetch)
 	orDefault(&cfg.Concurrency, 1)
+	if cfg.Concurrency > cfg.Prefetch {
+		return nil, invalid(ErrInvalidArgument, "ConsumerConfig.Concurrency", "%d handlers, but Prefetch (%d) lets at most that many deliveries wait", cfg.Concurrency, cfg.Prefetch)
+	}
 	if cfg.Tag == "" {
 		var b [6]byte
 		rand.Read(b[:])
@@ -175,16 +178,15 @@ func (k *Consumer) Registrations() uint64 { return k.registrations.Load() }
 // consumer on it at once (supervisor). Registering is not done here: on a
 // quorum queue whose leader hangs, basic.consume waits until the cluster
 // declares that node down, and the connection must not wait for it.
-func (k *Consumer) attach(gen uint64, conn *amqp.Connection) error {
+func (k *Consumer) attach(gen uint64, conn *amqp.Connection, _ *nodeAddr, _ bool) {
 	k.mu.Lock()
 	if k.stopping {
 		k.mu.Unlock()
-		return nil
+		return
 	}
 	k.conn, k.gen, k.cur = conn, gen, nil
 	k.mu.Unlock()
 	k.kickKeeper()
-	return nil
 }
 
 // detach marks the deliveries of connection gen stale (supervisor).
@@ -392,7 +394,7 @@ func (k *Consumer) keep() {
 				}
 				// A queue declared through the client comes back with
 				// its bindings if it was deleted.
-				if err := k.c.topo.redeclareQueue(conn, k.queue); err != nil {
+				if err := k.c.topo.redeclareQueue(k.hard, conn, k.queue); err != nil {
 					k.log.Warn("declaring the consumer's queue again failed", "err", err)
 				}
 			} else {

@@ -13,6 +13,9 @@ import (
 // that name exists with another type) wraps an *amqp091.Error, and nothing
 // is recorded.
 func (c *Client) DeclareExchange(ctx context.Context, e Exchange) error {
+	if err := checkDeclaration(c.frameMax(), "Exchange", e.Args, "Name", e.Name, "Kind", e.Kind); err != nil {
+		return err
+	}
 	return c.topologyOp(ctx, false, "declare exchange "+e.Name, func(ch *amqp.Channel) error {
 		return ch.ExchangeDeclare(e.Name, exchangeKind(e.Kind), e.Durable, e.AutoDelete, e.Internal, false, e.Args)
 	}, func() { c.topo.recordExchangeLocked(e) })
@@ -21,6 +24,9 @@ func (c *Client) DeclareExchange(ctx context.Context, e Exchange) error {
 // DeleteExchange deletes the exchange and forgets it and every recorded
 // binding from or to it.
 func (c *Client) DeleteExchange(ctx context.Context, name string) error {
+	if err := checkDeclaration(c.frameMax(), "DeleteExchange", nil, "name", name); err != nil {
+		return err
+	}
 	return c.topologyOp(ctx, false, "delete exchange "+name, func(ch *amqp.Channel) error {
 		return ch.ExchangeDelete(name, false, false)
 	}, func() { c.topo.forgetExchangeLocked(name) })
@@ -35,6 +41,9 @@ func (c *Client) DeleteExchange(ctx context.Context, name string) error {
 // Exclusive and server-named queues are declared on the consumers'
 // connection, which this starts if no consumer did yet.
 func (c *Client) DeclareQueue(ctx context.Context, q Queue) (string, error) {
+	if err := checkDeclaration(c.frameMax(), "Queue", q.Args, "Name", q.Name); err != nil {
+		return "", err
+	}
 	var got amqp.Queue
 	rec := q.Name == "" || q.Exclusive
 	err := c.topologyOp(ctx, rec, "declare queue "+q.Name, func(ch *amqp.Channel) (err error) {
@@ -51,31 +60,43 @@ func (c *Client) DeclareQueue(ctx context.Context, q Queue) (string, error) {
 // Consumers on it are cancelled by the broker and try to register again
 // (with backoff) until they are closed.
 func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	if err := checkDeclaration(c.frameMax(), "DeleteQueue", nil, "name", name); err != nil {
+		return err
+	}
 	consume := c.queueHome(name) == roleConsume
 	return c.topologyOp(ctx, consume, "delete queue "+name, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDelete(c.topo.currentNameLocked(name), false, false, false)
+		_, err := ch.QueueDelete(c.topo.currentName(name), false, false, false)
 		return err
 	}, func() { c.topo.forgetQueueLocked(name) })
 }
 
 // BindQueue binds a queue to an exchange and records the binding.
 func (c *Client) BindQueue(ctx context.Context, b QueueBinding) error {
+	if err := checkDeclaration(c.frameMax(), "QueueBinding", b.Args, "Queue", b.Queue, "Exchange", b.Exchange, "Key", b.Key); err != nil {
+		return err
+	}
 	consume := c.queueHome(b.Queue) == roleConsume
 	return c.topologyOp(ctx, consume, fmt.Sprintf("bind queue %s to %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
-		return ch.QueueBind(c.topo.currentNameLocked(b.Queue), b.Key, b.Exchange, false, b.Args)
+		return ch.QueueBind(c.topo.currentName(b.Queue), b.Key, b.Exchange, false, b.Args)
 	}, func() { c.topo.recordQueueBindingLocked(b) })
 }
 
 // UnbindQueue removes a binding and forgets it.
 func (c *Client) UnbindQueue(ctx context.Context, b QueueBinding) error {
+	if err := checkDeclaration(c.frameMax(), "QueueBinding", b.Args, "Queue", b.Queue, "Exchange", b.Exchange, "Key", b.Key); err != nil {
+		return err
+	}
 	consume := c.queueHome(b.Queue) == roleConsume
 	return c.topologyOp(ctx, consume, fmt.Sprintf("unbind queue %s from %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
-		return ch.QueueUnbind(c.topo.currentNameLocked(b.Queue), b.Key, b.Exchange, b.Args)
+		return ch.QueueUnbind(c.topo.currentName(b.Queue), b.Key, b.Exchange, b.Args)
 	}, func() { c.topo.forgetQueueBindingLocked(b) })
 }
 
 // BindExchange binds exchange Destination to Source and records it.
 func (c *Client) BindExchange(ctx context.Context, b ExchangeBinding) error {
+	if err := checkDeclaration(c.frameMax(), "ExchangeBinding", b.Args, "Destination", b.Destination, "Source", b.Source, "Key", b.Key); err != nil {
+		return err
+	}
 	return c.topologyOp(ctx, false, fmt.Sprintf("bind exchange %s to %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
 		return ch.ExchangeBind(b.Destination, b.Key, b.Source, false, b.Args)
 	}, func() { c.topo.recordExchangeBindingLocked(b) })
@@ -83,6 +104,9 @@ func (c *Client) BindExchange(ctx context.Context, b ExchangeBinding) error {
 
 // UnbindExchange removes an exchange-to-exchange binding and forgets it.
 func (c *Client) UnbindExchange(ctx context.Context, b ExchangeBinding) error {
+	if err := checkDeclaration(c.frameMax(), "ExchangeBinding", b.Args, "Destination", b.Destination, "Source", b.Source, "Key", b.Key); err != nil {
+		return err
+	}
 	return c.topologyOp(ctx, false, fmt.Sprintf("unbind exchange %s from %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
 		return ch.ExchangeUnbind(b.Destination, b.Key, b.Source, false, b.Args)
 	}, func() { c.topo.forgetExchangeBindingLocked(b) })
@@ -106,7 +130,8 @@ func (c *Client) queueHome(name string) role {
 // topologyOp runs op on a channel of the publishing connection (or of the
 // consumers' connection), waiting for one within ctx and trying again on the
 // next connection if the connection fails under it; record runs if op
-// succeeds, under the topology's lock.
+// succeeds, under the topology's lock. It returns by ctx's end, also when
+// the broker does not answer.
 func (c *Client) topologyOp(ctx context.Context, consume bool, what string, op func(*amqp.Channel) error, record func()) error {
 	sup := c.sup
 	if consume {

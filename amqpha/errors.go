@@ -32,6 +32,23 @@ var (
 	// rejected; nothing was sent (a second acknowledgement of one delivery
 	// tag would make the broker close the channel).
 	ErrSettled = errors.New("amqpha: delivery already settled")
+	// ErrInvalidMessage: the message, its exchange or routing key cannot
+	// be sent as given (a short string over 255 bytes, a header value of a
+	// type AMQP has no encoding for, properties too large for one frame).
+	// The error names the field. Nothing was sent and no channel or
+	// connection was affected.
+	ErrInvalidMessage = errors.New("amqpha: invalid message")
+	// ErrInvalidArgument: a consumer's or a declaration's settings cannot
+	// be sent as given (a name over 255 bytes, an argument table AMQP
+	// cannot encode, a prefetch over 65535). The error names the field;
+	// nothing was sent.
+	ErrInvalidArgument = errors.New("amqpha: invalid argument")
+	// ErrPoison: the message made the broker close its channel or
+	// connection several times in a row; it is not sent again. The error
+	// wraps the broker's last reason (an *amqp091.Error) when there is one.
+	ErrPoison = errors.New("amqpha: message closed its channel or connection repeatedly")
+	// ErrPending: Confirmation.Err was called before the outcome is known.
+	ErrPending = errors.New("amqpha: not resolved yet")
 )
 
 // ConnectError reports a reconnection pass in which every node failed, with

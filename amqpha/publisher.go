@@ -50,6 +50,7 @@ type PublisherConfig struct {
 
 const (
 	defaultWindow         = 256
+	maxWindow             = 1 << 20
 	defaultNackRetryFor   = time.Second
 	nackRetryBase         = 25 * time.Millisecond
 	nackRetryMax          = 200 * time.Millisecond
@@ -73,21 +74,28 @@ type Publisher struct {
 	log *slog.Logger
 	// metrics is Config.Metrics; nil costs a nil check.
 	metrics Metrics
+	// user runs Metrics calls and logs of the confirm path; nil (in
+	// tests) runs them at once.
+	user *userCalls
 
-	sem        chan struct{} // one token per unresolved message
+	sem        chan struct{} // one token per message amqpha holds
+	unresolved atomic.Int64  // messages taken and not resolved yet
+	frameMax   atomic.Int64  // the connection's frame size, for checkPublishing
 	idPrefix   string
 	idSeq      atomic.Uint64
 	sessionSeq atomic.Uint64
 
-	mu       sync.Mutex
-	conn     *amqp.Connection // the client's current connection, nil while none
-	gen      uint64
-	cur      *session // where new messages go; nil while none
-	sessions map[*session]struct{}
-	queue    []*Confirmation // waiting for a session or for the block to lift
-	blocked  bool
-	closing  bool // Close began: no new messages
-	closed   bool // Close gave up waiting: what is left fails
+	mu        sync.Mutex
+	conn      *amqp.Connection // the client's current connection, nil while none
+	gen       uint64
+	vhost     string   // the current connection's
+	openFails int      // channel opens failed in a row on the current connection
+	cur       *session // where new messages go; nil while none
+	sessions  map[*session]struct{}
+	queue     []*Confirmation // waiting for a session or for the block to lift
+	blocked   bool
+	closing   bool // Close began: no new messages
+	closed    bool // Close gave up waiting: what is left fails
 
 	kick      chan struct{}
 	closingCh chan struct{} // closed when Close begins
@@ -99,11 +107,12 @@ type Publisher struct {
 
 // NewPublisher creates a publisher on the client's publishing connection
 // (the one with the fewest publishers, with Config.Connections > 1). It
-// opens its channel at once if that connection is up, else on the next
-// one.
+// returns at once, without network I/O: the publisher opens its channel in
+// the background on the current connection, or on the next one, and
+// messages published meanwhile wait for it within their contexts.
 func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
-	if cfg.Window < 0 {
-		return nil, fmt.Errorf("amqpha: PublisherConfig.Window = %d, want >= 0", cfg.Window)
+	if cfg.Window < 0 || cfg.Window > maxWindow {
+		return nil, fmt.Errorf("%w: PublisherConfig.Window = %d, want 0 (the default, %d) to %d", ErrInvalidArgument, cfg.Window, defaultWindow, maxWindow)
 	}
 	orDefault(&cfg.Window, defaultWindow)
 	orDefault(&cfg.ConfirmTimeout, defaultConfirmTimeout)
@@ -115,6 +124,7 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		cfg:       cfg,
 		log:       c.log.With("component", "publisher"),
 		metrics:   c.cfg.Metrics,
+		user:      c.user,
 		sem:       make(chan struct{}, cfg.Window),
 		idPrefix:  hex.EncodeToString(prefix) + "-",
 		sessions:  make(map[*session]struct{}),
@@ -130,6 +140,7 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	p.sup = c.leastUsedLocked()
 	c.publishers[p] = struct{}{}
 	c.mu.Unlock()
+	p.frameMax.Store(defaultFrameMax)
 	p.wg.Add(1)
 	go p.flushLoop()
 	p.sup.addAttachment(p)
@@ -155,8 +166,9 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 	case <-c.done:
 	case <-ctx.Done():
 		c.resolve(p.contextError(ctx))
+		<-c.done // a send under way ends first: then the message is not read again
 	}
-	return c.Err()
+	return c.err
 }
 
 // PublishAsync publishes msg like Publish but returns as soon as the message
@@ -164,9 +176,18 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 // that resolves the way Publish returns. ctx bounds the whole publish,
 // including sends again after failovers; when it ends first the
 // confirmation resolves with its error. An error returned here means the
-// message was not taken.
+// message was not taken. A message the protocol cannot carry (a short
+// string over 255 bytes, a header value AMQP cannot encode) is refused at
+// once with an error matching ErrInvalidMessage that names the field.
+//
+// amqpha reads msg.Body and msg.Headers until the confirmation resolves,
+// never after: the caller may reuse them once Publish returned or the
+// confirmation is done.
 func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing) (*Confirmation, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, p.refuse(err)
+	}
+	if err := checkPublishing(exchange, key, &msg, int(p.frameMax.Load())); err != nil {
 		return nil, p.refuse(err)
 	}
 	if p.isClosed() {
@@ -201,6 +222,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 		ctx:       ctx,
 		done:      make(chan struct{}),
 	}
+	p.unresolved.Add(1)
 	c.watchContext()
 	p.send(c)
 	return c, nil
@@ -211,6 +233,16 @@ func (p *Publisher) newID() string {
 	out := append(b[:0], p.idPrefix...)
 	out = strconv.AppendUint(out, p.idSeq.Add(1), 36)
 	return string(out)
+}
+
+// userCall runs f, a call into user code (Metrics, the logger), on the
+// client's userCalls goroutine: never on a goroutine that handles confirms.
+func (p *Publisher) userCall(f func()) {
+	if p.user == nil {
+		f()
+		return
+	}
+	p.user.post(f)
 }
 
 // refuse counts a message PublishAsync did not take, and returns err.
@@ -260,21 +292,26 @@ func (p *Publisher) send(c *Confirmation) {
 		return
 	}
 	p.mu.Unlock()
-	if err := s.publish(c); err != nil {
+	switch err := s.publish(c); {
+	case err == errSessionGone:
 		p.sessionGone(s)
 		p.requeue(c)
+	case err != nil:
+		c.drop() // the message itself cannot be sent
 	}
 }
 
-// requeue puts c back in the queue to be sent again.
+// requeue puts c back in the queue to be sent again, or lets go of it if
+// it is resolved.
 func (p *Publisher) requeue(c *Confirmation) {
 	if c.resolved() {
+		c.drop()
 		return
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		c.resolve(ErrClosed)
+		c.settle(ErrClosed)
 		return
 	}
 	p.queue = append(p.queue, c)
@@ -314,8 +351,8 @@ func (p *Publisher) sessionDead(s *session) {
 // is sent again after a pause, or fails once NackRetryFor has passed since
 // its first nack.
 func (p *Publisher) nacked(s *session, c *Confirmation) {
-	if p.metrics != nil {
-		p.metrics.Nacked()
+	if m := p.metrics; m != nil {
+		p.userCall(m.Nacked)
 	}
 	p.retire(s)
 	now := time.Now()
@@ -324,7 +361,7 @@ func (p *Publisher) nacked(s *session, c *Confirmation) {
 	}
 	c.nacks++
 	if now.Sub(c.firstNack) >= p.cfg.NackRetryFor {
-		c.resolve(fmt.Errorf("%w (%d times in %v)", ErrNacked, c.nacks, now.Sub(c.firstNack).Round(time.Millisecond)))
+		c.settle(fmt.Errorf("%w (%d times in %v)", ErrNacked, c.nacks, now.Sub(c.firstNack).Round(time.Millisecond)))
 		return
 	}
 	pause := min(nackRetryBase<<min(c.nacks-1, 8), nackRetryMax)
@@ -334,7 +371,7 @@ func (p *Publisher) nacked(s *session, c *Confirmation) {
 // retire replaces s by a fresh channel for new messages.
 func (p *Publisher) retire(s *session) {
 	if s.retire() {
-		p.log.Warn("broker nacked a message; retrying it on a fresh channel", "session", s.id)
+		p.userCall(func() { p.log.Warn("broker nacked a message; retrying it on a fresh channel", "session", s.id) })
 	}
 	p.sessionGone(s)
 }
@@ -387,29 +424,18 @@ func (p *Publisher) replaceStuck(now time.Time) {
 }
 
 // flush opens a session if the connection has none, then sends what waits.
+// Messages resolved while they waited (their context ended) are let go of
+// at once, also while nothing can be sent, so the queue never holds more
+// than the window.
 func (p *Publisher) flush() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
+	p.queue = p.compactLocked(p.queue)
 	if p.cur == nil && p.conn != nil {
-		conn, gen := p.conn, p.gen
-		p.mu.Unlock()
-		s, err := p.openSession(gen, conn)
-		p.mu.Lock()
-		switch {
-		case err != nil:
-			if !conn.IsClosed() {
-				p.log.Warn("cannot open a publishing channel; retrying", "err", err)
-				time.AfterFunc(100*time.Millisecond, p.kickFlush)
-			}
-		case p.conn == conn && p.cur == nil && !p.closed:
-			p.cur = s
-			p.sessions[s] = struct{}{}
-		default:
-			s.retire()
-		}
+		p.openLocked()
 	}
 	s := p.cur
 	if s == nil || p.blocked && !p.cfg.FailWhenBlocked {
@@ -422,14 +448,12 @@ func (p *Publisher) flush() {
 	p.mu.Unlock()
 
 	for i, c := range q {
-		if c.resolved() {
-			continue
-		}
 		if blocked {
-			c.resolve(ErrBlocked)
+			c.settle(ErrBlocked)
 			continue
 		}
-		if err := s.publish(c); err != nil {
+		switch err := s.publish(c); {
+		case err == errSessionGone:
 			p.mu.Lock()
 			p.queue = append(q[i:len(q):len(q)], p.queue...)
 			if p.cur == s {
@@ -438,32 +462,79 @@ func (p *Publisher) flush() {
 			p.mu.Unlock()
 			p.kickFlush()
 			return
+		case err != nil:
+			c.drop()
 		}
 	}
 }
 
-// attach opens the publisher's channel on a new connection (supervisor).
-func (p *Publisher) attach(gen uint64, conn *amqp.Connection) error {
-	p.mu.Lock()
-	closed := p.closed
+// compactLocked lets go of the resolved messages in q.
+func (p *Publisher) compactLocked(q []*Confirmation) []*Confirmation {
+	out := q[:0]
+	for _, c := range q {
+		if c.resolved() {
+			c.drop()
+			continue
+		}
+		out = append(out, c)
+	}
+	clear(q[len(out):])
+	return out
+}
+
+// openLocked opens the publisher's channel on the current connection,
+// releasing mu for the I/O. A failure is retried with backoff while the
+// connection lives.
+func (p *Publisher) openLocked() {
+	conn, gen, vhost := p.conn, p.gen, p.vhost
 	p.mu.Unlock()
-	if closed {
-		return nil
-	}
-	s, err := p.openSession(gen, conn)
-	if err != nil {
-		return err
-	}
+	s, err := p.openSession(gen, conn, vhost)
 	p.mu.Lock()
-	p.conn, p.gen, p.blocked = conn, gen, false
+	switch {
+	case err != nil:
+		if !conn.IsClosed() && p.conn == conn {
+			p.openFails++
+			wait := min(openRetryBase<<min(p.openFails-1, 8), openRetryMax)
+			p.log.Warn("cannot open a publishing channel; retrying", "err", err, "wait", wait)
+			time.AfterFunc(wait, p.kickFlush)
+		}
+	case p.conn == conn && p.cur == nil && !p.closed:
+		p.openFails = 0
+		p.cur = s
+		p.sessions[s] = struct{}{}
+	default:
+		s.retire()
+	}
+}
+
+const (
+	openRetryBase = 100 * time.Millisecond
+	openRetryMax  = 5 * time.Second
+	// defaultFrameMax is RabbitMQ's frame_max, assumed until a connection
+	// tells.
+	defaultFrameMax = 131072
+)
+
+// attach follows a new connection (supervisor): the flush goroutine opens
+// the channel on it. No I/O here: the supervisor calls it with its lock
+// held.
+func (p *Publisher) attach(gen uint64, conn *amqp.Connection, n *nodeAddr, blocked bool) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.conn, p.gen, p.blocked, p.openFails = conn, gen, blocked, 0
+	p.vhost = n.uri.Vhost
+	if fs := conn.Config.FrameSize; fs > 0 {
+		p.frameMax.Store(int64(fs))
+	}
 	if p.cur != nil {
 		p.cur.retire()
+		p.cur = nil
 	}
-	p.cur = s
-	p.sessions[s] = struct{}{}
 	p.mu.Unlock()
 	p.kickFlush()
-	return nil
 }
 
 // detach forgets connection gen (supervisor).
@@ -475,13 +546,24 @@ func (p *Publisher) detach(gen uint64) {
 	p.mu.Unlock()
 }
 
-// setBlocked follows connection.blocked / unblocked (supervisor).
+// setBlocked follows connection.blocked / unblocked (supervisor). Messages
+// in flight when the block lifts wait for their confirms from then on.
 func (p *Publisher) setBlocked(gen uint64, blocked bool) {
 	p.mu.Lock()
 	if p.gen == gen {
 		p.blocked = blocked
 	}
+	var sessions []*session
+	if !blocked {
+		for s := range p.sessions {
+			sessions = append(sessions, s)
+		}
+	}
 	p.mu.Unlock()
+	now := time.Now()
+	for _, s := range sessions {
+		s.unblocked(now)
+	}
 	p.kickFlush()
 }
 
@@ -499,10 +581,10 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 		var err error
 		tick := time.NewTicker(5 * time.Millisecond)
-		for len(p.sem) > 0 && err == nil {
+		for p.unresolved.Load() > 0 && err == nil {
 			select {
 			case <-ctx.Done():
-				err = fmt.Errorf("amqpha: publisher closed with %d messages unconfirmed: %w", len(p.sem), ctx.Err())
+				err = fmt.Errorf("amqpha: publisher closed with %d messages unconfirmed: %w", p.unresolved.Load(), ctx.Err())
 			case <-tick.C:
 			}
 		}
@@ -521,7 +603,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		p.cur, p.conn = nil, nil
 		p.mu.Unlock()
 		for _, c := range q {
-			c.resolve(ErrClosed)
+			c.settle(ErrClosed)
 		}
 		for _, s := range sessions {
 			s.mu.Lock()
@@ -540,16 +622,23 @@ func (p *Publisher) Close(ctx context.Context) error {
 		if werr := waitCtx(ctx, &p.wg); werr != nil && err == nil {
 			err = fmt.Errorf("amqpha: publisher channels not closed yet: %w", werr)
 		}
+		if p.user != nil {
+			p.user.flush(ctx) // what was counted is visible once Close returns
+		}
 		p.closeErr = err
 	})
 	return p.closeErr
 }
 
 // waitCtx waits for wg until ctx ends.
-func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error { return waitFor(ctx, wg.Wait) }
+
+// waitFor runs wait until it returns or ctx ends; then wait goes on in
+// the background until it returns.
+func waitFor(ctx context.Context, wait func()) error {
 	done := make(chan struct{})
 	go func() {
-		wg.Wait()
+		wait()
 		close(done)
 	}()
 	select {

@@ -17,13 +17,13 @@ import (
 	"github.com/amqpha/amqpha/discovery"
 )
 
-// attachment is something that lives on the supervisor's connection (the
-// recorded topology, a publisher, a consumer). The supervisor calls it from
-// its own goroutine, in the order the attachments were added.
+// attachment is something that lives on the supervisor's connection (a
+// publisher, a consumer). The supervisor calls it with its lock held, so
+// no method may do I/O or wait: each hands the news to its own goroutines.
 type attachment interface {
-	// attach sets the attachment up on a new connection, before the
-	// connection is reported ready. An error fails the connection.
-	attach(gen uint64, conn *amqp.Connection) error
+	// attach tells that connection gen to node n is ready (the recorded
+	// topology is declared on it); blocked is the connection's state.
+	attach(gen uint64, conn *amqp.Connection, n *nodeAddr, blocked bool)
 	// detach tells that connection gen is gone.
 	detach(gen uint64)
 	// setBlocked tells that the broker blocked or unblocked connection gen.
@@ -114,11 +114,6 @@ func newSupervisor(c *Client, r role, label string) *supervisor {
 		gaveUp:  make(chan error, 1),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
-	}
-	if c.topo != nil {
-		// The recorded topology is declared before anything else uses a
-		// new connection.
-		s.attachments = append(s.attachments, &topologyAttachment{t: c.topo, sup: s})
 	}
 	return s
 }
@@ -239,7 +234,7 @@ func (s *supervisor) run() {
 				break
 			}
 			s.emit(Event{Kind: EventConnecting, Node: addr.String()})
-			conn, tc, gen, err := s.connect(addr)
+			lc, err := s.connect(addr)
 			s.mu.Lock()
 			s.dialing = nil
 			s.mu.Unlock()
@@ -254,9 +249,8 @@ func (s *supervisor) run() {
 				s.emit(Event{Kind: EventConnectFailed, Node: addr.String(), Err: err})
 				continue
 			}
-			connected = true
+			readyAt, gen := time.Now(), lc.gen
 			s.pool.succeeded(addr.raw)
-			s.bo.Reset()
 			s.log.Info("connected", "node", addr, "generation", gen)
 			s.emit(Event{Kind: EventReady, Node: addr.String(), Generation: gen})
 			if prev != nil && prev.raw != addr.raw {
@@ -272,7 +266,16 @@ func (s *supervisor) run() {
 			prev = addr
 			s.readyOnce.Do(func() { close(s.ready) })
 
-			cause, avoid := s.serve(conn, tc, addr, gen)
+			cause, avoid := s.serve(lc, addr)
+			// A connection lost soon after it opened counts as a failed
+			// attempt: what kills connections as they open (a poison
+			// message, a node that accepts and then fails) must meet the
+			// backoff, not a tight loop of new connections.
+			lived := time.Since(readyAt) >= shortLived
+			if lived || cause == errMoved {
+				connected = true
+				s.bo.Reset()
+			}
 			done(r, cause)
 			if m := s.c.cfg.Metrics; m != nil {
 				m.ConnectionDown(s.label, addr.hostPort(), ctx.Err() == nil && cause != errMoved)
@@ -289,6 +292,10 @@ func (s *supervisor) run() {
 			s.setLastErr(cause)
 			s.log.Warn("connection lost; moving to another node", "node", addr, "err", cause, "quarantine", q)
 			s.emit(Event{Kind: EventReconnecting, Node: addr.String(), Generation: gen, Err: cause})
+			if !lived {
+				errs = append(errs, &NodeError{Node: addr.String(), Op: "serve", Err: fmt.Errorf("lost %v after it opened: %w", time.Since(readyAt).Round(time.Millisecond), cause)})
+				continue // the next node of this pass; when all failed, the backoff
+			}
 			break // a new pass at once, without sleeping
 		}
 		if connected || ctx.Err() != nil {
@@ -330,49 +337,72 @@ func (s *supervisor) everReady() bool {
 	}
 }
 
-// connect dials addr and sets every attachment up on the new connection.
-func (s *supervisor) connect(addr *nodeAddr) (*amqp.Connection, *trackedConn, uint64, error) {
+// connect dials addr, declares the recorded topology on the new
+// connection and hands it to every attachment.
+func (s *supervisor) connect(addr *nodeAddr) (*liveConn, error) {
 	var conn *amqp.Connection
 	var tc *trackedConn
 	var err error
 	if p := s.takePending(addr); p != nil {
 		conn, tc = p.conn, p.tc
 	} else if conn, tc, err = s.c.dial(s.c.ctx, addr, s.name); err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
-	// Setting up channels is bounded like the dial: a node that hangs right
-	// after the handshake must not hold the supervisor.
-	guard := time.AfterFunc(s.c.cfg.DialTimeout, func() { tc.Close() })
-	defer guard.Stop()
+	// Registered first: the broker tells a connection it is blocked once,
+	// and may do so before the topology is declared.
+	lc := &liveConn{
+		conn:   conn,
+		tc:     tc,
+		closed: conn.NotifyClose(make(chan *amqp.Error, 1)),
+		blocks: conn.NotifyBlocked(make(chan amqp.Blocking, 8)),
+	}
+	if fs := conn.Config.FrameSize; fs > 0 {
+		s.c.frames.Store(int64(fs))
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
 	s.blocked.Store(false)
-	for _, a := range s.attachments {
-		if err := a.attach(s.gen, conn); err != nil {
+	if t := s.c.topo; t != nil {
+		// Each declaration is bounded like the dial: a node that hangs
+		// right after the handshake must not hold the supervisor, and a
+		// long topology that makes progress is not cut short.
+		guard := time.AfterFunc(s.c.cfg.DialTimeout, func() { tc.Close() })
+		err := t.replay(s.c.ctx, conn, s.role, s, gen, func() { guard.Reset(s.c.cfg.DialTimeout) })
+		guard.Stop()
+		if err != nil {
 			tc.Close()
-			for _, a := range s.attachments {
-				a.detach(s.gen)
-			}
-			return nil, nil, 0, &NodeError{Node: addr.String(), Op: "attach", Err: err}
+			return nil, &NodeError{Node: addr.String(), Op: "attach", Err: err}
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.attachments {
+		a.attach(gen, conn, addr, false)
+	}
 	s.setConnLocked(conn, addr)
-	return conn, tc, s.gen, nil
+	lc.gen = gen
+	return lc, nil
+}
+
+// liveConn is a connection the supervisor serves, with its notifications.
+type liveConn struct {
+	conn   *amqp.Connection
+	tc     *trackedConn
+	gen    uint64
+	closed chan *amqp.Error
+	blocks chan amqp.Blocking
 }
 
 // addAttachment registers a and, if a connection is up, attaches it now.
-func (s *supervisor) addAttachment(a attachment) error {
+func (s *supervisor) addAttachment(a attachment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.attachments = append(s.attachments, a)
 	if s.conn != nil && !s.conn.IsClosed() {
-		if err := a.attach(s.gen, s.conn); err != nil {
-			// The connection is failing; the next one will attach a.
-			s.log.Warn("attach to the current connection failed", "err", err)
-		}
+		a.attach(s.gen, s.conn, s.node, s.blocked.Load())
 	}
-	return nil
 }
 
 func (s *supervisor) removeAttachment(a attachment) {
@@ -389,9 +419,8 @@ func (s *supervisor) removeAttachment(a attachment) {
 // serve watches an open connection until it is lost or the client closes.
 // It returns why, and whether the node asked to be avoided (it closed the
 // connection for shutdown or maintenance).
-func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAddr, gen uint64) (cause error, avoid bool) {
-	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
-	blocks := conn.NotifyBlocked(make(chan amqp.Blocking, 8))
+func (s *supervisor) serve(lc *liveConn, addr *nodeAddr) (cause error, avoid bool) {
+	conn, tc, gen, closed, blocks := lc.conn, lc.tc, lc.gen, lc.closed, lc.blocks
 	ctx, cancel := context.WithCancel(s.c.ctx)
 	hung := make(chan time.Duration, 1)
 	s.wg.Add(1)
@@ -437,7 +466,7 @@ func (s *supervisor) serve(conn *amqp.Connection, tc *trackedConn, addr *nodeAdd
 			hangCause = fmt.Errorf("amqpha: nothing received from %s for %v: taken for hung", addr, idle.Round(time.Millisecond))
 			tc.Close() // amqp091-go's reader fails and closes the connection
 		case <-s.c.ctx.Done():
-			conn.CloseDeadline(time.Now().Add(time.Second))
+			conn.CloseDeadline(s.c.closeDeadline())
 			tc.Close()
 			return ErrClosed, false
 		case <-rebalance:
@@ -488,6 +517,10 @@ func (s *supervisor) pendingAddr() string {
 	return s.pending.addr.raw
 }
 
+// shortLived: a connection lost sooner after it opened counts as a failed
+// connection attempt (see run).
+const shortLived = 3 * time.Second
+
 // errMoved ends serve when the connection leaves its node to rebalance.
 var errMoved = errors.New("amqpha: moving to a less used node")
 
@@ -506,7 +539,7 @@ func (s *supervisor) retireConn(conn *amqp.Connection, tc *trackedConn) {
 		case <-t.C:
 		case <-s.c.ctx.Done():
 		}
-		conn.CloseDeadline(time.Now().Add(time.Second))
+		conn.CloseDeadline(s.c.closeDeadline())
 		tc.Close()
 	})
 }
@@ -640,7 +673,10 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 // this process has not read yet. So a client that was itself stopped or
 // starved of CPU (GC, a container's CPU quota, a suspended VM) for longer
 // than HangTimeout asks again when it runs and is not fooled by its own
-// pause.
+// pause. A probe's wait counts from when it left the socket: while data
+// written before it still drains to the broker (a large message over a
+// slow link), the broker's TCP acknowledging it keeps the probe's clock at
+// zero.
 func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *trackedConn, hung chan<- time.Duration) {
 	timeout := s.c.cfg.HangTimeout
 	if timeout < 0 {
@@ -655,6 +691,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	defer tick.Stop()
 	var probing atomic.Bool
 	var probeSent time.Time // of the probe in flight while probing
+	var lastAcked uint64    // bytes the broker's TCP acknowledged, at the last tick
 	failed := make(chan error, 1)
 	for {
 		select {
@@ -672,6 +709,16 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 				continue
 			}
 			now := time.Now() // not the tick's time: it may be from before a pause
+			if pending, acked, ok := sendState(tc.sock); ok {
+				// While bytes written before the probe (a large message,
+				// a slow link) still leave the socket and the broker's
+				// TCP acknowledges them, the probe is not out yet: its
+				// clock starts when they stop moving or are all gone.
+				if probing.Load() && pending > 0 && acked != lastAcked {
+					probeSent = now
+				}
+				lastAcked = acked
+			}
 			idle := tc.idle(now)
 			if idle >= timeout {
 				asked := probing.Load() && now.Sub(probeSent) >= timeout/2

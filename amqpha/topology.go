@@ -63,12 +63,18 @@ type ExchangeBinding struct {
 }
 
 // topology records what was declared through the client, in order, and
-// declares it again on every new connection. Its lock is held while it
-// declares, so that a declaration is either recorded before a new
-// connection replays the record, or made on that connection.
+// declares it again on every new connection.
 //
-// Lock order: a supervisor's mu before topology.mu.
+// Declarations and replays take turns through gate, so that a declaration
+// is either recorded before a new connection replays the record, or made on
+// that connection. gate is a channel so that waiting for it ends with the
+// waiter's context; it is held across network I/O, but nothing that reads
+// the topology waits for it. mu guards the records and names, never I/O:
+// the records change only with gate held, and with mu held too.
 type topology struct {
+	gate chan struct{}
+	wg   sync.WaitGroup // declarations abandoned by their callers' contexts
+
 	mu      sync.Mutex
 	records []*record
 	queues  map[string]*queueRecord // by the name given first and by the current name
@@ -98,8 +104,20 @@ func (q *queueRecord) home() role {
 }
 
 func newTopology() *topology {
-	return &topology{queues: make(map[string]*queueRecord)}
+	return &topology{gate: make(chan struct{}, 1), queues: make(map[string]*queueRecord)}
 }
+
+// enter waits for the gate until ctx ends.
+func (t *topology) enter(ctx context.Context) error {
+	select {
+	case t.gate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *topology) leave() { <-t.gate }
 
 func (t *topology) homeLocked(r *record) role {
 	switch {
@@ -148,9 +166,10 @@ func (t *topology) firstNameLocked(name string) string {
 	return name
 }
 
-// declare declares the entity of r on ch. A server-named queue gets a new
-// name, which is recorded and returned as renamed.
-func (t *topology) declareLocked(ch *amqp.Channel, r *record) (renamed string, err error) {
+// declare declares the entity of r on ch, with the gate held. A
+// server-named queue gets a new name, which is recorded and returned as
+// renamed.
+func (t *topology) declare(ch *amqp.Channel, r *record) (renamed string, err error) {
 	switch {
 	case r.ex != nil:
 		e := r.ex
@@ -162,17 +181,19 @@ func (t *topology) declareLocked(ch *amqp.Channel, r *record) (renamed string, e
 			return "", err
 		}
 		if got.Name != q.name {
+			t.mu.Lock()
 			if q.name != q.first {
 				delete(t.queues, q.name)
 			}
 			q.name = got.Name
 			t.queues[got.Name] = q
+			t.mu.Unlock()
 			return got.Name, nil
 		}
 		return "", nil
 	case r.qb != nil:
 		b := r.qb
-		return "", ch.QueueBind(t.currentNameLocked(b.Queue), b.Key, b.Exchange, false, b.Args)
+		return "", ch.QueueBind(t.currentName(b.Queue), b.Key, b.Exchange, false, b.Args)
 	default:
 		b := r.eb
 		return "", ch.ExchangeBind(b.Destination, b.Key, b.Source, false, b.Args)
@@ -188,10 +209,13 @@ func exchangeKind(k string) string {
 
 // replay declares every recorded entity that belongs on a connection of
 // role r, in order. A declaration the broker refuses is reported and
-// skipped; a lost connection ends the replay with an error.
-func (t *topology) replay(conn *amqp.Connection, r role, sup *supervisor, gen uint64) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// skipped; a lost connection ends the replay with an error. progress is
+// called after each declaration.
+func (t *topology) replay(ctx context.Context, conn *amqp.Connection, r role, sup *supervisor, gen uint64, progress func()) error {
+	if err := t.enter(ctx); err != nil {
+		return err
+	}
+	defer t.leave()
 	var ch *amqp.Channel
 	defer func() {
 		if ch != nil {
@@ -199,7 +223,10 @@ func (t *topology) replay(conn *amqp.Connection, r role, sup *supervisor, gen ui
 		}
 	}()
 	for _, rec := range t.records {
-		if t.homeLocked(rec)&r == 0 {
+		t.mu.Lock()
+		home := t.homeLocked(rec)
+		t.mu.Unlock()
+		if home&r == 0 {
 			continue
 		}
 		if ch == nil {
@@ -212,7 +239,8 @@ func (t *topology) replay(conn *amqp.Connection, r role, sup *supervisor, gen ui
 		if rec.q != nil {
 			prev = rec.q.name
 		}
-		renamed, err := t.declareLocked(ch, rec)
+		renamed, err := t.declare(ch, rec)
+		progress()
 		if renamed != "" {
 			sup.log.Info("server-named queue declared again under a new name", "queue", renamed, "previous", prev)
 			sup.emit(Event{Kind: EventQueueRenamed, Queue: renamed, Previous: prev, Generation: gen})
@@ -233,10 +261,14 @@ func (t *topology) replay(conn *amqp.Connection, r role, sup *supervisor, gen ui
 // redeclareQueue declares the recorded queue the program calls name, and
 // its bindings, on a channel of its own. It does nothing for a queue that
 // was not declared through the client.
-func (t *topology) redeclareQueue(conn *amqp.Connection, name string) error {
+func (t *topology) redeclareQueue(ctx context.Context, conn *amqp.Connection, name string) error {
+	if err := t.enter(ctx); err != nil {
+		return err
+	}
+	defer t.leave()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	q := t.queues[name]
+	t.mu.Unlock()
 	if q == nil {
 		return nil
 	}
@@ -247,7 +279,7 @@ func (t *topology) redeclareQueue(conn *amqp.Connection, name string) error {
 	defer ch.Close()
 	for _, rec := range t.records {
 		if rec.q == q || rec.qb != nil && rec.qb.Queue == q.first {
-			if _, err := t.declareLocked(ch, rec); err != nil {
+			if _, err := t.declare(ch, rec); err != nil {
 				return fmt.Errorf("amqpha: declaring %s: %w", rec, err)
 			}
 		}
@@ -263,26 +295,50 @@ func isBrokerRefusal(err error) bool {
 }
 
 // apply runs op on a fresh channel of conn and, if it succeeds, record
-// under the topology's lock. ctx ending closes the channel.
+// (with mu held), and returns by ctx's end: a request the broker does not
+// answer (it reads nothing while it blocks the connection) is abandoned to
+// a goroutine that ends with the connection, and nothing is recorded.
 func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*amqp.Channel) error, record func()) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ch, err := conn.Channel()
-	if err != nil {
+	if err := t.enter(ctx); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { ch.Close() })
-	err = op(ch)
-	stop()
-	ch.Close()
-	if err != nil {
-		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), err)
+	var (
+		mu        sync.Mutex
+		abandoned bool
+	)
+	done := make(chan error, 1)
+	t.wg.Go(func() {
+		defer t.leave()
+		ch, err := conn.Channel()
+		if err == nil {
+			err = op(ch)
+			ch.Close()
 		}
+		if err == nil {
+			mu.Lock()
+			if !abandoned {
+				t.mu.Lock()
+				record()
+				t.mu.Unlock()
+			}
+			mu.Unlock()
+		}
+		done <- err
+	})
+	select {
+	case err := <-done:
 		return err
+	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case err := <-done: // it finished first
+			return err
+		default:
+		}
+		abandoned = true
+		return ctx.Err()
 	}
-	record()
-	return nil
 }
 
 // upsertLocked replaces the record that same reports, or appends r.
@@ -392,16 +448,3 @@ func cloneTable(t amqp.Table) amqp.Table {
 	}
 	return c
 }
-
-// topologyAttachment replays the topology on each new connection of its
-// supervisor, before the publishers and consumers attach.
-type topologyAttachment struct {
-	t   *topology
-	sup *supervisor
-}
-
-func (a *topologyAttachment) attach(gen uint64, conn *amqp.Connection) error {
-	return a.t.replay(conn, a.sup.role, a.sup, gen)
-}
-func (a *topologyAttachment) detach(uint64)           {}
-func (a *topologyAttachment) setBlocked(uint64, bool) {}
