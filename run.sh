@@ -30,6 +30,12 @@ unit() {
 	go test -race -count=1 -timeout 5m ./...
 }
 
+fuzz() {
+	echo "== fuzzing what callers pass to Publish and Consume (bounded)"
+	# Any input fails its call at once or works, with no new connection.
+	go test -run '^$' -fuzz '^FuzzPublishInput$' -fuzztime 20s ./amqpha/
+}
+
 integration() {
 	echo "== integration tests against real RabbitMQ clusters (-race)"
 	# One package at a time: each starts its own cluster, and two cores are
@@ -64,6 +70,7 @@ test)
 	setup
 	vet
 	unit
+	fuzz
 	integration
 	echo "== all tests passed"
 	;;

@@ -196,6 +196,20 @@ func (c *Client) leastUsedLocked() *supervisor {
 	return best
 }
 
+// consumedQueues is the set of queue names the client's live consumers
+// read, as the program names them.
+func (c *Client) consumedQueues() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	used := make(map[string]bool, len(c.consumers))
+	for k := range c.consumers {
+		if !k.isStopping() {
+			used[k.queue] = true
+		}
+	}
+	return used
+}
+
 // ConsumerNode is the redacted address of the node the consumers'
 // connection is on, "" while it has none or no consumer started it.
 func (c *Client) ConsumerNode() string {
@@ -244,7 +258,7 @@ func (c *Client) Close(ctx context.Context) error {
 			<-s.done
 			s.wg.Wait()
 		}
-		c.topo.wg.Wait() // declarations abandoned by ctx end with their connections
+		c.topo.close() // requests abandoned by their contexts end with their connections
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection
 		}

@@ -34,7 +34,10 @@ type Config struct {
 	// caller's config says InsecureSkipVerify.
 	TLS *tls.Config
 	// Heartbeat is the AMQP heartbeat asked of the broker, in whole
-	// seconds. Hangs are caught sooner by HangTimeout.
+	// seconds, at most 65535 s. Hangs are caught sooner by HangTimeout.
+	// Negative asks for none, and the broker's value applies: AMQP lets a
+	// client lower the broker's heartbeat, not refuse it (RabbitMQ offers
+	// 60 s unless configured to offer 0).
 	Heartbeat time.Duration
 	// DialTimeout bounds one connection attempt to one node: TCP connect,
 	// TLS and the AMQP handshake together.
@@ -65,8 +68,8 @@ type Config struct {
 	// the node set. At most one connection of the client moves per
 	// interval. A move opens the new connection first; messages in flight
 	// on the old one are confirmed there (it closes 5 s later; any still
-	// unconfirmed then are published again). 0, the default, never moves
-	// a working connection.
+	// unconfirmed then are published again). 0, the default, or negative
+	// never moves a working connection.
 	RebalanceInterval time.Duration
 	// SharedConnection puts consumers on the (first) publishers' connection. By
 	// default they get a connection of their own: RabbitMQ slows down
@@ -103,6 +106,12 @@ type Config struct {
 	Metrics Metrics
 }
 
+// One rule holds for every duration in Config, PublisherConfig and
+// ConsumerConfig: 0 means the default, and negative turns the feature off
+// where it can be off (HangTimeout, Heartbeat, RebalanceInterval,
+// NackRetryFor, ConfirmTimeout); where off makes no sense (DialTimeout, the
+// backoff and quarantine bounds) a negative value is refused.
+
 // DefaultConfig returns the defaults Dial fills in.
 func DefaultConfig() Config {
 	return Config{
@@ -135,14 +144,16 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"Heartbeat", c.Heartbeat}, {"DialTimeout", c.DialTimeout},
+		{"DialTimeout", c.DialTimeout},
 		{"ReconnectInitial", c.ReconnectInitial}, {"ReconnectMax", c.ReconnectMax},
 		{"QuarantineBase", c.QuarantineBase}, {"QuarantineMax", c.QuarantineMax},
-		{"RebalanceInterval", c.RebalanceInterval},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("amqpha: config: %s = %v, want >= 0", d.name, d.v)
+			return fmt.Errorf("amqpha: config: %s = %v, want >= 0 (0: the default; it cannot be turned off)", d.name, d.v)
 		}
+	}
+	if c.Heartbeat > maxHeartbeat {
+		return fmt.Errorf("amqpha: config: Heartbeat = %v, want at most %v (AMQP's 16-bit seconds)", c.Heartbeat, maxHeartbeat)
 	}
 	if c.Balancer == nil && c.BalancerName != "" {
 		if _, err := balancer.New(c.BalancerName); err != nil {
@@ -152,14 +163,20 @@ func (c Config) Validate() error {
 	if c.Heartbeat%time.Second != 0 {
 		return errors.New("amqpha: config: Heartbeat must be whole seconds (AMQP counts seconds)")
 	}
-	if c.Connections < 0 {
-		return fmt.Errorf("amqpha: config: Connections = %d, want >= 0", c.Connections)
+	if c.Connections < 0 || c.Connections > maxConnections {
+		return fmt.Errorf("amqpha: config: Connections = %d, want 0 (one) to %d", c.Connections, maxConnections)
 	}
-	if c.EventBuffer < 0 {
-		return fmt.Errorf("amqpha: config: EventBuffer = %d, want >= 0", c.EventBuffer)
+	if c.EventBuffer < 0 || c.EventBuffer > maxEventBuffer {
+		return fmt.Errorf("amqpha: config: EventBuffer = %d, want 0 (the default) to %d", c.EventBuffer, maxEventBuffer)
 	}
 	return nil
 }
+
+const (
+	maxHeartbeat   = 65535 * time.Second
+	maxConnections = 1024
+	maxEventBuffer = 1 << 20
+)
 
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {

@@ -29,14 +29,18 @@ type Confirmation struct {
 	sends     atomic.Uint32 // basic.publish written, counted for Metrics only
 
 	// The caller's Body and Headers are read only while the message is
-	// claimed (a send, a comparison with a basic.return), and never after
+	// claimed (a send), and never after
 	// it resolved: a resolution that comes during a claim waits for its
 	// end, so that once Publish or Wait returned, amqpha never reads the
 	// caller's message again.
 	mu      sync.Mutex
 	claimed bool
-	want    bool         // resolve when the claim ends
-	wantErr error        // with this
+	want    bool  // resolve when the claim ends
+	wantErr error // with this
+	again   bool  // send again when the claim ends (it was taken back meanwhile)
+	// suspect: in flight when its channel closed for a reason that named
+	// no message; sent alone until let go of (Publisher.isolating).
+	suspect atomic.Bool
 	state   atomic.Int32 // 0 pending, 1 resolved
 	stop    atomic.Pointer[func() bool]
 	err     error
@@ -76,26 +80,46 @@ func (c *Confirmation) MessageID() string { return c.msg.MessageId }
 
 func (c *Confirmation) resolved() bool { return c.state.Load() != 0 }
 
-// claim reserves the right to read the caller's message; it fails once the
-// confirmation is resolved (or a resolution waits). unclaim ends it.
-func (c *Confirmation) claim() bool {
+// claimState is what claim found.
+type claimState uint8
+
+const (
+	claimed  claimState = iota // the caller may read the message until unclaim
+	resolved                   // the outcome is known (or will be when a claim ends)
+	busy                       // another send holds it; it is sent again after
+)
+
+// claim reserves the right to read the caller's message. A message being
+// written on another channel (taken back from it meanwhile) is busy: it is
+// requeued when that write ends. unclaim ends a claim.
+func (c *Confirmation) claim() claimState {
 	c.mu.Lock()
-	ok := !c.claimed && !c.want && c.state.Load() == 0
-	if ok {
-		c.claimed = true
+	defer c.mu.Unlock()
+	switch {
+	case c.want || c.state.Load() != 0:
+		return resolved
+	case c.claimed:
+		c.again = true
+		return busy
 	}
-	c.mu.Unlock()
-	return ok
+	c.claimed = true
+	return claimed
 }
 
+// unclaim ends a claim. A resolution that waited for it completes now; a
+// message taken back during the claim is requeued (requeue lets go of it if
+// it is resolved).
 func (c *Confirmation) unclaim() {
 	c.mu.Lock()
 	c.claimed = false
-	want, err := c.want, c.wantErr
-	c.want, c.wantErr = false, nil
+	want, err, again := c.want, c.wantErr, c.again
+	c.want, c.wantErr, c.again = false, nil, false
 	c.mu.Unlock()
 	if want {
 		c.finish(err)
+	}
+	if again {
+		c.p.requeue(c)
 	}
 }
 
@@ -152,6 +176,10 @@ func (c *Confirmation) complete(err error) {
 // any more. c must be resolved.
 func (c *Confirmation) drop() {
 	if c.dropped.CompareAndSwap(false, true) {
+		if c.suspect.Load() {
+			c.p.isolating.Add(-1)
+			c.p.kickFlush()
+		}
 		c.p.release()
 	}
 }

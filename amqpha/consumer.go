@@ -96,9 +96,6 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	}
 	orDefault(&cfg.Prefetch, defaultPrefetch)
 	orDefault(&cfg.Concurrency, 1)
-	if cfg.Concurrency > cfg.Prefetch {
-		return nil, invalid(ErrInvalidArgument, "ConsumerConfig.Concurrency", "%d handlers, but Prefetch (%d) lets at most that many deliveries wait", cfg.Concurrency, cfg.Prefetch)
-	}
 	if cfg.Tag == "" {
 		var b [6]byte
 		rand.Read(b[:])
@@ -162,6 +159,12 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		}
 		return nil, fmt.Errorf("amqpha: consume %q: %w", queue, ctx.Err())
 	}
+}
+
+func (k *Consumer) isStopping() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stopping
 }
 
 // Tag is the consumer's tag.

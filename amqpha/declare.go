@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -16,7 +17,7 @@ func (c *Client) DeclareExchange(ctx context.Context, e Exchange) error {
 	if err := checkDeclaration(c.frameMax(), "Exchange", e.Args, "Name", e.Name, "Kind", e.Kind); err != nil {
 		return err
 	}
-	return c.topologyOp(ctx, false, "declare exchange "+e.Name, func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, false, false, "declare exchange "+e.Name, func(ch *amqp.Channel) error {
 		return ch.ExchangeDeclare(e.Name, exchangeKind(e.Kind), e.Durable, e.AutoDelete, e.Internal, false, e.Args)
 	}, func() { c.topo.recordExchangeLocked(e) })
 }
@@ -27,7 +28,7 @@ func (c *Client) DeleteExchange(ctx context.Context, name string) error {
 	if err := checkDeclaration(c.frameMax(), "DeleteExchange", nil, "name", name); err != nil {
 		return err
 	}
-	return c.topologyOp(ctx, false, "delete exchange "+name, func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, false, true, "delete exchange "+name, func(ch *amqp.Channel) error {
 		return ch.ExchangeDelete(name, false, false)
 	}, func() { c.topo.forgetExchangeLocked(name) })
 }
@@ -46,7 +47,7 @@ func (c *Client) DeclareQueue(ctx context.Context, q Queue) (string, error) {
 	}
 	var got amqp.Queue
 	rec := q.Name == "" || q.Exclusive
-	err := c.topologyOp(ctx, rec, "declare queue "+q.Name, func(ch *amqp.Channel) (err error) {
+	err := c.topologyOp(ctx, rec, false, "declare queue "+q.Name, func(ch *amqp.Channel) (err error) {
 		got, err = ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args)
 		return err
 	}, func() { c.topo.recordQueueLocked(q, got.Name) })
@@ -64,7 +65,7 @@ func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 		return err
 	}
 	consume := c.queueHome(name) == roleConsume
-	return c.topologyOp(ctx, consume, "delete queue "+name, func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, consume, true, "delete queue "+name, func(ch *amqp.Channel) error {
 		_, err := ch.QueueDelete(c.topo.currentName(name), false, false, false)
 		return err
 	}, func() { c.topo.forgetQueueLocked(name) })
@@ -76,7 +77,7 @@ func (c *Client) BindQueue(ctx context.Context, b QueueBinding) error {
 		return err
 	}
 	consume := c.queueHome(b.Queue) == roleConsume
-	return c.topologyOp(ctx, consume, fmt.Sprintf("bind queue %s to %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, consume, false, fmt.Sprintf("bind queue %s to %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
 		return ch.QueueBind(c.topo.currentName(b.Queue), b.Key, b.Exchange, false, b.Args)
 	}, func() { c.topo.recordQueueBindingLocked(b) })
 }
@@ -87,7 +88,7 @@ func (c *Client) UnbindQueue(ctx context.Context, b QueueBinding) error {
 		return err
 	}
 	consume := c.queueHome(b.Queue) == roleConsume
-	return c.topologyOp(ctx, consume, fmt.Sprintf("unbind queue %s from %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, consume, true, fmt.Sprintf("unbind queue %s from %s", b.Queue, b.Exchange), func(ch *amqp.Channel) error {
 		return ch.QueueUnbind(c.topo.currentName(b.Queue), b.Key, b.Exchange, b.Args)
 	}, func() { c.topo.forgetQueueBindingLocked(b) })
 }
@@ -97,7 +98,7 @@ func (c *Client) BindExchange(ctx context.Context, b ExchangeBinding) error {
 	if err := checkDeclaration(c.frameMax(), "ExchangeBinding", b.Args, "Destination", b.Destination, "Source", b.Source, "Key", b.Key); err != nil {
 		return err
 	}
-	return c.topologyOp(ctx, false, fmt.Sprintf("bind exchange %s to %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, false, false, fmt.Sprintf("bind exchange %s to %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
 		return ch.ExchangeBind(b.Destination, b.Key, b.Source, false, b.Args)
 	}, func() { c.topo.recordExchangeBindingLocked(b) })
 }
@@ -107,7 +108,7 @@ func (c *Client) UnbindExchange(ctx context.Context, b ExchangeBinding) error {
 	if err := checkDeclaration(c.frameMax(), "ExchangeBinding", b.Args, "Destination", b.Destination, "Source", b.Source, "Key", b.Key); err != nil {
 		return err
 	}
-	return c.topologyOp(ctx, false, fmt.Sprintf("unbind exchange %s from %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
+	return c.topologyOp(ctx, false, true, fmt.Sprintf("unbind exchange %s from %s", b.Destination, b.Source), func(ch *amqp.Channel) error {
 		return ch.ExchangeUnbind(b.Destination, b.Key, b.Source, false, b.Args)
 	}, func() { c.topo.forgetExchangeBindingLocked(b) })
 }
@@ -132,7 +133,7 @@ func (c *Client) queueHome(name string) role {
 // next connection if the connection fails under it; record runs if op
 // succeeds, under the topology's lock. It returns by ctx's end, also when
 // the broker does not answer.
-func (c *Client) topologyOp(ctx context.Context, consume bool, what string, op func(*amqp.Channel) error, record func()) error {
+func (c *Client) topologyOp(ctx context.Context, consume, forget bool, what string, op func(*amqp.Channel) error, record func()) error {
 	sup := c.sup
 	if consume {
 		var err error
@@ -145,11 +146,17 @@ func (c *Client) topologyOp(ctx context.Context, consume bool, what string, op f
 		if err != nil {
 			return fmt.Errorf("amqpha: %s: %w", what, err)
 		}
-		err = c.topo.apply(ctx, conn, op, record)
+		err = c.topo.apply(ctx, conn, op, record, forget)
 		if err == nil {
 			return nil
 		}
-		if isBrokerRefusal(err) || ctx.Err() != nil || !conn.IsClosed() {
+		var ae *amqp.Error
+		refused := errors.As(err, &ae) && ae.Server && ae.Code != amqp.ConnectionForced
+		if refused || ctx.Err() != nil || !conn.IsClosed() {
+			// A refusal (of the request, or one that closed the whole
+			// connection, such as an unknown exchange type) is the
+			// broker's answer: asking the next connection again would
+			// close it too.
 			return fmt.Errorf("amqpha: %s: %w", what, err)
 		}
 		// The connection was lost under the request: the next one.

@@ -103,7 +103,7 @@ func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 	return amqp.Config{
 		SASL:       []amqp.Authentication{a.uri.PlainAuth()},
 		Vhost:      a.uri.Vhost,
-		Heartbeat:  c.cfg.Heartbeat,
+		Heartbeat:  max(c.cfg.Heartbeat, 0), // 0: as the broker proposes
 		Locale:     "en_US",
 		Properties: props,
 		ChannelMax: a.uri.ChannelMax,

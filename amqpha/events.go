@@ -14,8 +14,9 @@ const (
 	EventConnecting EventKind = iota + 1
 	// EventConnectFailed: a dial to Node failed (Err says why).
 	EventConnectFailed
-	// EventReady: the connection to Node is open and every publisher on it
-	// can publish.
+	// EventReady: the connection to Node is open and the recorded topology
+	// is declared on it; publishers open their channels on it now (messages
+	// published meanwhile wait for them) and consumers register.
 	EventReady
 	// EventReconnecting: the connection to Node was lost (Err says why)
 	// and the client is looking for another node.

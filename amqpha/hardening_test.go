@@ -1,10 +1,14 @@
 package amqpha
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +173,8 @@ func waitReturned(t *testing.T, ctx context.Context, p *Publisher) {
 func TestInvalidMessageTouchesNoChannel(t *testing.T) {
 	srv := fakebroker.Start(t)
 	srv.DeclareQueue("q")
-	c := fakeClient(t, srv.URL(), nil)
+	// No hang detector: its probe channel opens when it likes.
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
 	p := newTestPublisher(t, c, PublisherConfig{})
 	ctx := testCtx(t, 10*time.Second)
 	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("warm up")}); err != nil {
@@ -216,7 +221,7 @@ func TestInvalidMessageTouchesNoChannel(t *testing.T) {
 func TestInvalidConsumerTouchesNoChannel(t *testing.T) {
 	srv := fakebroker.Start(t)
 	srv.DeclareQueue("q")
-	c := fakeClient(t, srv.URL(), nil)
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
 	ctx := testCtx(t, 10*time.Second)
 	handler := func(context.Context, *Delivery) Action { return Ack }
 	k, err := c.Consume(ctx, "q", ConsumerConfig{}, handler)
@@ -234,7 +239,7 @@ func TestInvalidConsumerTouchesNoChannel(t *testing.T) {
 		{"long queue", strings.Repeat("q", 256), ConsumerConfig{}},
 		{"prefetch 65536", "q", ConsumerConfig{Prefetch: 65536}},
 		{"bad args", "q", ConsumerConfig{Args: amqp.Table{"x": map[string]any{}}}},
-		{"more handlers than prefetch", "q", ConsumerConfig{Prefetch: 2, Concurrency: 3}},
+		{"a million handlers", "q", ConsumerConfig{Concurrency: 1 << 20}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := c.Consume(ctx, tc.queue, tc.cfg, handler)
@@ -531,7 +536,9 @@ func TestCallsReturnDuringABlock(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		f(cctx)
-		if d := time.Since(start); d > limit+50*time.Millisecond {
+		// Generous for a loaded CI machine: what fails here is a call that
+		// waits for the broker (it never answers) instead of its context.
+		if d := time.Since(start); d > limit+500*time.Millisecond {
 			t.Errorf("%s took %v with a %v context", name, d, limit)
 		}
 	}
@@ -620,16 +627,17 @@ func TestReconnectWithManyPublishers(t *testing.T) {
 }
 
 // Item 3: once Publish returned, amqpha never reads the caller's message
-// again. The broker stops reading in the middle of a large message; the
-// caller's context ends meanwhile; Publish returns only once the write
-// ended, so the bytes the caller writes into its buffer afterwards never
-// reach the broker.
+// again. The message waits out a block, so the publisher's own goroutine
+// writes it; the broker reads nothing meanwhile, and the caller's context
+// ends during the write. Publish returns only once the write ended, so
+// the bytes the caller writes into its buffer afterwards never reach the
+// broker. (Before: Publish returned at once and the broker got them.)
 func TestCallerMessageIsNotReadAfterPublishReturns(t *testing.T) {
 	srv := fakebroker.Start(t)
 	srv.DeclareQueue("q")
 	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
 	p := newTestPublisher(t, c, PublisherConfig{})
-	ctx := testCtx(t, 20*time.Second)
+	ctx := testCtx(t, 30*time.Second)
 	if err := p.Publish(ctx, "", "q", amqp.Publishing{}); err != nil {
 		t.Fatal(err)
 	}
@@ -637,18 +645,25 @@ func TestCallerMessageIsNotReadAfterPublishReturns(t *testing.T) {
 	for i := range body {
 		body[i] = 'a'
 	}
+	srv.Block("test")
+	if err := waitBlocked(ctx, p, true); err != nil {
+		t.Fatal(err)
+	}
 	srv.StopReading()
 	resumed := make(chan struct{})
 	go func() {
 		defer close(resumed)
-		time.Sleep(600 * time.Millisecond) // after the caller's context ended
-		srv.ResumeReading()
+		time.Sleep(100 * time.Millisecond)
+		srv.Unblock() // the publisher writes into a socket nobody reads
+		time.Sleep(500 * time.Millisecond)
+		srv.ResumeReading() // after the caller's context ended
 	}()
 	pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	err := p.Publish(pctx, "", "q", amqp.Publishing{Body: body})
 	cancel()
-	for i := range body {
-		body[i] = 'b'
+	tail := body[len(body)-1<<20:]
+	for i := range tail {
+		tail[i] = 'b'
 	}
 	<-resumed
 	t.Logf("Publish: %v", err)
@@ -656,7 +671,7 @@ func TestCallerMessageIsNotReadAfterPublishReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pub := range srv.Publishes() {
-		if len(pub.Body) == len(body) && strings.Contains(string(pub.Body), "b") {
+		if len(pub.Body) == len(body) && bytes.IndexByte(pub.Body, 'b') >= 0 {
 			t.Fatal("the broker received bytes the caller wrote after Publish returned")
 		}
 	}
@@ -746,5 +761,363 @@ func TestLargeMessageOverASlowLinkIsNotAHang(t *testing.T) {
 	}
 	if n := len(srv.Publishes()); n != 1 {
 		t.Fatalf("%d publishes, want 1", n)
+	}
+}
+
+// Exclusive and server-named queues that no consumer reads are forgotten
+// when their connection closes (a reply queue per request must not grow
+// the record, and every replay, for ever); one a consumer reads is
+// declared again under a new name.
+func TestUnusedServerNamedQueuesAreForgotten(t *testing.T) {
+	srv := fakebroker.Start(t)
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 10*time.Second)
+	var replies []string
+	for range 20 {
+		name, err := c.DeclareQueue(ctx, Queue{Exclusive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.BindQueue(ctx, QueueBinding{Queue: name, Exchange: "amq.direct", Key: name}); err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, name)
+	}
+	kept, err := c.DeclareQueue(ctx, Queue{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Consume(ctx, kept, ConsumerConfig{}, func(context.Context, *Delivery) Action { return Ack })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close(ctx)
+	before := srv.Connections()
+	srv.DropConnections()
+	if err := srv.WaitFor(ctx, func() bool { return k.Registrations() == 2 && srv.Connections() >= before+2 }); err != nil {
+		t.Fatal(err)
+	}
+	c.topo.mu.Lock()
+	records := len(c.topo.records)
+	c.topo.mu.Unlock()
+	if records != 1 {
+		t.Fatalf("%d records after the reconnection, want 1 (the consumed queue)", records)
+	}
+	if now := c.QueueName(kept); now == kept || !srv.HasQueue(now) {
+		t.Fatalf("the consumed queue is %q now (was %q)", now, kept)
+	}
+	if got := c.QueueName(replies[0]); got != replies[0] {
+		t.Fatalf("a forgotten queue still maps to %q", got)
+	}
+}
+
+// Item 10: during an outage, with callers timing out, the memory a
+// Publisher holds is bounded by its window. AMQPHA_OUTAGE_SECONDS sets
+// the outage's length (1 s by default; BENCHMARKS.md has the 10 s figure).
+func TestOutageMemoryIsBoundedByTheWindow(t *testing.T) {
+	outage := time.Second
+	if s := os.Getenv("AMQPHA_OUTAGE_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("AMQPHA_OUTAGE_SECONDS=%q: %v", s, err)
+		}
+		outage = time.Duration(n) * time.Second
+	}
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	var down atomic.Bool
+	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
+		if down.Load() && m.Name == "connection.open" {
+			return fakebroker.Reply{CloseConnection: 530, Text: "NOT_ALLOWED - node down"}
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	const window, size = 16, 64 << 10
+	p := newTestPublisher(t, c, PublisherConfig{Window: window})
+	ctx := testCtx(t, outage+30*time.Second)
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{}); err != nil {
+		t.Fatal(err)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	down.Store(true)
+	srv.DropConnections()
+	var wg sync.WaitGroup
+	var calls, most atomic.Int64
+	stop := time.Now().Add(outage)
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				pctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+				p.Publish(pctx, "", "q", amqp.Publishing{Body: make([]byte, size)})
+				cancel()
+				calls.Add(1)
+				held := int64(len(p.sem)) // slots taken: messages amqpha holds
+				for m := most.Load(); held > m && !most.CompareAndSwap(m, held); m = most.Load() {
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.mu.Lock()
+	queued := len(p.queue)
+	p.mu.Unlock()
+	grown := int64(heap()) - int64(before)
+	t.Logf("outage of %v, window %d, %d KiB messages: %d Publish calls timed out; at most %d messages held, %d queued at the end; heap %+.1f MiB",
+		outage, window, size>>10, calls.Load(), most.Load(), queued, float64(grown)/(1<<20))
+	if most.Load() > window || queued > window {
+		t.Fatalf("held %d, queued %d: more than the window (%d)", most.Load(), queued, window)
+	}
+	if limit := int64(window*size + 8<<20); grown > limit {
+		t.Fatalf("heap grew %d bytes, more than the window's messages and 8 MiB", grown)
+	}
+	down.Store(false)
+}
+
+// A large message on a slow link is not taken for stuck while it still
+// drains to the broker: its confirm is waited for from when the broker's
+// TCP stopped acknowledging progress, and it is sent once.
+func TestLargeMessageOverASlowLinkIsNotTakenForStuck(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	addr := throttle(t, srv.Addr(), 4<<20) // 4 MiB/s
+	c := fakeClient(t, "amqp://guest:guest@"+addr+"/", nil)
+	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 200 * time.Millisecond})
+	ctx := testCtx(t, 30*time.Second)
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: make([]byte, 4<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Publishes()); n != 1 {
+		t.Fatalf("%d publishes, want 1", n)
+	}
+}
+
+// A message taken back from a channel while it is still being written there
+// (the channel died meanwhile) is busy for another send: it is sent again
+// once that write ends, never let go of unresolved. A resolution during a
+// claim waits for the claim's end.
+func TestClaims(t *testing.T) {
+	p := &Publisher{kick: make(chan struct{}, 1), sem: make(chan struct{}, 1)}
+	p.sem <- struct{}{}
+	c := &Confirmation{p: p, done: make(chan struct{})}
+	p.unresolved.Add(1)
+	if got := c.claim(); got != claimed {
+		t.Fatalf("first claim: %v", got)
+	}
+	if got := c.claim(); got != busy {
+		t.Fatalf("claim during a claim: %v, want busy", got)
+	}
+	c.unclaim()
+	if len(p.queue) != 1 || p.queue[0] != c {
+		t.Fatalf("after the claim ended, queue = %v, want the message", p.queue)
+	}
+	p.queue = nil
+	if got := c.claim(); got != claimed {
+		t.Fatalf("claim: %v", got)
+	}
+	if !c.resolve(ErrClosed) {
+		t.Fatal("resolve during a claim refused")
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("resolved while claimed: the caller could reuse a message being read")
+	default:
+	}
+	if got := c.claim(); got != resolved {
+		t.Fatalf("claim of a message with a resolution waiting: %v, want resolved", got)
+	}
+	c.unclaim()
+	if err := c.Err(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after the claim: %v", err)
+	}
+	c.drop()
+	c.drop()
+	if len(p.sem) != 0 {
+		t.Fatal("the window slot is still held after drop")
+	}
+}
+
+// A channel closed for a reason that names no message, with several in
+// flight: none of them is charged; they are sent again one at a time, so
+// the culprit is found and fails as poison, and the innocent one that was
+// first in flight is confirmed.
+func TestUnexplainedCloseFindsItsCulprit(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	var held atomic.Bool
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		switch {
+		case string(p.Body) == "bad":
+			return fakebroker.Reply{CloseChannel: 406, Text: "PRECONDITION_FAILED - something about it"}
+		case held.CompareAndSwap(false, true):
+			return fakebroker.Reply{Hold: true} // still unconfirmed when the channel closes
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	good, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: []byte("good")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitFor(ctx, func() bool { return srv.Held() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("bad")}); !errors.Is(err, ErrPoison) {
+		t.Fatalf("the culprit: %v, want ErrPoison", err)
+	}
+	if err := good.Wait(ctx); err != nil {
+		t.Fatalf("the innocent message: %v, want nil", err)
+	}
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("after")}); err != nil {
+		t.Fatalf("after the isolation: %v", err)
+	}
+}
+
+// RabbitMQ's 403 for a publish names the exchange ("write access to
+// exchange … refused for user …"): that message fails at once, the one
+// beside it is sent again.
+func TestAccessRefusedFailsItsMessageAtOnce(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		switch {
+		case p.Exchange == "secret":
+			return fakebroker.Reply{CloseChannel: 403, Text: "ACCESS_REFUSED - write access to exchange 'secret' in vhost '/' refused for user 'guest'"}
+		case len(srv.Publishes()) == 1:
+			return fakebroker.Reply{Hold: true}
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	p := newTestPublisher(t, c, PublisherConfig{AllowUnroutable: true})
+	ctx := testCtx(t, 10*time.Second)
+	other, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitFor(ctx, func() bool { return srv.Held() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Publish(ctx, "secret", "", amqp.Publishing{})
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != 403 || errors.Is(err, ErrPoison) {
+		t.Fatalf("publish to a forbidden exchange: %v, want the broker's 403 at once", err)
+	}
+	if n := len(srv.Publishes()); n > 3 {
+		t.Fatalf("%d publishes: the refused message was sent again", n)
+	}
+	if err := other.Wait(ctx); err != nil {
+		t.Fatalf("the message beside it: %v", err)
+	}
+}
+
+// A channel retired after a nack still has its confirm timeout: a message
+// left unconfirmed on it is sent again on a fresh channel.
+func TestRetiredChannelStillTimesOut(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	var n atomic.Int32
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		switch n.Add(1) {
+		case 1:
+			return fakebroker.Reply{Hold: true} // never confirmed on this channel
+		case 2:
+			return fakebroker.Reply{Nack: true} // retires the channel
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 200 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	stuck, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: []byte("stuck")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitFor(ctx, func() bool { return srv.Held() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("nacked once")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.Wait(ctx); err != nil {
+		t.Fatalf("message left on the retired channel: %v", err)
+	}
+}
+
+// A declaration the broker refuses by closing the whole connection (an
+// exchange type it does not know: 503 on RabbitMQ 3.10) is its answer: it
+// is returned, not asked again of every next connection.
+func TestConnectionLevelRefusalIsNotRetried(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
+		if m.Name == "exchange.declare" && m.Kind == "x-unknown" {
+			return fakebroker.Reply{CloseConnection: 503, Text: "COMMAND_INVALID - unknown exchange type 'x-unknown'"}
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 10*time.Second)
+	err := c.DeclareExchange(ctx, Exchange{Name: "e", Kind: "x-unknown"})
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != 503 {
+		t.Fatalf("DeclareExchange: %v, want the broker's 503", err)
+	}
+	asked := 0
+	for _, m := range srv.Methods() {
+		if m.Name == "exchange.declare" && m.Kind == "x-unknown" {
+			asked++
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("asked %d times", asked)
+	}
+}
+
+// Publishes racing with Close all resolve: none is left in a queue that
+// nobody reads any more.
+func TestPublishesRacingCloseAllResolve(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	srv.OnPublish(func(*fakebroker.Publish) fakebroker.Reply { return fakebroker.Reply{Delay: time.Millisecond} })
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 30*time.Second)
+	for range 20 {
+		p := newTestPublisher(t, c, PublisherConfig{Window: 8})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var confs []*Confirmation
+		for range 4 {
+			wg.Go(func() {
+				for range 50 {
+					cf, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{})
+					if err != nil {
+						return // closed
+					}
+					mu.Lock()
+					confs = append(confs, cf)
+					mu.Unlock()
+				}
+			})
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+		p.Close(cctx)
+		cancel()
+		wg.Wait()
+		for _, cf := range confs {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := cf.Wait(wctx)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal("a publish made while closing never resolved")
+			}
+		}
 	}
 }

@@ -9,8 +9,12 @@ import "time"
 // Prometheus.
 //
 // The client calls the methods on its hot paths, from many goroutines at
-// once: the callers of Publish, the publishers' confirm dispatchers, the
-// consumers' handler goroutines and the connections' supervisors. An
+// once: the callers of Publish, the consumers' handler goroutines and the
+// connections' supervisors. What the confirm path counts (Confirmed,
+// Nacked, PublishFailed) is handed to a goroutine of the client's, so that
+// a slow implementation cannot delay confirms: those counts may land just
+// after the Publish they count returned (Publisher.Close and Client.Close
+// wait for them). An
 // implementation must be safe for concurrent use, must not block and
 // should cost about an atomic add; it must not call back into the client.
 // With Config.Metrics nil the client only checks for nil.

@@ -79,6 +79,7 @@ type Publisher struct {
 	user *userCalls
 
 	sem        chan struct{} // one token per message amqpha holds
+	isolating  atomic.Int32  // suspects of an unexplained channel close not let go of yet
 	unresolved atomic.Int64  // messages taken and not resolved yet
 	frameMax   atomic.Int64  // the connection's frame size, for checkPublishing
 	idPrefix   string
@@ -96,6 +97,11 @@ type Publisher struct {
 	blocked   bool
 	closing   bool // Close began: no new messages
 	closed    bool // Close gave up waiting: what is left fails
+
+	// Of the flush goroutine: the broker's TCP progress on the connection,
+	// for the confirm timeout.
+	lastAcked  uint64
+	progressAt time.Time
 
 	kick      chan struct{}
 	closingCh chan struct{} // closed when Close begins
@@ -284,8 +290,13 @@ func (p *Publisher) isBlocked() bool {
 // goroutine when there is none, the broker blocks us, or others wait.
 func (p *Publisher) send(c *Confirmation) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.settle(ErrClosed)
+		return
+	}
 	s := p.cur
-	if s == nil || p.blocked || len(p.queue) > 0 {
+	if s == nil || p.blocked || len(p.queue) > 0 || p.isolating.Load() > 0 {
 		p.queue = append(p.queue, c)
 		p.mu.Unlock()
 		p.kickFlush()
@@ -365,7 +376,11 @@ func (p *Publisher) nacked(s *session, c *Confirmation) {
 		return
 	}
 	pause := min(nackRetryBase<<min(c.nacks-1, 8), nackRetryMax)
-	time.AfterFunc(pause, func() { p.requeue(c) })
+	p.wg.Add(1) // Close waits for it: c is resolved by then
+	time.AfterFunc(pause, func() {
+		defer p.wg.Done()
+		p.requeue(c)
+	})
 }
 
 // retire replaces s by a fresh channel for new messages.
@@ -409,8 +424,17 @@ func (p *Publisher) replaceStuck(now time.Time) {
 		sessions = append(sessions, s)
 	}
 	p.mu.Unlock()
+	// While what was written still drains to the broker (a large message,
+	// a slow link), confirms are not late: the wait counts from when the
+	// broker's TCP last acknowledged progress.
+	if pending, acked, ok := p.sup.sendProgress(); ok {
+		if pending > 0 && acked != p.lastAcked {
+			p.progressAt = now
+		}
+		p.lastAcked = acked
+	}
 	for _, s := range sessions {
-		taken, waited := s.takeIfStuck(now, p.cfg.ConfirmTimeout)
+		taken, waited := s.takeIfStuck(now, p.cfg.ConfirmTimeout, p.progressAt)
 		if len(taken) == 0 {
 			continue
 		}
@@ -434,38 +458,69 @@ func (p *Publisher) flush() {
 		return
 	}
 	p.queue = p.compactLocked(p.queue)
+	if p.blocked {
+		// A blocked connection reads nothing: no channel is opened and
+		// nothing written until the block lifts.
+		q := p.queue
+		if p.cfg.FailWhenBlocked {
+			p.queue = nil
+		}
+		p.mu.Unlock()
+		if p.cfg.FailWhenBlocked {
+			for _, c := range q {
+				c.settle(ErrBlocked)
+			}
+		}
+		return
+	}
 	if p.cur == nil && p.conn != nil {
 		p.openLocked()
 	}
 	s := p.cur
-	if s == nil || p.blocked && !p.cfg.FailWhenBlocked {
+	if s == nil || p.blocked {
 		p.mu.Unlock()
 		return
 	}
-	blocked := p.blocked
 	q := p.queue
 	p.queue = nil
+	isolating := p.isolating.Load() > 0
 	p.mu.Unlock()
 
 	for i, c := range q {
-		if blocked {
-			c.settle(ErrBlocked)
-			continue
+		if isolating && (i > 0 || !s.idle()) {
+			// After a channel close that no reason explained, one
+			// message at a time until the suspects are through, so
+			// the next close names its message.
+			p.putBack(s, q[i:])
+			return
 		}
 		switch err := s.publish(c); {
 		case err == errSessionGone:
-			p.mu.Lock()
-			p.queue = append(q[i:len(q):len(q)], p.queue...)
-			if p.cur == s {
-				p.cur = nil
-			}
-			p.mu.Unlock()
+			p.putBack(s, q[i:])
 			p.kickFlush()
 			return
 		case err != nil:
 			c.drop()
 		}
 	}
+}
+
+// putBack returns the messages q that flush did not send to the head of
+// the queue; s is the session it sent on.
+func (p *Publisher) putBack(s *session, q []*Confirmation) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		for _, c := range q {
+			c.settle(ErrClosed)
+		}
+		return
+	}
+	p.queue = append(q[:len(q):len(q)], p.queue...)
+	if s.isGone() && p.cur == s {
+		p.cur = nil
+	}
+	p.mu.Unlock()
 }
 
 // compactLocked lets go of the resolved messages in q.
@@ -495,7 +550,7 @@ func (p *Publisher) openLocked() {
 		if !conn.IsClosed() && p.conn == conn {
 			p.openFails++
 			wait := min(openRetryBase<<min(p.openFails-1, 8), openRetryMax)
-			p.log.Warn("cannot open a publishing channel; retrying", "err", err, "wait", wait)
+			p.userCall(func() { p.log.Warn("cannot open a publishing channel; retrying", "err", err, "wait", wait) })
 			time.AfterFunc(wait, p.kickFlush)
 		}
 	case p.conn == conn && p.cur == nil && !p.closed:

@@ -1,7 +1,6 @@
 package amqpha
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,10 @@ var errSessionGone = errors.New("amqpha: channel gone")
 // connection closed by an operator) are retried without limit.
 const maxAttempts = 3
 
+// maxNotifyBuffer caps the buffers of a channel's confirm and return
+// notifications (Window + 64 below it).
+const maxNotifyBuffer = 4096
+
 // session is one confirm-mode channel of a publisher. Messages are sent on
 // it by callers' goroutines and the publisher's flush goroutine (serialized
 // by sendMu); its dispatch goroutine matches confirms and returns to them.
@@ -36,7 +39,9 @@ type session struct {
 	conn  *amqp.Connection
 	ch    *amqp.Channel
 
-	sendMu sync.Mutex
+	// sendSem serializes sends; a channel so that a caller waiting for it
+	// (behind a write the broker does not read) leaves at its ctx's end.
+	sendSem chan struct{}
 
 	mu       sync.Mutex
 	inflight map[uint64]*Confirmation // by delivery tag
@@ -62,8 +67,11 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 		ch.Close()
 		return nil, fmt.Errorf("amqpha: confirm mode: %w", err)
 	}
-	buf := p.cfg.Window + 64
+	// amqp091-go waits for these (and drops after 5 s); the dispatcher
+	// never blocks on user code, so a bounded buffer is enough.
+	buf := min(p.cfg.Window+64, maxNotifyBuffer)
 	s := &session{
+		sendSem:  make(chan struct{}, 1),
 		p:        p,
 		id:       p.sessionSeq.Add(1),
 		gen:      gen,
@@ -86,13 +94,25 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 // back by the dispatcher because the channel died meanwhile, or resolved
 // before it could be sent.
 func (s *session) publish(c *Confirmation) error {
-	if !c.claim() {
-		c.drop() // resolved while it waited: nothing to send
+	select {
+	case s.sendSem <- struct{}{}:
+	case <-c.ctx.Done():
+		c.resolve(s.p.contextError(c.ctx))
+		c.drop()
+		return nil
+	case <-s.p.stop:
+		c.settle(ErrClosed)
 		return nil
 	}
+	defer func() { <-s.sendSem }()
+	switch c.claim() {
+	case resolved:
+		c.drop() // nothing to send
+		return nil
+	case busy:
+		return nil // requeued when the other send ends
+	}
 	defer c.unclaim()
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
 	s.mu.Lock()
 	if s.dead || s.retiring {
 		s.mu.Unlock()
@@ -106,6 +126,15 @@ func (s *session) publish(c *Confirmation) error {
 
 	err := s.ch.Publish(c.exchange, c.key, c.mandatory, false, c.msg)
 	if err == nil {
+		if time.Since(c.sentAt) > time.Millisecond {
+			// A long write (a large message, a slow link): its confirm
+			// is waited for from the write's end.
+			s.mu.Lock()
+			if s.inflight[tag] == c {
+				c.sentAt = time.Now()
+			}
+			s.mu.Unlock()
+		}
 		if m := s.p.metrics; m != nil {
 			m.Published(c.sends.Add(1) > 1)
 		}
@@ -171,37 +200,28 @@ func (s *session) drainReturns() {
 // messages in the order they were published, before their acks, and a
 // return carries the message: it belongs to the earliest unconfirmed,
 // not yet returned mandatory publish on this channel with the same
-// exchange, routing key, message-id, correlation-id and body. Two
-// messages alike in all of these are told apart by order alone.
+// exchange, routing key, message-id, correlation-id and body size. (Two
+// publishes alike in all of these are routed alike, unless a binding
+// changed between them; then the earlier takes the return.) The caller's
+// body is not read here: the message may be resolved, and reused.
 func (s *session) onReturn(r amqp.Return) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var tags []uint64
+	var first uint64
 	for tag, c := range s.inflight {
 		if c.mandatory && !s.returned[tag] && c.exchange == r.Exchange && c.key == r.RoutingKey &&
-			c.msg.MessageId == r.MessageId && c.msg.CorrelationId == r.CorrelationId && len(c.msg.Body) == len(r.Body) {
-			tags = append(tags, tag)
+			c.msg.MessageId == r.MessageId && c.msg.CorrelationId == r.CorrelationId && len(c.msg.Body) == len(r.Body) &&
+			(first == 0 || tag < first) {
+			first = tag
 		}
 	}
-	slices.Sort(tags)
-	for _, tag := range tags {
-		c := s.inflight[tag]
-		if len(tags) > 1 {
-			if !c.claim() {
-				continue // resolved meanwhile: its outcome is known
-			}
-			same := bytes.Equal(c.msg.Body, r.Body)
-			c.unclaim()
-			if !same {
-				continue
-			}
-		}
-		if s.returned == nil {
-			s.returned = make(map[uint64]bool)
-		}
-		s.returned[tag] = true
-		return
+	if first == 0 {
+		return // its publish is no longer in flight here
 	}
+	if s.returned == nil {
+		s.returned = make(map[uint64]bool)
+	}
+	s.returned[first] = true
 }
 
 func (s *session) onConfirm(conf amqp.Confirmation) {
@@ -212,10 +232,14 @@ func (s *session) onConfirm(conf amqp.Confirmation) {
 	if returned {
 		delete(s.returned, conf.DeliveryTag)
 	}
-	drained := s.retiring && len(s.inflight) == 0
+	idle := len(s.inflight) == 0
+	drained := s.retiring && idle
 	s.mu.Unlock()
 	if drained {
 		s.closeChannel()
+	}
+	if idle && s.p.isolating.Load() > 0 {
+		s.p.kickFlush() // the next message may go
 	}
 	if c == nil {
 		return
@@ -247,6 +271,20 @@ func (s *session) retire() bool {
 	return true
 }
 
+// idle reports whether no message is in flight on the session.
+func (s *session) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) == 0
+}
+
+// isGone reports whether the session takes no more messages.
+func (s *session) isGone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead || s.retiring
+}
+
 // unblocked restarts the confirm timeout of the messages in flight.
 func (s *session) unblocked(now time.Time) {
 	s.mu.Lock()
@@ -255,10 +293,16 @@ func (s *session) unblocked(now time.Time) {
 }
 
 // takeIfStuck retires the session and takes back every message in flight if
-// the oldest of them waited longer than timeout before now.
-func (s *session) takeIfStuck(now time.Time, timeout time.Duration) ([]*Confirmation, time.Duration) {
+// the oldest of them waited longer than timeout before now, counting from
+// notBefore at the earliest. A retiring
+// session (replaced after a nack) is watched too: its messages must not
+// wait for ever behind a stale channel.
+func (s *session) takeIfStuck(now time.Time, timeout time.Duration, notBefore time.Time) ([]*Confirmation, time.Duration) {
+	if len(s.sendSem) > 0 {
+		return nil, 0 // a write is under way: not stuck, or the hang detector's
+	}
 	s.mu.Lock()
-	if s.dead || s.retiring || len(s.inflight) == 0 {
+	if s.dead || len(s.inflight) == 0 {
 		s.mu.Unlock()
 		return nil, 0
 	}
@@ -268,8 +312,10 @@ func (s *session) takeIfStuck(now time.Time, timeout time.Duration) ([]*Confirma
 			oldest = c.sentAt
 		}
 	}
-	if oldest.Before(s.since) {
-		oldest = s.since
+	for _, t := range []time.Time{s.since, notBefore} {
+		if oldest.Before(t) {
+			oldest = t
+		}
 	}
 	if now.Sub(oldest) < timeout {
 		s.mu.Unlock()
@@ -331,16 +377,20 @@ func (s *session) die() {
 	default:
 	}
 	s.p.sessionDead(s)
-	culprits := s.culprits(chErr, taken)
+	culprits, suspects := s.culprits(chErr, taken)
 	for _, c := range taken {
 		if c.resolved() {
 			c.drop()
 			continue
 		}
+		if suspects && c.suspect.CompareAndSwap(false, true) {
+			s.p.isolating.Add(1)
+		}
 		if named, blamed := culprits[c]; blamed {
 			c.attempts++
-			if named && permanentRefusal(chErr) {
-				c.settle(fmt.Errorf("amqpha: publish to exchange %q: %w", c.exchange, chErr))
+			if named {
+				// Refused for what it is: sending it again cannot help.
+				c.settle(fmt.Errorf("amqpha: publish to exchange %q refused: %w", c.exchange, chErr))
 				continue
 			}
 			if c.attempts >= maxAttempts {
@@ -350,7 +400,7 @@ func (s *session) die() {
 		}
 		s.p.requeue(c)
 	}
-	if len(culprits) > 0 {
+	if len(culprits) > 0 || suspects {
 		s.p.userCall(func() {
 			s.p.log.Warn("publisher channel closed by the broker", "code", chErr.Code, "reason", chErr.Reason)
 		})
@@ -358,52 +408,54 @@ func (s *session) die() {
 }
 
 // culprits finds the messages in flight that the broker's close chErr
-// blames: those its reason names (the exchange that does not exist or may
-// not be written to, the size over the limit), or else, when the broker
-// closed the channel or the connection for a fault in what was sent, the
-// first unconfirmed message. A close that is no message's doing (a lost
-// connection, a node shutting down) blames none.
-//
-// The map holds the blamed messages, true for those the reason names.
-func (s *session) culprits(chErr *amqp.Error, taken []*Confirmation) map[*Confirmation]bool {
+// blames. A close that is no message's doing (a lost connection, a node
+// shutting down) blames none. Otherwise the messages its reason names
+// (true in the map), or else the only unconfirmed message (false); with
+// several unconfirmed and none named, none is blamed and suspects is true:
+// they are sent again one at a time, so that the next close names its
+// message.
+func (s *session) culprits(chErr *amqp.Error, taken []*Confirmation) (blamed map[*Confirmation]bool, suspects bool) {
 	if chErr == nil || !chErr.Server || len(taken) == 0 {
-		return nil
+		return nil, false
 	}
 	if !isChannelError(chErr.Code) && !isProtocolError(chErr.Code) {
-		return nil
+		return nil, false
 	}
-	blamed := map[*Confirmation]bool{}
+	blamed = map[*Confirmation]bool{}
 	for _, c := range taken {
 		if s.reasonNames(chErr, c) {
 			blamed[c] = true
 		}
 	}
-	if len(blamed) == 0 {
-		blamed[taken[0]] = false // the first the broker did not confirm
+	switch {
+	case len(blamed) > 0:
+	case len(taken) == 1:
+		blamed[taken[0]] = false
+	default:
+		return nil, true
 	}
-	return blamed
+	return blamed, false
 }
 
-// reasonNames reports whether RabbitMQ's reason text for chErr names c's
-// exchange (404 no exchange, 403 access refused) or its size (406 over the
-// configured max size), compared exactly.
+// reasonNames reports whether RabbitMQ's reason text for chErr names c:
+// its exchange (404 no exchange; 403 no write access, or internal), its
+// size (406 over max_message_size), its expiration or user-id (406),
+// compared exactly.
 func (s *session) reasonNames(chErr *amqp.Error, c *Confirmation) bool {
-	ex := "'" + c.exchange + "' in vhost '" + s.vhost + "'"
+	ex := "exchange '" + c.exchange + "' in vhost '" + s.vhost + "'"
+	r := chErr.Reason
 	switch chErr.Code {
 	case amqp.NotFound:
-		return c.exchange != "" && chErr.Reason == "NOT_FOUND - no exchange "+ex
+		return c.exchange != "" && r == "NOT_FOUND - no "+ex
 	case amqp.AccessRefused:
-		return strings.HasPrefix(chErr.Reason, "ACCESS_REFUSED - access to exchange "+ex+" refused")
+		return strings.HasPrefix(r, "ACCESS_REFUSED - write access to "+ex+" refused for user '") ||
+			r == "ACCESS_REFUSED - cannot publish to internal "+ex
 	case amqp.PreconditionFailed:
-		return strings.HasPrefix(chErr.Reason, "PRECONDITION_FAILED - message size "+strconv.Itoa(len(c.msg.Body))+" is larger than")
+		return strings.HasPrefix(r, "PRECONDITION_FAILED - message size "+strconv.Itoa(len(c.msg.Body))+" is larger than") ||
+			c.msg.Expiration != "" && strings.HasPrefix(r, "PRECONDITION_FAILED - invalid expiration '"+c.msg.Expiration+"'") ||
+			c.msg.UserId != "" && strings.HasPrefix(r, "PRECONDITION_FAILED - user_id property set to '"+c.msg.UserId+"' but")
 	}
 	return false
-}
-
-// permanentRefusal reports a close that sending the message again cannot
-// change: its exchange does not exist, or the user may not write to it.
-func permanentRefusal(chErr *amqp.Error) bool {
-	return chErr.Code == amqp.NotFound || chErr.Code == amqp.AccessRefused
 }
 
 // isChannelError reports AMQP reply codes that close a channel, not the

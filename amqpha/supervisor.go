@@ -44,6 +44,7 @@ type supervisor struct {
 
 	mu          sync.Mutex
 	conn        *amqp.Connection
+	tc          *trackedConn // conn's socket
 	node        *nodeAddr
 	dialing     *nodeAddr    // the node being dialed, claimed against the other connections
 	pending     *pendingConn // dialed for a rebalancing move
@@ -210,6 +211,7 @@ func (s *supervisor) run() {
 	defer s.dropPending()
 	ctx := s.c.ctx
 	var prev *nodeAddr
+	quick := 0 // connections lost soon after they opened, in a row
 	for ctx.Err() == nil {
 		s.resolve(true)
 		if s.pool.picker == nil {
@@ -250,7 +252,6 @@ func (s *supervisor) run() {
 				continue
 			}
 			readyAt, gen := time.Now(), lc.gen
-			s.pool.succeeded(addr.raw)
 			s.log.Info("connected", "node", addr, "generation", gen)
 			s.emit(Event{Kind: EventReady, Node: addr.String(), Generation: gen})
 			if prev != nil && prev.raw != addr.raw {
@@ -270,12 +271,18 @@ func (s *supervisor) run() {
 			// A connection lost soon after it opened counts as a failed
 			// attempt: what kills connections as they open (a poison
 			// message, a node that accepts and then fails) must meet the
-			// backoff, not a tight loop of new connections.
+			// backoff, not a tight loop of new connections. Once as many
+			// were lost in a row as there are nodes, the pass counts as
+			// failed and the backoff applies before the next.
 			lived := time.Since(readyAt) >= shortLived
 			if lived || cause == errMoved {
-				connected = true
+				quick = 0
 				s.bo.Reset()
+				s.pool.succeeded(addr.raw) // its failures in a row end here
+			} else {
+				quick++
 			}
+			connected = quick == 0 || quick < len(s.pool.nodes)
 			done(r, cause)
 			if m := s.c.cfg.Metrics; m != nil {
 				m.ConnectionDown(s.label, addr.hostPort(), ctx.Err() == nil && cause != errMoved)
@@ -292,11 +299,10 @@ func (s *supervisor) run() {
 			s.setLastErr(cause)
 			s.log.Warn("connection lost; moving to another node", "node", addr, "err", cause, "quarantine", q)
 			s.emit(Event{Kind: EventReconnecting, Node: addr.String(), Generation: gen, Err: cause})
-			if !lived {
+			if !connected {
 				errs = append(errs, &NodeError{Node: addr.String(), Op: "serve", Err: fmt.Errorf("lost %v after it opened: %w", time.Since(readyAt).Round(time.Millisecond), cause)})
-				continue // the next node of this pass; when all failed, the backoff
 			}
-			break // a new pass at once, without sleeping
+			break // a new pass, at once unless connections keep dying as they open
 		}
 		if connected || ctx.Err() != nil {
 			continue
@@ -369,7 +375,9 @@ func (s *supervisor) connect(addr *nodeAddr) (*liveConn, error) {
 		// right after the handshake must not hold the supervisor, and a
 		// long topology that makes progress is not cut short.
 		guard := time.AfterFunc(s.c.cfg.DialTimeout, func() { tc.Close() })
-		err := t.replay(s.c.ctx, conn, s.role, s, gen, func() { guard.Reset(s.c.cfg.DialTimeout) })
+		gctx, cancel := context.WithTimeout(s.c.ctx, s.c.cfg.DialTimeout) // for the gate
+		err := t.replay(gctx, conn, s.role, s, gen, func() { guard.Reset(s.c.cfg.DialTimeout) })
+		cancel()
 		guard.Stop()
 		if err != nil {
 			tc.Close()
@@ -382,8 +390,22 @@ func (s *supervisor) connect(addr *nodeAddr) (*liveConn, error) {
 		a.attach(gen, conn, addr, false)
 	}
 	s.setConnLocked(conn, addr)
+	s.tc = tc
 	lc.gen = gen
 	return lc, nil
+}
+
+// sendProgress tells how many bytes written to the current connection the
+// broker has not acknowledged, and how many it acknowledged in all; ok is
+// false without a connection or where the system cannot tell.
+func (s *supervisor) sendProgress() (pending int, acked uint64, ok bool) {
+	s.mu.Lock()
+	tc := s.tc
+	s.mu.Unlock()
+	if tc == nil {
+		return 0, 0, false
+	}
+	return sendState(tc.sock)
 }
 
 // liveConn is a connection the supervisor serves, with its notifications.
@@ -634,6 +656,7 @@ func (s *supervisor) lost(gen uint64) {
 	s.mu.Lock()
 	if s.gen == gen {
 		s.setConnLocked(nil, nil)
+		s.tc = nil
 	}
 	atts := append([]attachment(nil), s.attachments...)
 	s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -28,7 +29,9 @@ type Exchange struct {
 //
 // Exclusive and server-named queues belong to one connection, so they are
 // declared on the consumers' connection (the broker deletes them when it
-// closes) and declared again on each new one.
+// closes) and declared again on each new one while a consumer of the
+// client reads them; one that no consumer reads when its connection
+// closes is forgotten with its bindings, as the broker forgot it.
 type Queue struct {
 	Name       string
 	Durable    bool
@@ -69,13 +72,15 @@ type ExchangeBinding struct {
 // is either recorded before a new connection replays the record, or made on
 // that connection. gate is a channel so that waiting for it ends with the
 // waiter's context; it is held across network I/O, but nothing that reads
-// the topology waits for it. mu guards the records and names, never I/O:
-// the records change only with gate held, and with mu held too.
+// the topology waits for it, and a request its caller abandoned leaves it.
+// mu guards the records and names, never I/O; a replay declares from a
+// copy of the records taken under mu.
 type topology struct {
 	gate chan struct{}
-	wg   sync.WaitGroup // declarations abandoned by their callers' contexts
+	wg   sync.WaitGroup // requests under way, also those their callers abandoned
 
 	mu      sync.Mutex
+	closed  bool // the client closed: no more requests
 	records []*record
 	queues  map[string]*queueRecord // by the name given first and by the current name
 }
@@ -176,11 +181,14 @@ func (t *topology) declare(ch *amqp.Channel, r *record) (renamed string, err err
 		return "", ch.ExchangeDeclare(e.Name, exchangeKind(e.Kind), e.Durable, e.AutoDelete, e.Internal, false, e.Args)
 	case r.q != nil:
 		q := r.q
-		got, err := ch.QueueDeclare(q.decl.Name, q.decl.Durable, q.decl.AutoDelete, q.decl.Exclusive, false, q.decl.Args)
+		t.mu.Lock()
+		decl, name := q.decl, q.name
+		t.mu.Unlock()
+		got, err := ch.QueueDeclare(decl.Name, decl.Durable, decl.AutoDelete, decl.Exclusive, false, decl.Args)
 		if err != nil {
 			return "", err
 		}
-		if got.Name != q.name {
+		if got.Name != name {
 			t.mu.Lock()
 			if q.name != q.first {
 				delete(t.queues, q.name)
@@ -216,13 +224,19 @@ func (t *topology) replay(ctx context.Context, conn *amqp.Connection, r role, su
 		return err
 	}
 	defer t.leave()
+	if r&roleConsume != 0 {
+		t.forgetUnused(sup)
+	}
+	t.mu.Lock()
+	records := slices.Clone(t.records)
+	t.mu.Unlock()
 	var ch *amqp.Channel
 	defer func() {
 		if ch != nil {
 			ch.Close()
 		}
 	}()
-	for _, rec := range t.records {
+	for _, rec := range records {
 		t.mu.Lock()
 		home := t.homeLocked(rec)
 		t.mu.Unlock()
@@ -258,6 +272,29 @@ func (t *topology) replay(ctx context.Context, conn *amqp.Connection, r role, su
 	return nil
 }
 
+// forgetUnused forgets the exclusive and server-named queues that no
+// consumer of the client reads: they died with the connection that
+// declared them, as the broker forgot them, and are not declared again.
+// A program that declares a reply queue per request does not grow the
+// record (and the replay) with each one. Called with the gate held.
+func (t *topology) forgetUnused(sup *supervisor) {
+	used := sup.c.consumedQueues()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var gone []string
+	for _, rec := range t.records {
+		if q := rec.q; q != nil && q.home() == roleConsume && !used[q.first] && !used[q.name] {
+			gone = append(gone, q.first)
+		}
+	}
+	for _, name := range gone {
+		t.forgetQueueLocked(name)
+	}
+	if len(gone) > 0 {
+		sup.log.Info("forgot exclusive or server-named queues that no consumer reads", "queues", gone)
+	}
+}
+
 // redeclareQueue declares the recorded queue the program calls name, and
 // its bindings, on a channel of its own. It does nothing for a queue that
 // was not declared through the client.
@@ -277,7 +314,10 @@ func (t *topology) redeclareQueue(ctx context.Context, conn *amqp.Connection, na
 		return err
 	}
 	defer ch.Close()
-	for _, rec := range t.records {
+	t.mu.Lock()
+	records := slices.Clone(t.records)
+	t.mu.Unlock()
+	for _, rec := range records {
 		if rec.q == q || rec.qb != nil && rec.qb.Queue == q.first {
 			if _, err := t.declare(ch, rec); err != nil {
 				return fmt.Errorf("amqpha: declaring %s: %w", rec, err)
@@ -297,18 +337,32 @@ func isBrokerRefusal(err error) bool {
 // apply runs op on a fresh channel of conn and, if it succeeds, record
 // (with mu held), and returns by ctx's end: a request the broker does not
 // answer (it reads nothing while it blocks the connection) is abandoned to
-// a goroutine that ends with the connection, and nothing is recorded.
-func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*amqp.Channel) error, record func()) error {
+// a goroutine that ends with the connection, and the gate is left to the
+// others. What an abandoned request did is recorded only if it removed
+// something (forget): a declaration its caller was told failed is not
+// declared again, a deletion that happened is not undone.
+func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*amqp.Channel) error, record func(), forget bool) error {
 	if err := t.enter(ctx); err != nil {
 		return err
 	}
+	var once sync.Once
+	leave := func() { once.Do(t.leave) }
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		leave()
+		return ErrClosed
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
 	var (
 		mu        sync.Mutex
 		abandoned bool
 	)
 	done := make(chan error, 1)
-	t.wg.Go(func() {
-		defer t.leave()
+	go func() {
+		defer t.wg.Done()
+		defer leave()
 		ch, err := conn.Channel()
 		if err == nil {
 			err = op(ch)
@@ -316,7 +370,7 @@ func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*am
 		}
 		if err == nil {
 			mu.Lock()
-			if !abandoned {
+			if !abandoned || forget {
 				t.mu.Lock()
 				record()
 				t.mu.Unlock()
@@ -324,7 +378,7 @@ func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*am
 			mu.Unlock()
 		}
 		done <- err
-	})
+	}()
 	select {
 	case err := <-done:
 		return err
@@ -337,8 +391,18 @@ func (t *topology) apply(ctx context.Context, conn *amqp.Connection, op func(*am
 		default:
 		}
 		abandoned = true
+		leave()
 		return ctx.Err()
 	}
+}
+
+// close refuses further requests and waits for the abandoned ones, which
+// end with their connections.
+func (t *topology) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
 }
 
 // upsertLocked replaces the record that same reports, or appends r.

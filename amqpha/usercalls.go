@@ -14,14 +14,16 @@ import (
 type userCalls struct {
 	mu      sync.Mutex
 	queue   []func()
-	running bool // a drain goroutine is on the queue
-	idle    *sync.Cond
+	running bool   // a drain goroutine is on the queue
+	posted  uint64 // calls posted so far
+	ran     uint64 // calls run so far
+	ranMore *sync.Cond
 	wg      sync.WaitGroup
 }
 
 func newUserCalls() *userCalls {
 	u := &userCalls{}
-	u.idle = sync.NewCond(&u.mu)
+	u.ranMore = sync.NewCond(&u.mu)
 	return u
 }
 
@@ -30,6 +32,7 @@ func newUserCalls() *userCalls {
 func (u *userCalls) post(f func()) {
 	u.mu.Lock()
 	u.queue = append(u.queue, f)
+	u.posted++
 	start := !u.running
 	u.running = true
 	u.mu.Unlock()
@@ -49,18 +52,23 @@ func (u *userCalls) drain() {
 			q[i] = nil
 		}
 		u.mu.Lock()
+		u.ran += uint64(len(q))
+		u.ranMore.Broadcast()
 	}
 	u.running = false
-	u.idle.Broadcast()
 	u.mu.Unlock()
 }
 
-// flush waits until every call posted so far has run, or ctx ends.
+// flush waits until every call posted before it has run, or ctx ends;
+// calls posted meanwhile do not make it wait longer.
 func (u *userCalls) flush(ctx context.Context) error {
+	u.mu.Lock()
+	target := u.posted
+	u.mu.Unlock()
 	return waitFor(ctx, func() {
 		u.mu.Lock()
-		for u.running {
-			u.idle.Wait()
+		for u.ran < target {
+			u.ranMore.Wait()
 		}
 		u.mu.Unlock()
 	})

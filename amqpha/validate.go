@@ -3,6 +3,7 @@ package amqpha
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -146,6 +147,13 @@ func checkPublishing(exchange, key string, msg *amqp.Publishing, frameMax int) e
 			return err
 		}
 	}
+	if msg.Expiration != "" {
+		// RabbitMQ reads a per-message TTL in milliseconds, 0 to 2^32-1,
+		// and closes the channel on anything else.
+		if n, err := strconv.ParseUint(msg.Expiration, 10, 32); err != nil || strconv.FormatUint(n, 10) != msg.Expiration {
+			return invalid(k, "Expiration", "%q, want milliseconds as a decimal integer from 0 to 4294967295", msg.Expiration)
+		}
+	}
 	if msg.DeliveryMode > amqp.Persistent {
 		return invalid(k, "DeliveryMode", "%d, want 0 (persistent), 1 (transient) or 2 (persistent)", msg.DeliveryMode)
 	}
@@ -198,8 +206,8 @@ func checkConsumer(queue string, cfg *ConsumerConfig, frameMax int) error {
 	if cfg.Prefetch < 0 || cfg.Prefetch > math.MaxUint16 {
 		return invalid(k, "ConsumerConfig.Prefetch", "%d, want 0 (the default, %d) to %d", cfg.Prefetch, defaultPrefetch, math.MaxUint16)
 	}
-	if cfg.Concurrency < 0 {
-		return invalid(k, "ConsumerConfig.Concurrency", "%d, want >= 0", cfg.Concurrency)
+	if cfg.Concurrency < 0 || cfg.Concurrency > math.MaxUint16 {
+		return invalid(k, "ConsumerConfig.Concurrency", "%d, want 0 (the default, 1) to %d (more handlers than the largest prefetch never run)", cfg.Concurrency, math.MaxUint16)
 	}
 	size, err := checkTable(k, "ConsumerConfig.Args", cfg.Args)
 	if err != nil {
