@@ -28,8 +28,30 @@
 // Every other outcome is an error, distinguishable with errors.Is:
 // [ErrNacked] (the broker refused the message, after retries on fresh
 // channels), [ErrUnroutable] (mandatory, and no queue took it),
-// [ErrBlocked] (a resource alarm blocks publishing), [ErrClosed], or the
-// context's error (the message may or may not have reached the broker).
+// [ErrBlocked] (a resource alarm blocks publishing), [ErrClosed],
+// [ErrPoison] (the message made the broker close its channel or connection
+// again and again), or the context's error (the message may or may not
+// have reached the broker).
+//
+// # Invalid input
+//
+// What the protocol cannot carry fails the call that takes it, at once,
+// touching no channel and no connection: [ErrInvalidMessage] for a message
+// (a short string over 255 bytes, a header value AMQP has no type for,
+// properties larger than a frame), [ErrInvalidArgument] for consumer
+// settings and declarations. The error names the field. What only the
+// broker can judge (an exchange that does not exist) stays the broker's
+// answer. Once Publish returned, amqpha never reads the message's Body or
+// Headers again.
+//
+// # Contexts and locks
+//
+// Every call that needs the network takes a context and returns by its
+// end, also while the broker reads nothing (a resource alarm); calls that
+// do not need it ([Client.NewPublisher], [Client.QueueName],
+// [Client.Connections]) never wait for it. Metrics calls and logs of the
+// confirm path run on a goroutine of their own, so user code cannot delay
+// confirms and returns.
 //
 // # Deliveries
 //
