@@ -945,18 +945,24 @@ func TestClaims(t *testing.T) {
 
 // A channel closed for a reason that names no message, with several in
 // flight: none of them is charged; they are sent again one at a time, so
-// the culprit is found and fails as poison, and the innocent one that was
-// first in flight is confirmed.
+// the culprit is found and fails as poison, and the innocent one (held
+// whenever it shares a channel with the culprit, released 200 ms after
+// each later send if its channel still lives) is confirmed. Charging the
+// first unconfirmed message made the innocent one poison.
 func TestUnexplainedCloseFindsItsCulprit(t *testing.T) {
 	srv := fakebroker.Start(t)
 	srv.DeclareQueue("q")
-	var held atomic.Bool
+	var goodSends atomic.Int32
 	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
-		switch {
-		case string(p.Body) == "bad":
+		switch string(p.Body) {
+		case "bad":
 			return fakebroker.Reply{CloseChannel: 406, Text: "PRECONDITION_FAILED - something about it"}
-		case held.CompareAndSwap(false, true):
-			return fakebroker.Reply{Hold: true} // still unconfirmed when the channel closes
+		case "good":
+			if goodSends.Add(1) > 1 {
+				conn, ch := p.Conn, p.Channel
+				time.AfterFunc(200*time.Millisecond, func() { srv.ReleaseChannel(conn, ch, true) })
+			}
+			return fakebroker.Reply{Hold: true} // unconfirmed while "bad" follows it
 		}
 		return fakebroker.Reply{}
 	})
@@ -1020,7 +1026,9 @@ func TestAccessRefusedFailsItsMessageAtOnce(t *testing.T) {
 }
 
 // A channel retired after a nack still has its confirm timeout: a message
-// left unconfirmed on it is sent again on a fresh channel.
+// left unconfirmed on it is sent again on a fresh channel. (amqp091-go
+// hands confirms over in publish order, so the nacked message goes first,
+// its nack delayed until the held one is in flight behind it.)
 func TestRetiredChannelStillTimesOut(t *testing.T) {
 	srv := fakebroker.Start(t)
 	srv.DeclareQueue("q")
@@ -1028,15 +1036,22 @@ func TestRetiredChannelStillTimesOut(t *testing.T) {
 	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
 		switch n.Add(1) {
 		case 1:
-			return fakebroker.Reply{Hold: true} // never confirmed on this channel
+			return fakebroker.Reply{Nack: true, Delay: 100 * time.Millisecond} // retires the channel, once "stuck" is on it
 		case 2:
-			return fakebroker.Reply{Nack: true} // retires the channel
+			return fakebroker.Reply{Hold: true} // never confirmed on this channel
 		}
 		return fakebroker.Reply{}
 	})
 	c := fakeClient(t, srv.URL(), nil)
-	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 200 * time.Millisecond})
+	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 500 * time.Millisecond})
 	ctx := testCtx(t, 10*time.Second)
+	nacked, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: []byte("nacked once")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitFor(ctx, func() bool { return len(srv.Publishes()) == 1 }); err != nil {
+		t.Fatal(err)
+	}
 	stuck, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: []byte("stuck")})
 	if err != nil {
 		t.Fatal(err)
@@ -1044,7 +1059,7 @@ func TestRetiredChannelStillTimesOut(t *testing.T) {
 	if err := srv.WaitFor(ctx, func() bool { return srv.Held() == 1 }); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("nacked once")}); err != nil {
+	if err := nacked.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := stuck.Wait(ctx); err != nil {
@@ -1119,5 +1134,60 @@ func TestPublishesRacingCloseAllResolve(t *testing.T) {
 				t.Fatal("a publish made while closing never resolved")
 			}
 		}
+	}
+}
+
+// gateCtx stops the first caller of Done until gate is closed: a Publish
+// paused after its closed check, as a preempted goroutine would be.
+type gateCtx struct {
+	context.Context
+	once    sync.Once
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gateCtx) Done() <-chan struct{} {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.gate
+	})
+	return g.Context.Done()
+}
+
+// The deterministic companion of TestPublishesRacingCloseAllResolve: a
+// PublishAsync that passed the closed check is held while Close runs to
+// its end; its confirmation still resolves.
+func TestPublishPausedAcrossCloseResolves(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 30*time.Second)
+	p := newTestPublisher(t, c, PublisherConfig{})
+	g := &gateCtx{Context: ctx, entered: make(chan struct{}), gate: make(chan struct{})}
+	type result struct {
+		cf  *Confirmation
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		cf, err := p.PublishAsync(g, "", "q", amqp.Publishing{})
+		res <- result{cf, err}
+	}()
+	<-g.entered
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	p.Close(cctx)
+	cancel()
+	close(g.gate)
+	r := <-res
+	t.Logf("PublishAsync: %v", r.err)
+	if r.err != nil {
+		return // refused: nothing to resolve
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := r.cf.Wait(wctx)
+	t.Logf("Wait: %v", err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("a publish made while closing never resolved")
 	}
 }
