@@ -1191,3 +1191,40 @@ func TestPublishPausedAcrossCloseResolves(t *testing.T) {
 		t.Fatal("a publish made while closing never resolved")
 	}
 }
+
+// stuckMetrics is a Metrics whose Confirmed blocks until release closes,
+// as a slow metrics backend would.
+type stuckMetrics struct {
+	metricsLog
+	release chan struct{}
+}
+
+func (m *stuckMetrics) Confirmed(time.Duration) { <-m.release }
+
+// Item 4: user code (Metrics here) never runs where it can delay confirms:
+// with Confirmed blocked, the next publishes are still confirmed.
+func TestSlowMetricsDoNotDelayConfirms(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	m := &stuckMetrics{release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(m.release)
+		}
+	}
+	defer release()
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.Metrics = m })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 10*time.Second)
+	for i := range 5 {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := p.Publish(pctx, "", "q", amqp.Publishing{})
+		cancel()
+		if err != nil {
+			t.Fatalf("publish %d while Metrics.Confirmed blocks: %v", i, err)
+		}
+	}
+	release()
+}
