@@ -1228,3 +1228,39 @@ func TestSlowMetricsDoNotDelayConfirms(t *testing.T) {
 	}
 	release()
 }
+
+// Messages published one after another from one goroutine reach the broker
+// in that order, also while the publisher's channel is still being opened
+// (the first ones wait in the queue; later ones must not overtake them).
+func TestOrderKeptFromTheFirstMessage(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
+		if m.Name == "confirm.select" {
+			return fakebroker.Reply{Delay: 5 * time.Millisecond} // the channel opens while messages come
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 10*time.Second)
+	p := newTestPublisher(t, c, PublisherConfig{})
+	const n = 300
+	confs := make([]*Confirmation, 0, n)
+	for i := range n {
+		cf, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: []byte(strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		confs = append(confs, cf)
+	}
+	for _, cf := range confs {
+		if err := cf.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, pub := range srv.Publishes() {
+		if string(pub.Body) != strconv.Itoa(i) {
+			t.Fatalf("publish %d carried message %s: order lost", i, pub.Body)
+		}
+	}
+}

@@ -95,6 +95,7 @@ type Publisher struct {
 	sessions  map[*session]struct{}
 	queue     []*Confirmation // waiting for a session or for the block to lift
 	blocked   bool
+	flushing  bool // the flush goroutine sends a batch taken from queue
 	closing   bool // Close began: no new messages
 	closed    bool // Close gave up waiting: what is left fails
 
@@ -296,7 +297,7 @@ func (p *Publisher) send(c *Confirmation) {
 		return
 	}
 	s := p.cur
-	if s == nil || p.blocked || len(p.queue) > 0 || p.isolating.Load() > 0 {
+	if s == nil || p.blocked || p.flushing || len(p.queue) > 0 || p.isolating.Load() > 0 {
 		p.queue = append(p.queue, c)
 		p.mu.Unlock()
 		p.kickFlush()
@@ -484,7 +485,19 @@ func (p *Publisher) flush() {
 	q := p.queue
 	p.queue = nil
 	isolating := p.isolating.Load() > 0
+	// Until this batch is sent, new messages queue behind it (send), so
+	// that they do not overtake it.
+	p.flushing = true
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.flushing = false
+		more := len(p.queue) > 0
+		p.mu.Unlock()
+		if more {
+			p.kickFlush()
+		}
+	}()
 
 	for i, c := range q {
 		if isolating && (i > 0 || !s.idle()) {
