@@ -34,7 +34,12 @@ func goBuild(verb []string, pkg, out string, tags []string) error {
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
 	}
-	args = append(args, "--", pkg)
+	// No "--" before pkg: go test takes what follows it as the test
+	// binary's arguments and would build the current directory instead.
+	if pkg == "" || strings.HasPrefix(pkg, "-") {
+		return fmt.Errorf("vm: %q is not a package", pkg)
+	}
+	args = append(args, pkg)
 	cmd := exec.Command(goCmd, args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {

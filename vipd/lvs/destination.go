@@ -14,9 +14,10 @@ type Forward uint8
 const (
 	// Masq is NAT (lvs_method NAT, ipvsadm -m).
 	Masq Forward = 0
-	// Local: the destination is an address of the director itself. The
-	// kernel switches any method to Local when the destination's address
-	// is local, and reports Local from then on.
+	// Local: the destination is an address of the director itself. Old
+	// kernels switched any method to Local when the destination's address
+	// was local and reported Local from then on; Debian 12's 6.1 keeps
+	// and reports the method it was given (seen by TestKernel in the VM).
 	Local Forward = 1
 	// Tunnel is IP-in-IP tunnelling (lvs_method TUN, ipvsadm -i).
 	Tunnel Forward = 2

@@ -53,10 +53,10 @@
 //
 // Comparisons use the kernel's own representation: persistence in whole
 // seconds, an empty scheduler name as [DefaultScheduler], a full netmask
-// as none, no protocol for fwmark services. The kernel replaces the
+// as none, no protocol for fwmark services. Old kernels replace the
 // forwarding method of a destination whose address is local to the
-// director with [Local]; a Local destination matches any wanted method,
-// so it is not "repaired" forever.
+// director with [Local] (6.1 keeps the method given); a Local destination
+// matches any wanted method, so it is not "repaired" forever.
 //
 // Order: owned services no longer wanted are deleted first; then, service
 // by service, the service is added or updated, its destinations are

@@ -96,8 +96,11 @@ func kernelScenario(t *testing.T, k lvs.Kernel, loUp bool) {
 		t.Errorf("added %d services, want %d:\n%s", n, len(want), cs)
 	}
 	got, _ := lvs.ReadTable(ctx, k)
-	if d := got[persistent.Key()].Destinations[ap("127.0.0.1:5672")]; loUp && d.Forward != lvs.Local {
-		t.Errorf("destination at a local address reads back as %v, want Local", d.Forward)
+	// A local destination reads back as the method given (Debian 12's 6.1
+	// kernel) or as Local (old kernels, and the fake here); either way the
+	// second Apply below must find nothing to change.
+	if d, ok := got[persistent.Key()].Destinations[ap("127.0.0.1:5672")]; !ok || (d.Forward != lvs.Masq && !(loUp && d.Forward == lvs.Local)) {
+		t.Errorf("destination at a local address reads back as %v (present %v), want Masq or Local", d.Forward, ok)
 	} else {
 		t.Logf("destination at 127.0.0.1 reads back as %v", d.Forward)
 	}

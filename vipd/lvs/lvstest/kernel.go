@@ -43,7 +43,8 @@ func New() *Kernel {
 }
 
 // SetLocal declares addrs local to the director: destinations added or
-// updated at them get the [lvs.Local] method, as in the kernel.
+// updated at them get the [lvs.Local] method, as old kernels did (6.1
+// keeps the method given; without SetLocal the fake behaves so).
 func (k *Kernel) SetLocal(addrs ...netip.Addr) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
