@@ -43,9 +43,14 @@ type Config struct {
 	// TLS and the AMQP handshake together.
 	DialTimeout time.Duration
 	// HangTimeout is how long a connection may receive nothing at all
-	// before it is taken for hung and dropped. While a connection is quiet
-	// the client sends it a cheap request every HangTimeout/4 so a live
-	// broker always has something to answer; the connection is dropped
+	// before it is taken for hung and dropped. While a connection awaits an
+	// answer (a publish its confirm) and has been quiet for HangTimeout/4,
+	// the client sends it a cheap request so a live broker always has
+	// something to answer; a connection that awaits nothing gets that
+	// request only after 1.25 s of quiet (under one packet a second to the
+	// broker), so a node that hangs under an idle connection is left
+	// within about 1.5 s, and the first publish to it makes the connection
+	// awaiting again. The connection is dropped
 	// only when such a request has gone unanswered for HangTimeout/2
 	// (counted from when it left the socket: a large message still
 	// draining over a slow link delays it) and no received bytes wait

@@ -11,12 +11,14 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// trackedConn notes when the connection last received anything, for the
-// hang detector. amqp091-go sees it as the net.Conn it is (deadlines work).
+// trackedConn notes when the connection last received and last sent
+// anything, for the hang detector. amqp091-go sees it as the net.Conn it
+// is (deadlines work).
 type trackedConn struct {
 	net.Conn
-	sock     net.Conn     // the TCP connection under TLS, if any
-	lastRead atomic.Int64 // unix nanoseconds
+	sock      net.Conn     // the TCP connection under TLS, if any
+	lastRead  atomic.Int64 // unix nanoseconds
+	lastWrite atomic.Int64 // unix nanoseconds, taken before the write
 }
 
 // touch records that the connection is alive at now.
@@ -34,6 +36,23 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	// The time is taken before writing, so an answer read while the
+	// write returns is never older than it.
+	now := time.Now().UnixNano()
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.lastWrite.Store(now)
+	}
+	return n, err
+}
+
+// awaiting reports whether something was sent since the broker last sent
+// anything: a publish awaiting its confirm, a request its reply, a probe
+// its answer. A connection that is not awaiting anything is idle, and the
+// hang detector probes it rarely.
+func (c *trackedConn) awaiting() bool { return c.lastWrite.Load() > c.lastRead.Load() }
 
 // idle is how long the connection has received nothing.
 func (c *trackedConn) idle(now time.Time) time.Duration {

@@ -20,6 +20,10 @@ var (
 	// ErrBlocked: the broker blocks publishing because of a resource alarm
 	// (connection.blocked).
 	ErrBlocked = errors.New("amqpha: connection blocked by the broker")
+	// ErrHung: the hang detector dropped the connection: the broker
+	// answered nothing, not even a request made for that purpose, for
+	// HangTimeout. It is the Err of the EventReconnecting that follows.
+	ErrHung = errors.New("amqpha: node taken for hung")
 	// ErrNoNodes: there is no node to connect to.
 	ErrNoNodes = errors.New("amqpha: no nodes")
 	// ErrStaleDelivery: the delivery came on a channel that is gone (its

@@ -28,8 +28,8 @@ type PublisherConfig struct {
 	// for the block to lift, within its context.
 	FailWhenBlocked bool
 	// NackRetryFor is how long a message the broker nacks keeps being
-	// sent again, each time on a fresh channel after a short pause (25 ms
-	// doubling up to 200 ms), before Publish returns ErrNacked. A quorum
+	// sent again, each time on a fresh channel after a short pause (5 ms
+	// doubling up to 40 ms), before Publish returns ErrNacked. A quorum
 	// queue nacks while it elects a new leader, and a RabbitMQ 3.10 channel
 	// can keep nacking after a leader change until it is replaced; a queue
 	// that is full with x-overflow reject-publish nacks for good, and its
@@ -49,11 +49,16 @@ type PublisherConfig struct {
 }
 
 const (
-	defaultWindow         = 256
-	maxWindow             = 1 << 20
-	defaultNackRetryFor   = time.Second
-	nackRetryBase         = 25 * time.Millisecond
-	nackRetryMax          = 200 * time.Millisecond
+	defaultWindow       = 256
+	maxWindow           = 1 << 20
+	defaultNackRetryFor = time.Second
+	// A quorum queue nacks at once while it elects a leader (150-300 ms
+	// after a kill here); short pauses find the new leader within
+	// nackRetryMax of its election, where 25 ms doubling to 200 ms cost up
+	// to 600 ms. Each retry goes out on a fresh channel, and the retries
+	// end after NackRetryFor.
+	nackRetryBase         = 5 * time.Millisecond
+	nackRetryMax          = 40 * time.Millisecond
 	defaultConfirmTimeout = 2 * time.Second
 )
 
@@ -376,12 +381,18 @@ func (p *Publisher) nacked(s *session, c *Confirmation) {
 		c.settle(fmt.Errorf("%w (%d times in %v)", ErrNacked, c.nacks, now.Sub(c.firstNack).Round(time.Millisecond)))
 		return
 	}
-	pause := min(nackRetryBase<<min(c.nacks-1, 8), nackRetryMax)
+	pause := nackPause(c.nacks)
 	p.wg.Add(1) // Close waits for it: c is resolved by then
 	time.AfterFunc(pause, func() {
 		defer p.wg.Done()
 		p.requeue(c)
 	})
+}
+
+// nackPause is the pause before the retry that follows a message's n-th
+// nack (n ≥ 1): nackRetryBase doubling up to nackRetryMax.
+func nackPause(n int) time.Duration {
+	return min(nackRetryBase<<min(max(n, 1)-1, 8), nackRetryMax)
 }
 
 // retire replaces s by a fresh channel for new messages.

@@ -485,7 +485,7 @@ func (s *supervisor) serve(lc *liveConn, addr *nodeAddr) (cause error, avoid boo
 				s.setBlocked(gen, b)
 			}
 		case idle := <-hung:
-			hangCause = fmt.Errorf("amqpha: nothing received from %s for %v: taken for hung", addr, idle.Round(time.Millisecond))
+			hangCause = fmt.Errorf("%w: nothing received from %s for %v", ErrHung, addr, idle.Round(time.Millisecond))
 			tc.Close() // amqp091-go's reader fails and closes the connection
 		case <-s.c.ctx.Done():
 			conn.CloseDeadline(s.c.closeDeadline())
@@ -682,10 +682,21 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 	}
 }
 
+// idleProbeEvery is how often the hang detector asks an idle connection
+// (nothing sent since the broker last spoke): under one request a second
+// to the broker, and a node that hangs while its connection is idle is
+// left within idleProbeEvery + HangTimeout/2 (about 1.5 s by default).
+const idleProbeEvery = 1250 * time.Millisecond
+
 // watch is the hang detector. A connection that received nothing for
-// HangTimeout is reported on hung. While it is quiet for a quarter of that,
-// a cheap request (a passive declare of amq.direct) gives a live broker
+// HangTimeout is reported on hung. While it awaits an answer (a publish
+// its confirm, a request its reply) and is quiet for a quarter of that, a
+// cheap request (a passive declare of amq.direct) gives a live broker
 // something to answer; under load, confirms and deliveries already do.
+// While it awaits nothing, the request goes out only after idleProbeEvery
+// of quiet: an idle client costs the broker less than a request a second,
+// and the first publish after the quiet makes it awaiting again, so the
+// publish's wait on a hung node is bounded as under load.
 // While the broker blocks the connection (resource alarm) it reads nothing
 // from it and answers nothing, so the detector pauses and heartbeats alone
 // watch the connection.
@@ -710,6 +721,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 		return
 	}
 	quiet := timeout / 4
+	idleQuiet := max(idleProbeEvery, quiet)
 	tick := time.NewTicker(max(quiet/2, time.Millisecond))
 	defer tick.Stop()
 	var probing atomic.Bool
@@ -754,7 +766,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 					return
 				}
 			}
-			if idle >= quiet && probing.CompareAndSwap(false, true) {
+			if idle >= quiet && (idle >= idleQuiet || tc.awaiting()) && probing.CompareAndSwap(false, true) {
 				probeSent = now
 				s.wg.Add(1)
 				go func() {
