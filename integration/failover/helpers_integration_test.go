@@ -130,6 +130,37 @@ func drainQueue(t *testing.T, queue string) map[string]int {
 	return seen
 }
 
+// waitQuorumLeader waits until a running node reports a leader for the
+// quorum queue (rabbitmq-queues quorum_status) and returns it; the test
+// fails if none does within timeout.
+func waitQuorumLeader(t *testing.T, ctx context.Context, queue string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		for _, n := range shared.Nodes() {
+			if !n.Running() || n.Paused() {
+				continue
+			}
+			leader, err := n.QuorumLeader(ctx, queue)
+			if err != nil {
+				last = err
+				continue
+			}
+			if leader != "" {
+				return leader
+			}
+			last = fmt.Errorf("%s sees no leader", n.Name())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no leader for quorum queue %s within %v: %v", queue, timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // mgmt returns the body of a GET on node 0's management API, for logs.
 func mgmt(t *testing.T, path string) string {
 	req, _ := http.NewRequest("GET", shared.Node(0).ManagementURL()+path, nil)

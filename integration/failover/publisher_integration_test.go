@@ -193,15 +193,12 @@ func TestAllNodesDownThenBack(t *testing.T) {
 		t.Fatalf("publish made during the outage: %v, want nil or ErrNacked", duringErr)
 	}
 	t.Logf("publish made during the outage: %v", duringErr)
-	var afterErr error
-	for range 600 {
-		if afterErr = pub.Publish(ctx, "", q, amqp.Publishing{MessageId: "after"}); !errors.Is(afterErr, amqpha.ErrNacked) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if afterErr != nil {
-		t.Fatalf("publish once the cluster is back: %v", afterErr)
+	// Once the broker reports a leader for the queue, it takes messages:
+	// the next publish is confirmed, not nacked.
+	leader := waitQuorumLeader(t, ctx, q, 2*time.Minute)
+	t.Logf("queue led by %s", leader)
+	if err := pub.Publish(ctx, "", q, amqp.Publishing{MessageId: "after"}); err != nil {
+		t.Fatalf("publish once the cluster is back and %s leads the queue: %v", leader, err)
 	}
 	seen := drainQueue(t, q)
 	want := []string{"before", "after"}
