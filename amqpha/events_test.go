@@ -42,8 +42,31 @@ func TestEventQueueNeverBlocksAndCountsDrops(t *testing.T) {
 	q.post(Event{Kind: EventClosed}) // after close: dropped, no panic
 }
 
+// Without a callback, events are neither kept nor counted as dropped (no
+// one asked for them), and close does not wait for a goroutine that was
+// never started.
 func TestEventQueueWithoutCallback(t *testing.T) {
 	q := newEventQueue(nil, 4)
-	q.post(Event{Kind: EventReady})
-	q.close()
+	for range 10 {
+		q.post(Event{Kind: EventReady})
+	}
+	q.mu.Lock()
+	kept := len(q.q)
+	q.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("%d events kept with no callback to take them", kept)
+	}
+	if d := q.dropped.Load(); d != 0 {
+		t.Fatalf("%d events counted as dropped with no callback", d)
+	}
+	closed := make(chan struct{})
+	go func() {
+		q.close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close blocked with no callback goroutine")
+	}
 }

@@ -77,28 +77,58 @@ func TestFailFastTriesEveryNodeOnceWithoutSleeping(t *testing.T) {
 	}
 }
 
+// Without FailFast, Dial does not give up when a pass fails: it makes pass
+// after pass, each trying every node once (the backoff comes between
+// passes, never between the nodes of one), until its context ends, and then
+// returns the last pass's ConnectError with the context's error.
 func TestDialKeepsTryingUntilContextEnds(t *testing.T) {
 	uris := closedPorts(t, 2)
-	var log eventLog
-	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	const passes = 4
+	failed := make(chan string, 256)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := Dial(ctx, Config{Nodes: uris, OnEvent: log.add, ReconnectInitial: 50 * time.Millisecond})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Dial = %v, want DeadlineExceeded", err)
-	}
-	var ce *ConnectError
-	if !errors.As(err, &ce) {
-		t.Fatalf("Dial = %v, want the last pass's ConnectError wrapped", err)
-	}
-	failed := 0
-	for _, e := range log.all() {
-		if e.Kind == EventConnectFailed {
-			failed++
+	dialed := make(chan error, 1)
+	go func() {
+		_, err := Dial(ctx, Config{Nodes: uris, ReconnectInitial: 10 * time.Millisecond, OnEvent: func(e Event) {
+			if e.Kind == EventConnectFailed {
+				select {
+				case failed <- e.Node:
+				default: // more than the test reads
+				}
+			}
+		}})
+		dialed <- err
+	}()
+	var nodes []string
+	deadline := time.After(time.Minute)
+	for len(nodes) < passes*len(uris) {
+		select {
+		case n := <-failed:
+			nodes = append(nodes, n)
+		case err := <-dialed:
+			t.Fatalf("Dial returned %v after %d failed connects, before its context ended", err, len(nodes))
+		case <-deadline:
+			t.Fatalf("only %d failed connects in a minute: %q", len(nodes), nodes)
 		}
 	}
-	// Passes of 2 nodes, 50 ms backoff growing: several passes fit.
-	if failed < 4 {
-		t.Fatalf("%d failed connects in 700 ms, want several passes", failed)
+	for p := range passes {
+		if pass := nodes[2*p : 2*p+2]; pass[0] == pass[1] {
+			t.Fatalf("pass %d tried %q, want both nodes once; all failures: %q", p, pass, nodes)
+		}
+	}
+	cancel()
+	var err error
+	select {
+	case err = <-dialed:
+	case <-time.After(time.Minute):
+		t.Fatal("Dial did not return once its context ended")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial = %v, want context.Canceled", err)
+	}
+	var ce *ConnectError
+	if !errors.As(err, &ce) || len(ce.Errs) != 2 {
+		t.Fatalf("Dial = %v, want the last pass's ConnectError (2 nodes) wrapped", err)
 	}
 }
 

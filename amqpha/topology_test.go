@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/internal/fakebroker"
 )
 
 func recordNames(t *topology) []string {
@@ -73,26 +75,59 @@ func TestTopologyForgetsDeletedEntitiesAndTheirBindings(t *testing.T) {
 }
 
 func TestServerNamedQueueKeepsItsFirstNameForBindingsAndConsumers(t *testing.T) {
+	const first = "amq.gen-JzTY20BRgKO-HjmUJj0wLg" // as the first connection's broker named it
 	tp := newTopology()
-	tp.recordQueueLocked(Queue{Exclusive: true}, "amq.gen-1")
-	tp.recordQueueBindingLocked(QueueBinding{Queue: "amq.gen-1", Exchange: "events"})
-	q := tp.queues["amq.gen-1"]
+	tp.recordQueueLocked(Queue{Exclusive: true}, first)
+	tp.recordQueueBindingLocked(QueueBinding{Queue: first, Exchange: "events"})
+	q := tp.queues[first]
 	if q.home() != roleConsume {
 		t.Fatalf("a server-named exclusive queue's home is %v, want the consumers' connection", q.home())
 	}
 	if h := tp.homeLocked(tp.records[1]); h != roleConsume {
 		t.Fatalf("its binding's home is %v, want the consumers' connection", h)
 	}
-	// A failover: the queue is declared again and named anew.
-	q.name = "amq.gen-2"
-	tp.queues["amq.gen-2"] = q
-	if got := tp.currentName("amq.gen-1"); got != "amq.gen-2" {
-		t.Fatalf("current name of amq.gen-1 is %q", got)
+	// A failover: the queue is declared again on a new connection, and
+	// the broker names it anew.
+	srv := fakebroker.Start(t)
+	redeclare := func() string {
+		t.Helper()
+		conn, err := amqp.Dial("amqp://guest:guest@" + srv.Addr() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		renamed, err := tp.declare(ch, tp.records[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return renamed
+	}
+	second := redeclare()
+	if second == "" || second == first {
+		t.Fatalf("declared again, the queue was renamed to %q; want the broker's new name", second)
+	}
+	if got := tp.currentName(first); got != second {
+		t.Fatalf("current name of %s is %q, want %q, the name the broker gave", first, got, second)
 	}
 	// The program may bind with either name; the record keeps the first.
-	tp.recordQueueBindingLocked(QueueBinding{Queue: "amq.gen-2", Exchange: "more"})
-	if b := tp.records[2].qb; b.Queue != "amq.gen-1" {
+	tp.recordQueueBindingLocked(QueueBinding{Queue: second, Exchange: "more"})
+	if b := tp.records[2].qb; b.Queue != first {
 		t.Fatalf("binding recorded for queue %q, want its first name", b.Queue)
+	}
+	// Another failover: the name in between is forgotten.
+	third := redeclare()
+	if third == "" || third == second {
+		t.Fatalf("declared a third time, the queue was renamed to %q", third)
+	}
+	if got := tp.currentName(first); got != third {
+		t.Fatalf("current name of %s is %q, want %q", first, got, third)
+	}
+	if tp.queues[second] != nil {
+		t.Fatalf("the name %s the queue no longer has is still recorded", second)
 	}
 	if got := tp.currentName("unknown"); got != "unknown" {
 		t.Fatalf("an unknown name maps to %q", got)

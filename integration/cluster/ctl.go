@@ -190,3 +190,70 @@ func parseAlarms(out []byte) (bool, error) {
 	}
 	return len(v.Local) > 0 || len(v.Alarms) > 0, nil
 }
+
+// QueueCounts is how many of a queue's messages the broker holds ready for
+// delivery and how many it delivered that are not acknowledged yet. For a
+// quorum queue RabbitMQ refreshes them on the queue's tick (every 5 s by
+// default), so poll for a count rather than read it once.
+type QueueCounts struct {
+	Ready   int `json:"messages_ready"`
+	Unacked int `json:"messages_unacknowledged"`
+}
+
+// QueueCounts asks the node for queue's message counts in the default
+// vhost (rabbitmqctl list_queues).
+func (n *Node) QueueCounts(ctx context.Context, queue string) (QueueCounts, error) {
+	out, err := n.Ctl(ctx, "rabbitmqctl", "list_queues", "name", "messages_ready", "messages_unacknowledged", "--formatter", "json")
+	if err != nil {
+		return QueueCounts{}, err
+	}
+	return parseQueueCounts(out, queue)
+}
+
+// parseQueueCounts finds queue in `rabbitmqctl list_queues name
+// messages_ready messages_unacknowledged --formatter json`.
+func parseQueueCounts(out []byte, queue string) (QueueCounts, error) {
+	var rows []struct {
+		Name string `json:"name"`
+		QueueCounts
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return QueueCounts{}, fmt.Errorf("cluster: list_queues: %w", err)
+	}
+	for _, r := range rows {
+		if r.Name == queue {
+			return r.QueueCounts, nil
+		}
+	}
+	return QueueCounts{}, fmt.Errorf("cluster: list_queues: no queue %q", queue)
+}
+
+// QuorumLeader asks the node which member leads the quorum queue now
+// (rabbitmq-queues quorum_status, "Raft State"); "" when no member does,
+// as right after every node restarted. Unlike the leader column of
+// list_queues, this is not stale after a failover.
+func (n *Node) QuorumLeader(ctx context.Context, queue string) (string, error) {
+	out, err := n.Ctl(ctx, "rabbitmq-queues", "quorum_status", queue, "--formatter", "json")
+	if err != nil {
+		return "", err
+	}
+	return parseQuorumLeader(out)
+}
+
+// parseQuorumLeader reads `rabbitmq-queues quorum_status --formatter json`:
+// one object per member.
+func parseQuorumLeader(out []byte) (string, error) {
+	var members []struct {
+		Node  string `json:"Node Name"`
+		State string `json:"Raft State"`
+	}
+	if err := json.Unmarshal(out, &members); err != nil {
+		return "", fmt.Errorf("cluster: quorum_status: %w", err)
+	}
+	for _, m := range members {
+		if m.State == "leader" {
+			return m.Node, nil
+		}
+	}
+	return "", nil
+}

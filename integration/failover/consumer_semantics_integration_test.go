@@ -14,6 +14,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/amqpha/amqpha/amqpha"
+	"github.com/amqpha/amqpha/integration/cluster"
 )
 
 // publishN publishes n messages to queue through node 0, directly.
@@ -116,11 +117,19 @@ func TestPrefetchAndConcurrency(t *testing.T) {
 	if _, err := progressInt32(&count, 5, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	// No sixth delivery while five are unacknowledged; the broker's own
-	// count says the same.
-	time.Sleep(500 * time.Millisecond)
-	if n := count.Load(); n != 5 {
-		t.Fatalf("%d deliveries unacknowledged with prefetch 5", n)
+	// The broker holds the rest back: 5 delivered and unacknowledged, 35
+	// ready. Its counts of a quorum queue lag (they are refreshed on the
+	// queue's tick), so wait for them; then they stay so, and no sixth
+	// delivery comes, while five are unacknowledged.
+	waitCounts(t, ctx, q, cluster.QueueCounts{Ready: 35, Unacked: 5}, time.Minute)
+	for range 5 {
+		got, err := shared.Node(0).QueueCounts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count.Load(); n != 5 || got != (cluster.QueueCounts{Ready: 35, Unacked: 5}) {
+			t.Fatalf("%d deliveries handled, broker counts %+v; want 5 with prefetch 5 and 35 ready", n, got)
+		}
 	}
 	held.Range(func(_, v any) bool {
 		v.(*amqpha.Delivery).Ack()
@@ -155,9 +164,18 @@ func TestPrefetchAndConcurrency(t *testing.T) {
 	if _, err := progressInt32(&running, 3, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if m := most.Load(); m != 3 {
-		t.Fatalf("%d handlers ran at once with Concurrency 3", m)
+	// The broker delivered the prefetch, 20 of the 35 left (the 5 the
+	// first consumer held went back when it closed); of those, 3 run and
+	// the others wait for a handler, and that stays so.
+	waitCounts(t, ctx, q, cluster.QueueCounts{Ready: 15, Unacked: 20}, time.Minute)
+	for range 5 {
+		got, err := shared.Node(0).QueueCounts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := most.Load(); m != 3 || got.Unacked > 20 {
+			t.Fatalf("%d handlers ran at once with Concurrency 3; broker counts %+v with prefetch 20", m, got)
+		}
 	}
 	close(release)
 	if _, err := progressInt32(&handledN, 30, time.Minute); err != nil {

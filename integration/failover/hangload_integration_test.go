@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 // TestNoFalseHangUnderLoad: with the default HangTimeout, a client
 // publishing hard while the machine's CPUs are saturated by other
 // processes is never taken for hung: every node stays up, so any
-// "taken for hung" reconnect is a false failover.
+// reconnect at all is a false failover.
 func TestNoFalseHangUnderLoad(t *testing.T) {
 	restore(t)
 	secs := 15
@@ -57,17 +56,18 @@ func TestNoFalseHangUnderLoad(t *testing.T) {
 	}
 	hogs = nil
 	confirmed, dups := l.finish()
-	hung := 0
+	lost := 0
 	for _, e := range ev.snapshot() {
 		if e.Kind == amqpha.EventReconnecting {
 			t.Logf("reconnect: %s %s: %v", e.Connection, e.Node, e.Err)
-			if e.Err != nil && strings.Contains(e.Err.Error(), "taken for hung") {
-				hung++
-			}
+			lost++
 		}
 	}
-	t.Logf("%d s under CPU load: %d confirmed, %d duplicates, %d false hang failovers", secs, confirmed, dups, hung)
-	if hung > 0 {
-		t.Errorf("%d false hang failovers under load", hung)
+	t.Logf("%d s under CPU load: %d confirmed, %d duplicates, %d connections lost", secs, confirmed, dups, lost)
+	if confirmed == 0 {
+		t.Error("nothing was confirmed under load: the client was not tested")
+	}
+	if lost > 0 || c.Reconnects() > 0 {
+		t.Errorf("%d connections lost (%d reconnects) under load with every node up: false failovers", lost, c.Reconnects())
 	}
 }

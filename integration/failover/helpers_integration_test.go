@@ -130,6 +130,61 @@ func drainQueue(t *testing.T, queue string) map[string]int {
 	return seen
 }
 
+// waitQuorumLeader waits until a running node reports a leader for the
+// quorum queue (rabbitmq-queues quorum_status) and returns it; the test
+// fails if none does within timeout.
+func waitQuorumLeader(t *testing.T, ctx context.Context, queue string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		for _, n := range shared.Nodes() {
+			if !n.Running() || n.Paused() {
+				continue
+			}
+			leader, err := n.QuorumLeader(ctx, queue)
+			if err != nil {
+				last = err
+				continue
+			}
+			if leader != "" {
+				return leader
+			}
+			last = fmt.Errorf("%s sees no leader", n.Name())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no leader for quorum queue %s within %v: %v", queue, timeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitCounts polls node 0 until queue's ready and unacknowledged counts
+// are want, within timeout. The test fails at once if more messages are
+// unacknowledged than want says: that is the bound being passed, not a
+// count that lags.
+func waitCounts(t *testing.T, ctx context.Context, queue string, want cluster.QueueCounts, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		got, err := shared.Node(0).QueueCounts(ctx, queue)
+		if err == nil && got.Unacked > want.Unacked {
+			t.Fatalf("the broker has %d messages of %s unacknowledged, want at most %d (%d ready)", got.Unacked, queue, want.Unacked, got.Ready)
+		}
+		if err == nil && got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("counts of %s: %+v, %v; want %+v within %v", queue, got, err, want, timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // mgmt returns the body of a GET on node 0's management API, for logs.
 func mgmt(t *testing.T, path string) string {
 	req, _ := http.NewRequest("GET", shared.Node(0).ManagementURL()+path, nil)

@@ -1,8 +1,12 @@
 package netns
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -86,8 +90,30 @@ func FuzzParse(f *testing.F) {
 	f.Add("(VI_1) Entering MASTER STATE\n")
 	f.Add(`[{"ifname":"eth0","address":"32:1e:c2:59:ec:56","addr_info":[{"local":"10.0.0.1","prefixlen":8}]}]`)
 	f.Add("aqh-123-abc-sw")
+	f.Add("(VI_1) Entering BACKUP STATE (init)\n(VI_1) Entering MASTER STATE\n(VI_2) Entering")
+	f.Add(`[{"dst":"10.9.0.100","lladdr":"96-9F-10-35-4C-67"}]`)
+	f.Add(`[{"address":""},{"address":"0200.5e10.0000.0001"}]`)
 	f.Fuzz(func(t *testing.T, s string) {
-		lastState(s)
+		// lastState reports a change the log holds, word for word; a
+		// change logged after s is the last; one logged before s counts
+		// only when s has none.
+		instance, state := lastState(s)
+		if (instance == "") != (state == "") {
+			t.Fatalf("lastState(%q) = %q, %q: one without the other", s, instance, state)
+		}
+		if instance != "" && !strings.Contains(s, "("+instance+") Entering "+state+" STATE") {
+			t.Fatalf("lastState(%q) = %q, %q: not a line of the log", s, instance, state)
+		}
+		if i, st := lastState(s + "\n(VI_9) Entering BACKUP STATE\n"); i != "VI_9" || st != "BACKUP" {
+			t.Fatalf("lastState of %q and a later BACKUP line = %q, %q", s, i, st)
+		}
+		wantI, wantSt := instance, state
+		if instance == "" {
+			wantI, wantSt = "VI_0", "FAULT"
+		}
+		if i, st := lastState("(VI_0) Entering FAULT STATE\n" + s); i != wantI || st != wantSt {
+			t.Fatalf("lastState of an earlier FAULT line and %q = %q, %q; want %q, %q", s, i, st, wantI, wantSt)
+		}
 		if prefixes, err := parseAddrs([]byte(s)); err == nil {
 			for _, p := range prefixes {
 				if !p.IsValid() {
@@ -95,7 +121,23 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		_, _ = parseMAC([]byte(s))
+		// parseMAC's address has a length net.ParseMAC allows and reads
+		// back the same from ip's link and neighbour output; a failure is
+		// either "not found" or a parse error.
+		mac, err := parseMAC([]byte(s))
+		if err == nil {
+			if n := len(mac); n != 6 && n != 8 && n != 20 {
+				t.Fatalf("parseMAC(%q) = %v: %d bytes", s, mac, n)
+			}
+			for _, form := range []string{`[{"ifname":"eth0","address":%q}]`, `[{"dst":"10.0.0.1","dev":"eth0","lladdr":%q}]`} {
+				out := fmt.Sprintf(form, mac.String())
+				if again, err := parseMAC([]byte(out)); err != nil || !bytes.Equal(again, mac) {
+					t.Fatalf("parseMAC(%q) = %v, which reads back from %s as %v, %v", s, mac, out, again, err)
+				}
+			}
+		} else if !errors.Is(err, ErrNotFound) && !strings.HasPrefix(err.Error(), "netns: parse ip -j output: ") {
+			t.Fatalf("parseMAC(%q): error %v", s, err)
+		}
 		if pid, ok := ownerPid(s); ok && pid <= 0 {
 			t.Errorf("ownerPid(%q) = %d", s, pid)
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/amqpha/amqpha/internal/testenv"
 )
 
 func TestValidate(t *testing.T) {
@@ -74,7 +76,7 @@ func TestWithDefaultsCopies(t *testing.T) {
 func TestRunScriptQuoting(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh")
+		testenv.Missing(t, "no sh: %v", err)
 	}
 	args := []string{"plain", "with space", "it's", `"double"`, "$HOME", "`date`", "back\\slash", "new\nline", ""}
 	script := runScript([]string{"X=it's $HOME"}, append([]string{"printf", "[%s]"}, args...))

@@ -5,15 +5,17 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/amqpha/amqpha/internal/testenv"
 )
 
 func TestSharedObjects(t *testing.T) {
 	exe, err := exec.LookPath("ls")
 	if err != nil {
-		t.Skip("no ls")
+		testenv.Missing(t, "no ls: %v", err)
 	}
 	if static, err := isStatic(exe); err != nil || static {
-		t.Skipf("%s is static or not ELF (%v)", exe, err)
+		testenv.Missing(t, "a dynamically linked ELF ls: %s is static or not ELF (%v)", exe, err)
 	}
 	so, err := sharedObjects(exe)
 	if err != nil {

@@ -55,9 +55,7 @@ func TestWriteOverlay(t *testing.T) {
 // The base archive of the installed kernel is built once and then found in
 // the cache. Skips where the VM's prerequisites are missing.
 func TestBaseInitramfsCache(t *testing.T) {
-	if err := Check(); err != nil {
-		t.Skip(err)
-	}
+	Require(t)
 	k, err := FindKernel("", "")
 	if err != nil {
 		t.Fatal(err)
@@ -117,9 +115,7 @@ func TestBaseInitramfsCache(t *testing.T) {
 
 // The vmlinux extracted from the installed kernel boots through PVH.
 func TestCachedVmlinux(t *testing.T) {
-	if err := Check(); err != nil {
-		t.Skip(err)
-	}
+	Require(t)
 	if testing.Short() {
 		t.Skip("decompresses the kernel (seconds)")
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/amqpha/amqpha/internal/testenv"
 )
 
 // A modules directory shaped like Debian 6.1's for the IPVS modules.
@@ -169,7 +171,7 @@ func TestLoadModuleDBMissing(t *testing.T) {
 func TestDefaultModulesOnThisHost(t *testing.T) {
 	k, err := FindKernel("", "")
 	if err != nil {
-		t.Skipf("no Debian kernel here: %v", err)
+		testenv.Missing(t, "no Debian kernel here: %v", err)
 	}
 	db, err := loadModuleDB(k.ModulesDir)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -80,11 +82,27 @@ func TestExtractVmlinux(t *testing.T) {
 	}
 }
 
+// FuzzHasNote: a Xen note of type 18 in front of anything is found; any
+// other well-formed note in front of b changes nothing (the walk steps over
+// it, padding included); and a note found stays found whatever follows.
 func FuzzHasNote(f *testing.F) {
-	f.Add(note("Xen", 18, []byte{1, 2, 3, 4}))
-	f.Add(note("GNU", 1, nil))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		hasNote(b, "Xen", 18)
+	f.Add(note("Xen", 18, []byte{1, 2, 3, 4}), "GNU", uint32(1), []byte{5}, []byte{})
+	f.Add(note("GNU", 1, nil), "Xen", uint32(18), []byte{}, []byte{0, 0, 0, 0})
+	f.Add(note("Xen", 18, nil), "Linux", uint32(18), []byte{1, 2, 3, 4, 5, 6}, []byte{})
+	f.Fuzz(func(t *testing.T, b []byte, name string, typ uint32, desc, extra []byte) {
+		found := hasNote(b, "Xen", 18)
+		if found && !hasNote(append(slices.Clip(b), extra...), "Xen", 18) {
+			t.Fatalf("a note found in %x is lost once %x follows", b, extra)
+		}
+		if !hasNote(append(note("Xen", 18, desc), b...), "Xen", 18) {
+			t.Fatalf("a Xen note (desc %x) in front of %x is not found", desc, b)
+		}
+		if strings.TrimRight(name, "\x00") == "Xen" && typ == 18 {
+			return
+		}
+		if got := hasNote(append(note(name, typ, desc), b...), "Xen", 18); got != found {
+			t.Fatalf("a note %q type %d (desc %x) in front of %x: hasNote = %v, without it %v", name, typ, desc, b, got, found)
+		}
 	})
 }
 

@@ -17,8 +17,9 @@ import (
 // InCI reports whether the tests run in CI, where nothing may be skipped.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// missing fails t under CI and skips it elsewhere.
-func missing(t testing.TB, format string, args ...any) {
+// Missing reports a prerequisite the test lacks: it fails t under CI and
+// skips it elsewhere. The message should name what is missing.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if InCI() {
 		t.Fatalf(format, args...)
@@ -51,7 +52,7 @@ func SeedDir(t testing.TB) string {
 	t.Helper()
 	seeds := filepath.Join(RepoRoot(t), "..", "shared", "seeds", "configs")
 	if fi, err := os.Stat(seeds); err != nil || !fi.IsDir() {
-		missing(t, "the seeds' configurations are missing at %s: %v", seeds, err)
+		Missing(t, "the seeds' configurations are missing at %s: %v", seeds, err)
 	}
 	return seeds
 }
@@ -62,7 +63,7 @@ func SeedDir(t testing.TB) string {
 func InFreshNetns(t *testing.T, fn func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		missing(t, "needs root to create a network namespace (CI runs as root)")
+		Missing(t, "needs root to create a network namespace (CI runs as root)")
 	}
 	done := make(chan struct{})
 	go func() {

@@ -71,5 +71,28 @@ func TestSameVRIDAllowed(t *testing.T) {
 	mustParse(t, two("", "interface eth1"))
 	mustParse(t, instance("")+"vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 2001:db8::1\n }\n}\n")
 	mustParse(t, two("unicast_peer {\n 192.168.1.2\n}", "unicast_peer {\n 192.168.1.3\n}"))
-	errorList(t, two("unicast_peer {\n 192.168.1.2\n}", "unicast_peer {\n 192.168.1.2\n}"))
+}
+
+// The same VRID on one interface and family, multicast or with a unicast
+// peer in common, is one error at the second instance's virtual_router_id
+// line that names the first instance and where it is.
+func TestSameVRIDRefused(t *testing.T) {
+	two := func(a, b string) string {
+		return instance(a) + strings.Replace(instance(b), "VI_1", "VI_2", 1)
+	}
+	const msg = "vrrp_instance VI_2: virtual_router_id 51 on eth0 (IPv4) is already used by vrrp_instance VI_1 at keepalived.conf:1"
+	for _, tc := range []struct {
+		name, a, b string
+		line       int // VI_2's virtual_router_id
+	}{
+		{"multicast", "", "", 11},
+		{"shared unicast peer", "unicast_peer {\n 192.168.1.2\n}", "unicast_peer {\n 192.168.1.2\n 192.168.1.4\n}", 13},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			list := errorList(t, two(tc.a, tc.b))
+			if len(list) != 1 || list[0].File != "keepalived.conf" || list[0].Line != tc.line || list[0].Msg != msg {
+				t.Fatalf("errors:\n%v\nwant one: keepalived.conf:%d: %s", list, tc.line, msg)
+			}
+		})
+	}
 }

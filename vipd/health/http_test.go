@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amqpha/amqpha/internal/testenv"
 	"github.com/amqpha/amqpha/vipd/config"
 )
 
@@ -180,7 +181,7 @@ func TestSSLGet(t *testing.T) {
 func TestIPv6Loopback(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		testenv.Missing(t, "no IPv6 loopback: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(mgmt())
 	srv.Listener.Close()
