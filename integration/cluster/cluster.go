@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -384,7 +386,7 @@ func (c *Cluster) startBooting(ctx context.Context, n *Node) error {
 // net_ticktime) is healed as an operator would: RabbitMQ is restarted
 // inside the nodes that the others lost.
 func (c *Cluster) WaitClustered(ctx context.Context) error {
-	var partitionedSince time.Time
+	var partitionedSince, absentSince time.Time
 	healed := map[string]bool{}
 	return poll(ctx, 200*time.Millisecond, func() (bool, error) {
 		nodes := c.Nodes()
@@ -394,19 +396,30 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 				want = append(want, n.Name())
 			}
 		}
-		lost := map[string]bool{}
+		lost := map[string]bool{}   // in a reported partition
+		absent := map[string]bool{} // running, but not in the cluster: no status, or missing from a member's view
 		ok := true
+		var lastErr error
 		for _, n := range nodes {
 			if !n.Running() {
 				continue
 			}
 			st, err := n.Status(ctx)
 			if err != nil {
-				return false, err
+				if ctx.Err() != nil {
+					return false, err
+				}
+				absent[n.Name()], ok, lastErr = true, false, err
+				continue
 			}
 			for _, others := range st.Partitions {
 				for _, o := range others {
 					lost[o] = true
+				}
+			}
+			for _, w := range want {
+				if !slices.Contains(st.RunningNodes, w) {
+					absent[w] = true
 				}
 			}
 			ok = ok && sameSet(st.RunningNodes, want) && len(st.Partitions) == 0
@@ -414,31 +427,56 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 		if ok {
 			return true, nil
 		}
-		if len(lost) == 0 {
-			partitionedSince = time.Time{}
-			return false, nil
+		// RabbitMQ heals partitions by itself (autoheal), usually within
+		// partitionGrace. But 3.10's autoheal can stop the application of
+		// the losing node and never start it again (seen after SIGSTOP of a
+		// node: its log ends with "Successfully stopped RabbitMQ", the
+		// winner keeps "sending winner notification again", and no
+		// partition is reported): a node whose process runs but which no
+		// member lists as running is restarted too, after absentGrace.
+		partitionedSince = since(partitionedSince, len(lost) > 0)
+		absentSince = since(absentSince, len(absent) > 0)
+		heal := map[string]bool{}
+		if len(lost) > 0 && time.Since(partitionedSince) >= partitionGrace {
+			maps.Copy(heal, lost)
 		}
-		if partitionedSince.IsZero() {
-			partitionedSince = time.Now()
-		}
-		if time.Since(partitionedSince) < partitionGrace {
-			return false, nil
+		if len(absent) > 0 && time.Since(absentSince) >= absentGrace {
+			maps.Copy(heal, absent)
 		}
 		for _, n := range nodes {
-			if lost[n.Name()] && n.Running() && !healed[n.Name()] {
+			if heal[n.Name()] && n.Running() && !n.Paused() && !healed[n.Name()] {
 				healed[n.Name()] = true
+				c.log.Warn("node left out of the cluster: restarting its application", "node", n.index,
+					"partitioned", lost[n.Name()], "absent", absent[n.Name()])
 				if err := n.restartApp(ctx); err != nil {
 					return false, err
 				}
 			}
 		}
-		return false, nil
+		return false, lastErr
 	})
 }
 
+// since returns when a condition started holding: start if it already
+// held, now if it just began, zero if it does not hold.
+func since(start time.Time, holds bool) time.Time {
+	switch {
+	case !holds:
+		return time.Time{}
+	case start.IsZero():
+		return time.Now()
+	}
+	return start
+}
+
 // partitionGrace is how long WaitClustered lets RabbitMQ heal a partition
-// by itself.
-const partitionGrace = 15 * time.Second
+// by itself; absentGrace how long a running node may stay out of the
+// cluster with no partition reported (rejoining after a restart or a
+// pause takes seconds) before its application is restarted.
+const (
+	partitionGrace = 15 * time.Second
+	absentGrace    = 30 * time.Second
+)
 
 // Nodes returns the cluster's nodes, in the order of their Index: those
 // Start started and those AddNode added, but not those RemoveNode removed.

@@ -330,6 +330,37 @@ func TestDrainRevive(t *testing.T) {
 	mustWork(t, n.URI())
 }
 
+// TestWaitClusteredStartsAStoppedApp: a node whose Erlang VM runs but
+// whose RabbitMQ application is stopped, with no partition reported (what
+// RabbitMQ 3.10's autoheal left behind twice in CI, after a SIGSTOP), is
+// restarted by WaitClustered instead of being waited for until the
+// context ends.
+func TestWaitClusteredStartsAStoppedApp(t *testing.T) {
+	restore(t)
+	ctx := testCtx(t, 3*time.Minute)
+	n := shared.Node(2)
+	if _, err := n.Ctl(ctx, "rabbitmqctl", "stop_app"); err != nil {
+		t.Fatal(err)
+	}
+	if !n.Running() {
+		t.Fatal("stop_app ended the node's VM")
+	}
+	// The heal comes after absentGrace (30 s): bound the wait well above.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := shared.WaitClustered(wctx); err != nil {
+		t.Fatalf("WaitClustered with node 2's application stopped: %v", err)
+	}
+	running, err := shared.Node(0).RunningNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(running, n.Name()) {
+		t.Fatalf("node 0 sees %v running, not %s", running, n.Name())
+	}
+	mustWork(t, n.URI())
+}
+
 func TestCutAndHeal(t *testing.T) {
 	restore(t)
 	n := shared.Node(0)
