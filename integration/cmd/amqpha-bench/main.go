@@ -10,6 +10,9 @@
 //   - consumed messages per second, amqpha vs raw amqp091-go;
 //   - consumer failover: SIGKILL of the consumers' node → next message
 //     handled on the new connection;
+//   - idle cost (-idle SECONDS, -idle-hangs N): packets a second the broker
+//     receives on idle connections, amqpha vs amqp091-go, and how fast an
+//     idle client leaves a hung node (see idle.go);
 //   - rebalancing (-rebalance N): with 3 connections on 3 nodes, a node is
 //     killed (or stopped, -rebalance-fault stop) and started again; how
 //     long until a connection is back on it, and how publishing fares
@@ -19,10 +22,12 @@
 // end of the failover runs; the program fails if one is missing.
 //
 //	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10] [-consume 20000] [-consumer-kills 10]
+//	go run ./integration/cmd/amqpha-bench -idle 60 -idle-hangs 10
 //	go run ./integration/cmd/amqpha-bench -rebalance 5 [-rebalance-interval 1s] [-rebalance-rate 0] [-rebalance-fault kill|stop] [-rebalance-hang-timeout 0]
 //
-// The rebalancing mode is off by default; given -rebalance N, the other
-// modes run only if their own flags are given too.
+// The rebalancing and idle modes are off by default; given -rebalance N or
+// -idle/-idle-hangs, the other modes run only if their own flags are given
+// too.
 package main
 
 import (
@@ -67,9 +72,12 @@ func main() {
 	flag.DurationVar(&rb.steady, "rebalance-steady", 5*time.Second, "steady-state publishing measured before each -rebalance fault")
 	flag.DurationVar(&rb.hang, "rebalance-hang-timeout", 0, "Config.HangTimeout for -rebalance (0: amqpha's default; negative: off)")
 	flag.BoolVar(&rb.verbose, "rebalance-log", false, "write the -rebalance client's log to stderr")
+	var idle idleOptions
+	flag.IntVar(&idle.seconds, "idle", 0, "seconds over which idle connections' packets are counted (0: skip); alone, it runs only the idle mode")
+	flag.IntVar(&idle.hangs, "idle-hangs", 0, "hangs of an idle client's node (0: skip); alone, it runs only the idle mode")
 	flag.Parse()
-	if rb.rounds > 0 {
-		// -rebalance alone runs only the rebalancing mode.
+	if rb.rounds > 0 || idle.seconds > 0 || idle.hangs > 0 {
+		// -rebalance or -idle alone runs only that mode.
 		given := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		for name, off := range map[string]func(){
@@ -86,13 +94,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb, idle); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions) error {
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions, idle idleOptions) error {
 	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
 	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
 	if err != nil {
@@ -138,6 +146,11 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 	}
 	if rb.rounds > 0 {
 		if err := rebalance(ctx, c, rb); err != nil {
+			return err
+		}
+	}
+	if idle.seconds > 0 || idle.hangs > 0 {
+		if err := idleCost(ctx, c, idle); err != nil {
 			return err
 		}
 	}
