@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -178,4 +179,54 @@ func TestNackedUntilElectedThenConfirmed(t *testing.T) {
 		t.Fatalf("%d channel opens for %d publishes: a nacking channel was reused", srv.ChannelOpens()-opens, pubs)
 	}
 	t.Logf("%d publishes; confirmed %v after the nacks stopped", pubs, late.Round(time.Millisecond))
+}
+
+// Acks the broker sent right before it closed the channel confirm their
+// messages: they are neither published again nor suspected of the close.
+// amqp091-go reports the close as soon as it reads it, and the session
+// waits for confirms and for the close at once; before it handed over the
+// acks read ahead of the close, either could come first.
+func TestAcksBeforeAChannelCloseConfirm(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		if p.Props.MessageID == "bad" {
+			return fakebroker.Reply{CloseChannel: 406, Text: "PRECONDITION_FAILED - something"}
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	for round := range 30 {
+		var confs []*Confirmation
+		for i := range 8 {
+			cf, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{MessageId: fmt.Sprintf("ok-%d-%d", round, i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			confs = append(confs, cf)
+		}
+		bad, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{MessageId: "bad"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cf := range confs {
+			if err := cf.Wait(ctx); err != nil {
+				t.Fatalf("round %d: an acked message: %v", round, err)
+			}
+		}
+		if err := bad.Wait(ctx); err == nil {
+			t.Fatalf("round %d: the message the broker closed the channel for was confirmed", round)
+		}
+	}
+	seen := map[string]int{}
+	for _, pub := range srv.Publishes() {
+		seen[pub.Props.MessageID]++
+	}
+	for id, n := range seen {
+		if id != "bad" && n != 1 {
+			t.Errorf("%s published %d times; it was acked the first time", id, n)
+		}
+	}
 }

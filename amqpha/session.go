@@ -53,9 +53,23 @@ type session struct {
 	retiring bool // no new messages; closed once inflight drains
 	closing  bool
 
-	confirms chan amqp.Confirmation
-	returns  chan amqp.Return
-	closed   chan *amqp.Error
+	// pending holds the deferred confirmations of the messages sent, in
+	// publish (delivery tag) order, from head on; the dispatcher waits
+	// for them in that order, as amqp091-go's NotifyPublish would hand
+	// them over, but without its timer per confirm. added wakes the
+	// dispatcher when pending was empty.
+	pending []pendingConfirm
+	head    int
+	added   chan struct{}
+
+	returns chan amqp.Return
+	closed  chan *amqp.Error
+}
+
+// pendingConfirm is a message sent on the session, awaiting its confirm.
+type pendingConfirm struct {
+	tag uint64
+	dc  *amqp.DeferredConfirmation
 }
 
 func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string) (*session, error) {
@@ -67,8 +81,8 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 		ch.Close()
 		return nil, fmt.Errorf("amqpha: confirm mode: %w", err)
 	}
-	// amqp091-go waits for these (and drops after 5 s); the dispatcher
-	// never blocks on user code, so a bounded buffer is enough.
+	// amqp091-go waits for returns (and drops them after 5 s); the
+	// dispatcher never blocks on user code, so a bounded buffer is enough.
 	buf := min(p.cfg.Window+64, maxNotifyBuffer)
 	s := &session{
 		sendSem:  make(chan struct{}, 1),
@@ -79,7 +93,7 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 		conn:     conn,
 		ch:       ch,
 		inflight: make(map[uint64]*Confirmation, p.cfg.Window),
-		confirms: ch.NotifyPublish(make(chan amqp.Confirmation, buf)),
+		added:    make(chan struct{}, 1),
 		returns:  ch.NotifyReturn(make(chan amqp.Return, buf)),
 		closed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
 	}
@@ -124,16 +138,26 @@ func (s *session) publish(c *Confirmation) error {
 	s.inflight[tag] = c
 	s.mu.Unlock()
 
-	err := s.ch.Publish(c.exchange, c.key, c.mandatory, false, c.msg)
+	dc, err := s.ch.PublishWithDeferredConfirm(c.exchange, c.key, c.mandatory, false, c.msg)
+	if err == nil && dc == nil {
+		err = errors.New("amqpha: channel not in confirm mode")
+	}
 	if err == nil {
-		if time.Since(c.sentAt) > time.Millisecond {
+		long := time.Since(c.sentAt) > time.Millisecond
+		s.mu.Lock()
+		if long && s.inflight[tag] == c {
 			// A long write (a large message, a slow link): its confirm
 			// is waited for from the write's end.
-			s.mu.Lock()
-			if s.inflight[tag] == c {
-				c.sentAt = time.Now()
+			c.sentAt = time.Now()
+		}
+		wake := s.head == len(s.pending)
+		s.pending = append(s.pending, pendingConfirm{tag: dc.DeliveryTag, dc: dc})
+		s.mu.Unlock()
+		if wake {
+			select {
+			case s.added <- struct{}{}:
+			default:
 			}
-			s.mu.Unlock()
 		}
 		if m := s.p.metrics; m != nil {
 			m.Published(c.sends.Add(1) > 1)
@@ -157,10 +181,17 @@ func (s *session) publish(c *Confirmation) error {
 	return errSessionGone
 }
 
+// dispatch hands the session's confirms and returns to their messages, in
+// publish order, until the channel closes.
 func (s *session) dispatch() {
 	defer s.p.wg.Done()
 	returns := s.returns
 	for {
+		var done <-chan struct{}
+		next, ok := s.nextPending()
+		if ok {
+			done = next.dc.Done()
+		}
 		select {
 		case r, ok := <-returns:
 			if !ok {
@@ -168,17 +199,88 @@ func (s *session) dispatch() {
 				continue
 			}
 			s.onReturn(r)
-		case c, ok := <-s.confirms:
-			if !ok {
-				s.die()
+		case <-s.added:
+		case <-done:
+			// amqp091-go marks the channel closed before it nacks the
+			// confirmations still pending: a nack on a closed channel is
+			// its death, not the broker's answer.
+			ack := next.dc.Acked()
+			if !ack && s.ch.IsClosed() {
+				s.confirmAcked()
+				s.die(s.closeError())
 				return
 			}
+			s.popPending()
 			// A basic.return comes before its message's ack, and
-			// amqp091-go hands them over in that order, so any return
-			// for this ack is already waiting.
+			// amqp091-go hands it over before it reads the ack, so any
+			// return for this ack is already waiting.
 			s.drainReturns()
-			s.onConfirm(c)
+			s.onConfirm(amqp.Confirmation{DeliveryTag: next.tag, Ack: ack})
+		case chErr := <-s.closed:
+			s.confirmAcked()
+			s.die(chErr)
+			return
 		}
+	}
+}
+
+// confirmAcked hands over the acks that arrived before the channel closed
+// (amqp091-go reports the close as soon as it reads it, maybe before the
+// dispatcher took acks read just before): those messages are confirmed,
+// not sent again nor suspected of the close.
+func (s *session) confirmAcked() {
+	var acked []uint64
+	s.mu.Lock()
+	for _, pc := range s.pending[s.head:] {
+		if pc.dc.Acked() {
+			acked = append(acked, pc.tag)
+		}
+	}
+	s.mu.Unlock()
+	if len(acked) == 0 {
+		return
+	}
+	s.drainReturns()
+	for _, tag := range acked {
+		s.onConfirm(amqp.Confirmation{DeliveryTag: tag, Ack: true})
+	}
+}
+
+// nextPending is the oldest message awaiting its confirm, if any.
+func (s *session) nextPending() (pendingConfirm, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == len(s.pending) {
+		return pendingConfirm{}, false
+	}
+	return s.pending[s.head], true
+}
+
+// popPending drops the oldest pending confirm, reusing the slice once it
+// is empty or mostly consumed.
+func (s *session) popPending() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[s.head] = pendingConfirm{}
+	s.head++
+	switch {
+	case s.head == len(s.pending):
+		s.pending, s.head = s.pending[:0], 0
+	case s.head >= 1024 && s.head*2 >= len(s.pending):
+		n := copy(s.pending, s.pending[s.head:])
+		clear(s.pending[n:])
+		s.pending, s.head = s.pending[:n], 0
+	}
+}
+
+// closeError is the broker's reason for the channel's close, if it gave
+// one and it arrived (amqp091-go sends it before nacking what is pending).
+func (s *session) closeError() *amqp.Error {
+	select {
+	case e := <-s.closed:
+		return e
+	default:
+		return nil
 	}
 }
 
@@ -345,7 +447,7 @@ func (s *session) takeAllLocked() []*Confirmation {
 }
 
 // closeChannel closes the channel once, without waiting for the broker;
-// the dispatcher ends when amqp091-go closes the confirm channel.
+// the dispatcher ends when amqp091-go reports the channel closed.
 func (s *session) closeChannel() {
 	s.mu.Lock()
 	if s.closing {
@@ -365,17 +467,13 @@ func (s *session) closeChannel() {
 // message whose publish made the broker close the channel or the
 // connection is charged with it and fails once it has done so
 // maxAttempts times; every other message is sent again elsewhere.
-func (s *session) die() {
+func (s *session) die(chErr *amqp.Error) {
 	s.mu.Lock()
 	s.dead = true
 	taken := s.takeAllLocked()
+	s.pending, s.head = nil, 0
 	s.mu.Unlock()
 
-	var chErr *amqp.Error
-	select {
-	case chErr = <-s.closed:
-	default:
-	}
 	s.p.sessionDead(s)
 	culprits, suspects := s.culprits(chErr, taken)
 	for _, c := range taken {
