@@ -888,9 +888,12 @@ func TestLargeMessageOverASlowLinkIsNotTakenForStuck(t *testing.T) {
 	srv.DeclareQueue("q")
 	addr := throttle(t, srv.Addr(), 4<<20) // 4 MiB/s
 	c := fakeClient(t, "amqp://guest:guest@"+addr+"/", nil)
-	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 200 * time.Millisecond})
+	// The write takes 2 s, four times ConfirmTimeout; once it is through,
+	// the broker has the whole ConfirmTimeout to confirm (a loaded machine
+	// running the race detector needed more than 200 ms).
+	p := newTestPublisher(t, c, PublisherConfig{ConfirmTimeout: 500 * time.Millisecond})
 	ctx := testCtx(t, 30*time.Second)
-	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: make([]byte, 4<<20)}); err != nil {
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: make([]byte, 8<<20)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.Publishes()); n != 1 {
