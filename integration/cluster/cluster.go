@@ -448,7 +448,7 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 				healed[n.Name()] = true
 				c.log.Warn("node left out of the cluster: restarting its application", "node", n.index,
 					"partitioned", lost[n.Name()], "absent", absent[n.Name()])
-				if err := n.restartApp(ctx); err != nil {
+				if err := n.heal(ctx); err != nil {
 					return false, err
 				}
 			}
@@ -456,6 +456,27 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 		return false, lastErr
 	})
 }
+
+// heal restarts the node's application, or, if that does not finish
+// within appRestartBound (autoheal can leave the application stuck in its
+// own stop: seen with "Stopping application 'rabbit'" as the last word of
+// the node's log for minutes), kills the node and starts it again.
+func (n *Node) heal(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(ctx, appRestartBound)
+	err := n.restartApp(actx)
+	cancel()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	n.c.log.Warn("node application did not restart: killing and starting the node", "node", n.index, "err", err)
+	if err := n.Kill(ctx); err != nil {
+		return err
+	}
+	return n.Start(ctx)
+}
+
+// appRestartBound bounds rabbitmqctl stop_app + start_app in heal.
+const appRestartBound = 30 * time.Second
 
 // since returns when a condition started holding: start if it already
 // held, now if it just began, zero if it does not hold.
