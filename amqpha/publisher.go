@@ -170,7 +170,9 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 // msg.DeliveryMode 0 is sent as persistent; an empty msg.MessageId is
 // filled with a unique id.
 func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
-	c, err := p.PublishAsync(ctx, exchange, key, msg)
+	// This goroutine waits for ctx itself: the confirmation needs no
+	// watcher of its own (context.AfterFunc costs 4 allocations a message).
+	c, err := p.publishAsync(ctx, exchange, key, msg, false)
 	if err != nil {
 		return err
 	}
@@ -178,7 +180,8 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 	case <-c.done:
 	case <-ctx.Done():
 		c.resolve(p.contextError(ctx))
-		<-c.done // a send under way ends first: then the message is not read again
+		p.kickFlush() // the flush goroutine lets go of it if it waits in the queue
+		<-c.done      // a send under way ends first: then the message is not read again
 	}
 	return c.err
 }
@@ -196,6 +199,12 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 // never after: the caller may reuse them once Publish returned or the
 // confirmation is done.
 func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing) (*Confirmation, error) {
+	return p.publishAsync(ctx, exchange, key, msg, true)
+}
+
+// publishAsync is PublishAsync; watch has the confirmation resolved when
+// ctx ends (Publish, which waits for ctx itself, does without).
+func (p *Publisher) publishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing, watch bool) (*Confirmation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, p.refuse(err)
 	}
@@ -235,7 +244,9 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 		done:      make(chan struct{}),
 	}
 	p.unresolved.Add(1)
-	c.watchContext()
+	if watch {
+		c.watchContext()
+	}
 	p.send(c)
 	return c, nil
 }

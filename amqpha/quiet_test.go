@@ -230,3 +230,50 @@ func TestAcksBeforeAChannelCloseConfirm(t *testing.T) {
 		}
 	}
 }
+
+// Publish allocates at most 4 objects a message more than the same publish
+// and confirm on plain amqp091-go (issue 16), against the same in-process
+// broker (whose allocations count for both). Before: 9 more (a listener's
+// timer per confirm, a context watcher per message).
+func TestPublishAllocationsCloseToRaw(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	body := make([]byte, 1024)
+	const runs = 2000
+
+	conn, err := amqp.Dial(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, time.Minute)
+	raw := testing.AllocsPerRun(runs, func() {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", "q", true, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: "m", Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			t.Fatalf("raw publish: %v %v", ok, err)
+		}
+	})
+
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
+	p := newTestPublisher(t, c, PublisherConfig{Window: 1})
+	ours := testing.AllocsPerRun(runs, func() {
+		if err := p.Publish(ctx, "", "q", amqp.Publishing{MessageId: "m", Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("allocations per publish: amqp091-go %.1f, amqpha %.1f", raw, ours)
+	if ours > raw+4 {
+		t.Fatalf("amqpha allocates %.1f per publish, amqp091-go %.1f: more than 4 more", ours, raw)
+	}
+}
