@@ -257,6 +257,9 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	for _, v := range in.VirtualIPAddress {
 		s.VIPs = append(s.VIPs, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
 	}
+	for _, v := range in.VirtualIPAddressExcluded {
+		s.Excluded = append(s.Excluded, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
+	}
 	for _, p := range in.UnicastPeer {
 		s.Peers = append(s.Peers, p.Address)
 	}

@@ -68,6 +68,9 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 	for _, v := range spec.VIPs {
 		i.status.VIPs = append(i.status.VIPs, v.Prefix.String())
 	}
+	for _, v := range spec.Excluded {
+		i.status.Excluded = append(i.status.Excluded, v.Prefix.String())
+	}
 	m, err := vrrp.NewMachine(vrrp.Config{
 		VRID:         spec.VRID,
 		Version:      spec.Version,
@@ -94,7 +97,7 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 // run, and opens the sockets.
 func (i *instance) open() error {
 	devs := []string{i.spec.Interface}
-	for _, v := range i.spec.VIPs {
+	for _, v := range i.spec.held() {
 		if v.Dev != "" {
 			devs = append(devs, v.Dev)
 		}
@@ -111,7 +114,7 @@ func (i *instance) open() error {
 	}
 	// A VIP still present was left by a vipd or keepalived that died
 	// without cleaning up: holding it as a backup would answer for it.
-	for _, v := range i.spec.VIPs {
+	for _, v := range i.spec.held() {
 		l := i.linkFor(v)
 		if has, _ := l.Has(v.Prefix.Addr()); has {
 			i.log.Warn("removing a stale virtual address left from an earlier run", "address", v.Prefix, "dev", l.Name())
@@ -341,7 +344,7 @@ func (i *instance) apply(actions []vrrp.Action) {
 		case vrrp.SendAdvert:
 			i.sendAdvert(act.Priority)
 		case vrrp.AddAddresses:
-			for _, v := range i.spec.VIPs {
+			for _, v := range i.spec.held() {
 				if err := i.linkFor(v).Add(v.Prefix, v.Label); err != nil {
 					i.met.addrErrors.Add(1)
 					i.log.Error("cannot add virtual address", "address", v.Prefix, "err", err)
@@ -349,7 +352,7 @@ func (i *instance) apply(actions []vrrp.Action) {
 			}
 		case vrrp.RemoveAddresses:
 			i.ann.stop()
-			for _, v := range i.spec.VIPs {
+			for _, v := range i.spec.held() {
 				if err := i.linkFor(v).Remove(v.Prefix); err != nil {
 					i.met.addrErrors.Add(1)
 					i.log.Error("cannot remove virtual address", "address", v.Prefix, "err", err)
@@ -412,6 +415,7 @@ func (i *instance) Status() instanceStatus {
 	i.mu.Lock()
 	s := i.status
 	s.VIPs = append([]string(nil), s.VIPs...)
+	s.Excluded = append([]string(nil), s.Excluded...)
 	i.mu.Unlock()
 	s.Counters = i.met.counters()
 	return s

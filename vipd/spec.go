@@ -25,9 +25,12 @@ type instanceSpec struct {
 	AuthType     uint8
 	AuthData     [8]byte
 	VIPs         []vipSpec
-	Source       netip.Addr // unicast_src_ip; zero: the interface's address
-	Peers        []netip.Addr
-	Checksum     vrrp.ChecksumMode
+	// Excluded are virtual_ipaddress_excluded: held with the VIPs, never
+	// advertised.
+	Excluded []vipSpec
+	Source   netip.Addr // unicast_src_ip; zero: the interface's address
+	Peers    []netip.Addr
+	Checksum vrrp.ChecksumMode
 
 	TrackScripts    []trackScript
 	TrackInterfaces []trackInterface
@@ -70,6 +73,12 @@ type scriptSpec struct {
 	InitFail bool
 }
 
+// held are the addresses a master holds: VIPs, then Excluded.
+func (s *instanceSpec) held() []vipSpec {
+	return append(append([]vipSpec(nil), s.VIPs...), s.Excluded...)
+}
+
+// addresses are the VIPs adverts carry.
 func (s *instanceSpec) addresses() []netip.Addr {
 	out := make([]netip.Addr, len(s.VIPs))
 	for i, v := range s.VIPs {

@@ -118,10 +118,12 @@ func (d *director) status(t *testing.T) vipdStatus {
 
 type vipdStatus struct {
 	Instances []struct {
-		Name     string `json:"name"`
-		State    string `json:"state"`
-		Priority int    `json:"priority"`
-		Master   string `json:"master"`
+		Name     string   `json:"name"`
+		State    string   `json:"state"`
+		Priority int      `json:"priority"`
+		Master   string   `json:"master"`
+		VIPs     []string `json:"virtual_ipaddress"`
+		Excluded []string `json:"virtual_ipaddress_excluded"`
 		Counters struct {
 			AdvertsSent     uint64            `json:"adverts_sent"`
 			AdvertsReceived uint64            `json:"adverts_received"`
