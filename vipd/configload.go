@@ -263,6 +263,15 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	for _, p := range in.UnicastPeer {
 		s.Peers = append(s.Peers, p.Address)
 	}
+	if !in.Unicast() {
+		s.Group = in.McastDstIP
+		if !s.Group.IsValid() { // a Config built by hand
+			s.Group = vrrp.GroupIPv4
+			if in.IPv6() {
+				s.Group = vrrp.GroupIPv6
+			}
+		}
+	}
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT.
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})

@@ -127,7 +127,7 @@ func (i *instance) open() error {
 	if err != nil {
 		return err
 	}
-	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.Peers})
+	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.Peers, Group: i.spec.Group})
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", i.spec.Name, err)
 	}

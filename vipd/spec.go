@@ -30,6 +30,9 @@ type instanceSpec struct {
 	Excluded []vipSpec
 	Source   netip.Addr // unicast_src_ip; zero: the interface's address
 	Peers    []netip.Addr
+	// Group is the multicast group (vrrp_mcast_group4/6, mcast_dst_ip);
+	// zero with Peers.
+	Group    netip.Addr
 	Checksum vrrp.ChecksumMode
 
 	TrackScripts    []trackScript

@@ -29,11 +29,12 @@ type vconf struct {
 	peers   []string
 	vip     string
 	extra   string // more lines inside vrrp_instance
+	global  string // more lines inside global_defs
 }
 
 func (c vconf) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n    router_id %s_%d\n}\n", strings.ToLower(c.state), c.prio)
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s_%d\n%s}\n", strings.ToLower(c.state), c.prio, c.global)
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    state %s\n    interface eth0\n    virtual_router_id %d\n", c.state, c.vrid)
 	fmt.Fprintf(&b, "    priority %d\n    advert_int %s\n    version %d\n", c.prio, c.advert, c.version)
 	if c.pass != "" {

@@ -68,6 +68,18 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 			in.State = StateMaster
 		}
 	}
+	if in.Unicast() {
+		if m.has("mcast_dst_ip") && in.McastDstIP.IsValid() {
+			d.notePos(m.pos("mcast_dst_ip", in.Pos), NoteNoEffect, "mcast_dst_ip",
+				"vrrp_instance %s: mcast_dst_ip has no effect with unicast_peer; adverts go to the peers, as in keepalived", in.Name)
+		}
+		in.McastDstIP = netip.Addr{}
+	} else if !in.McastDstIP.IsValid() {
+		in.McastDstIP = g.VRRPMcastGroup4
+		if in.IPv6() {
+			in.McastDstIP = g.VRRPMcastGroup6
+		}
+	}
 	if !m.has("garp_master_delay") {
 		in.GarpMasterDelay = g.VRRPGarpMasterDelay
 	}

@@ -77,6 +77,11 @@ type VRRPInstance struct {
 	McastSrcIP   netip.Addr    `json:"mcast_src_ip,omitzero"`
 	UnicastSrcIP netip.Addr    `json:"unicast_src_ip,omitzero"`
 	UnicastPeer  []UnicastPeer `json:"unicast_peer,omitempty"`
+	// McastDstIP is the multicast group adverts go to and are taken from:
+	// mcast_dst_ip, else global_defs vrrp_mcast_group4 or
+	// vrrp_mcast_group6 (224.0.0.18, ff02::12). Unset for an instance
+	// with unicast peers. Adverts sent anywhere else are dropped.
+	McastDstIP netip.Addr `json:"mcast_dst_ip,omitzero"`
 
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
@@ -370,6 +375,17 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 		}),
 		"unicast_peer": block(func(s *stmt) {
 			in.UnicastPeer = append(in.UnicastPeer, d.peerBlock(s)...)
+		}),
+		"mcast_dst_ip": value(func(s *stmt) {
+			a, ok := d.addrArg(s)
+			if !ok {
+				return
+			}
+			if !(a.Is4() && a.IsMulticast()) && !a.IsLinkLocalMulticast() {
+				d.errorf(s, s.args[0].line, "mcast_dst_ip: expected an IPv4 multicast or an IPv6 link-local multicast address, got %q", s.args[0].val)
+				return
+			}
+			in.McastDstIP = a
 		}),
 		"track_interface": block(func(s *stmt) {
 			in.TrackInterface = append(in.TrackInterface, d.trackInterfaceBlock(s)...)

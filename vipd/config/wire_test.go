@@ -2,8 +2,23 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
+
+// Keywords that change what goes on the wire and what is taken from it:
+// multicast groups, strict mode, accept mode, unicast peers' checks.
+
+func global(body string) string { return "global_defs {\n" + body + "\n}\n" }
+
+// instance6 is an IPv6 vrrp_instance called V6 with body.
+func instance6(body string) string {
+	return "vrrp_instance V6 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n fe80::1\n }\n" + body + "\n}\n"
+}
+
+// globalInstance is a global_defs block whose body is one line (line 2),
+// then the minimal instance with body (from line 10).
+func globalInstance(g, body string) string { return global(g) + instance(body) }
 
 // requireError parses src and fails unless one error is exactly want
 // ("file:line: msg").
@@ -16,6 +31,96 @@ func requireError(t *testing.T, src, want string) {
 		}
 	}
 	t.Fatalf("errors:\n%v\nwant one: %s", list, want)
+}
+
+func TestMulticastGroups(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg := mustParse(t, instance("")+instance6(""))
+		if g := cfg.VRRPInstances[0].McastDstIP; g != netip.MustParseAddr("224.0.0.18") {
+			t.Errorf("IPv4 group %v", g)
+		}
+		if g := cfg.VRRPInstances[1].McastDstIP; g != netip.MustParseAddr("ff02::12") {
+			t.Errorf("IPv6 group %v", g)
+		}
+	})
+	t.Run("global groups", func(t *testing.T) {
+		cfg := mustParse(t, global("vrrp_mcast_group4 224.0.0.100\nvrrp_mcast_group6 ff02::100")+
+			instance("")+instance6(""))
+		if g := cfg.VRRPInstances[0].McastDstIP; g != netip.MustParseAddr("224.0.0.100") {
+			t.Errorf("IPv4 group %v", g)
+		}
+		if g := cfg.VRRPInstances[1].McastDstIP; g != netip.MustParseAddr("ff02::100") {
+			t.Errorf("IPv6 group %v", g)
+		}
+	})
+	t.Run("mcast_dst_ip overrides the global group", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_mcast_group4 224.0.0.100", "mcast_dst_ip 239.1.2.3"))
+		if g := cfg.VRRPInstances[0].McastDstIP; g != netip.MustParseAddr("239.1.2.3") {
+			t.Errorf("group %v", g)
+		}
+	})
+	t.Run("unicast has no group", func(t *testing.T) {
+		cfg := mustParse(t, instance("mcast_dst_ip 224.0.0.100\nunicast_peer {\n 192.168.1.2\n}"))
+		if g := cfg.VRRPInstances[0].McastDstIP; g.IsValid() {
+			t.Errorf("group %v with unicast peers", g)
+		}
+		requireNote(t, cfg, NoteNoEffect, "keepalived.conf:7:", "mcast_dst_ip has no effect with unicast_peer")
+	})
+	t.Run("IPv6 group not link-local", func(t *testing.T) {
+		cfg := mustParse(t, global("vrrp_mcast_group6 ff05::12"))
+		requireNote(t, cfg, NoteCompat, "keepalived.conf:2:", "ff05::12 is not a link-local multicast address")
+		if cfg.GlobalDefs.VRRPMcastGroup6 != netip.MustParseAddr("ff05::12") {
+			t.Errorf("group %v", cfg.GlobalDefs.VRRPMcastGroup6)
+		}
+	})
+	t.Run("given twice", func(t *testing.T) {
+		cfg := mustParse(t, global("vrrp_mcast_group4 224.0.0.100\nvrrp_mcast_group4 224.0.0.101"))
+		requireNote(t, cfg, NoteNoEffect, "keepalived.conf:3:", "vrrp_mcast_group4 given again")
+		if cfg.GlobalDefs.VRRPMcastGroup4 != netip.MustParseAddr("224.0.0.101") {
+			t.Errorf("group %v", cfg.GlobalDefs.VRRPMcastGroup4)
+		}
+	})
+	bad := []struct{ name, src, want string }{
+		{"group4 not multicast", global("vrrp_mcast_group4 10.0.0.1"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected an IPv4 multicast address, got "10.0.0.1"`},
+		{"group4 IPv6", global("vrrp_mcast_group4 ff02::12"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected an IPv4 multicast address, got "ff02::12"`},
+		{"group4 mapped", global("vrrp_mcast_group4 ::ffff:224.0.0.18"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected an IPv4 multicast address, got "::ffff:224.0.0.18"`},
+		{"group4 broadcast", global("vrrp_mcast_group4 255.255.255.255"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected an IPv4 multicast address, got "255.255.255.255"`},
+		{"group4 garbage", global("vrrp_mcast_group4 224.0.0"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected an IPv4 or IPv6 address, got "224.0.0"`},
+		{"group4 two arguments", global("vrrp_mcast_group4 224.0.0.18 224.0.0.19"),
+			`keepalived.conf:2: vrrp_mcast_group4: expected one argument, got 2`},
+		{"group6 not multicast", global("vrrp_mcast_group6 fe80::12"),
+			`keepalived.conf:2: vrrp_mcast_group6: expected an IPv6 multicast address, got "fe80::12"`},
+		{"group6 IPv4", global("vrrp_mcast_group6 224.0.0.18"),
+			`keepalived.conf:2: vrrp_mcast_group6: expected an IPv6 multicast address, got "224.0.0.18"`},
+		{"group6 with zone", global("vrrp_mcast_group6 ff02::12%eth0"),
+			`keepalived.conf:2: vrrp_mcast_group6: expected an IPv4 or IPv6 address, got "ff02::12%eth0"`},
+		{"mcast_dst_ip not multicast", instance("mcast_dst_ip 10.0.0.1"),
+			`keepalived.conf:7: mcast_dst_ip: expected an IPv4 multicast or an IPv6 link-local multicast address, got "10.0.0.1"`},
+		{"mcast_dst_ip IPv6 not link-local", instance("mcast_dst_ip ff05::12"),
+			`keepalived.conf:7: mcast_dst_ip: expected an IPv4 multicast or an IPv6 link-local multicast address, got "ff05::12"`},
+		{"mcast_dst_ip wrong family", instance("mcast_dst_ip ff02::12"),
+			"keepalived.conf:7: vrrp_instance VI_1: mcast_dst_ip ff02::12 is IPv6 but the virtual addresses are IPv4"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) { requireError(t, tt.src, tt.want) })
+	}
+}
+
+// keepalived allows one VRID twice on an interface when the instances hear
+// different adverts: other groups, or one unicast and one multicast.
+func TestSameVRIDOtherGroup(t *testing.T) {
+	two := func(a, b string) string {
+		return instance(a) + strings.Replace(instance(b), "VI_1", "VI_2", 1)
+	}
+	mustParse(t, two("", "mcast_dst_ip 224.0.0.100"))
+	mustParse(t, two("unicast_peer {\n 192.168.1.2\n}", ""))
+	requireError(t, two("mcast_dst_ip 224.0.0.18", ""),
+		"keepalived.conf:11: vrrp_instance VI_2: virtual_router_id 51 on eth0 (IPv4) is already used by vrrp_instance VI_1 at keepalived.conf:1")
 }
 
 func TestExcludedAddresses(t *testing.T) {
