@@ -261,7 +261,7 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		s.Excluded = append(s.Excluded, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
 	}
 	for _, p := range in.UnicastPeer {
-		s.Peers = append(s.Peers, p.Address)
+		s.Peers = append(s.Peers, peerSpec{Addr: p.Address, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
 	}
 	if !in.Unicast() {
 		s.Group = in.McastDstIP
@@ -272,6 +272,7 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 			}
 		}
 	}
+	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT.
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})

@@ -127,7 +127,7 @@ func (i *instance) open() error {
 	if err != nil {
 		return err
 	}
-	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.Peers, Group: i.spec.Group})
+	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.peerAddrs(), Group: i.spec.Group})
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", i.spec.Name, err)
 	}
@@ -277,11 +277,46 @@ func (i *instance) retrack() {
 	i.apply(i.m.SetPriority(now, prio))
 }
 
+// admit checks what the IP layer says about a packet against the
+// instance, as keepalived does, before the packet is parsed. A multicast
+// instance takes only packets sent to its group with TTL (hop limit) 255
+// (RFC 5798 §7.1): one sent to the host's unicast address is not for it,
+// whoever sent it. A unicast instance takes no multicast; with
+// CheckUnicastSrc, only packets from its peers, within each peer's TTL
+// range. The TTL is unchecked when the kernel did not report it (-1).
+func (s *instanceSpec) admit(p vrrp.Packet) (vrrp.DropReason, bool) {
+	if len(s.Peers) == 0 {
+		switch {
+		case p.Dst != s.Group:
+			return vrrp.DropDestination, false
+		case p.TTL != -1 && p.TTL != 255:
+			return vrrp.DropTTL, false
+		}
+		return 0, true
+	}
+	if p.Dst.IsMulticast() {
+		return vrrp.DropDestination, false
+	}
+	if !s.CheckUnicastSrc {
+		return 0, true
+	}
+	for _, peer := range s.Peers {
+		if peer.Addr != p.Src {
+			continue
+		}
+		if p.TTL != -1 && (p.TTL < peer.MinTTL || p.TTL > peer.MaxTTL) {
+			return vrrp.DropTTL, false
+		}
+		return 0, true
+	}
+	return vrrp.DropSource, false
+}
+
 func (i *instance) receive(p vrrp.Packet) {
 	s := &i.spec
-	multicast := p.Dst.IsMulticast()
-	if multicast && p.TTL != -1 && p.TTL != 255 {
-		i.met.drop(vrrp.DropTTL.String())
+	if reason, ok := s.admit(p); !ok {
+		i.met.drop(reason.String())
+		i.log.Debug("packet dropped", "from", p.Src, "to", p.Dst, "ttl", p.TTL, "reason", reason.String())
 		return
 	}
 	a, mode, err := vrrp.Parse(p.Data, p.Src, p.Dst)

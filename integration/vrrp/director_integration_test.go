@@ -130,6 +130,7 @@ type vipdStatus struct {
 			AdvertsReceived uint64            `json:"adverts_received"`
 			GARPs           uint64            `json:"garp_sent"`
 			Drops           map[string]uint64 `json:"drops"`
+			Transitions     map[string]uint64 `json:"transitions"`
 		} `json:"counters"`
 	} `json:"instances"`
 }

@@ -3,6 +3,7 @@
 package vrrp
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -177,5 +178,137 @@ func TestExcludedAddresses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSpoofedAdvertsDropped: adverts a host on the segment crafts (raw IP,
+// its own header, the master's address as source) are dropped and counted
+// by a vipd backup beside a keepalived master, which stays master:
+//
+//   - multicast instance: priority 0 sent to vipd's own unicast address,
+//     TTL 64 and TTL 255 ("destination"; keepalived drops these too), and
+//     to the group with TTL 64 ("ttl");
+//   - unicast instance with unicast_peer { 10.77.0.1 min_ttl 250 }: from
+//     an address that is no peer ("source", keepalived's
+//     check_unicast_src) and from the peer's address with TTL 64 ("ttl").
+//
+// Before vipd checked the destination, the first of these made it master
+// again and again.
+func TestSpoofedAdvertsDropped(t *testing.T) {
+	type attack struct {
+		src, dst string
+		ttl      int
+		reason   string
+	}
+	cases := []struct {
+		name    string
+		unicast bool
+		vipdExt string
+		attacks []attack
+	}{
+		{"multicast", false, "", []attack{
+			{"10.77.0.1", "10.77.0.2", 64, "destination"},
+			{"10.77.0.1", "10.77.0.2", 255, "destination"},
+			{"10.77.0.1", "224.0.0.18", 64, "ttl"},
+		}},
+		{"unicast-check-src", true, "", []attack{
+			{"10.77.0.9", "10.77.0.2", 255, "source"},
+			{"10.77.0.1", "10.77.0.2", 64, "ttl"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, false)
+			mc, bc := v2PASS.pair(r, c.unicast)
+			if c.unicast {
+				bc.peers = []string{"10.77.0.1 min_ttl 250"}
+			}
+			_, bk := r.settle(t, v2PASS, "keepalived", "vipd", mc, bc)
+			before := bk.status(t).Instances[0]
+			if before.State != "BACKUP" {
+				t.Fatalf("vipd is %s before the attack", before.State)
+			}
+			att := openAttacker(t, r.client)
+			const rounds = 10
+			for i := 0; i < rounds; i++ {
+				for _, a := range c.attacks {
+					att.send(t, a.src, a.dst, a.ttl, r.vip)
+				}
+				// Longer than the skew time (0.6 s), and not in step
+				// with keepalived's 1 s adverts: a priority-0 advert
+				// taken would make vipd master whenever no advert of
+				// keepalived's came within the skew time after it.
+				time.Sleep(700 * time.Millisecond)
+			}
+			// A priority-0 advert taken would make vipd master after its
+			// skew time (0.6 s); give it a whole Master_Down_Interval.
+			time.Sleep(masterDown(2, time.Second, bc.prio))
+			after := bk.status(t).Instances[0]
+			if after.State != "BACKUP" || after.Counters.Transitions["MASTER"] != 0 {
+				t.Errorf("vipd took the spoofed adverts: state %s, transitions %v", after.State, after.Counters.Transitions)
+			}
+			want := map[string]uint64{}
+			for _, a := range c.attacks {
+				want[a.reason] += rounds
+			}
+			for reason, n := range want {
+				if got := after.Counters.Drops[reason] - before.Counters.Drops[reason]; got < n {
+					t.Errorf("drops %q: %d, want %d (all drops %v)", reason, got, n, after.Counters.Drops)
+				}
+			}
+			if after.Counters.AdvertsReceived <= before.Counters.AdvertsReceived {
+				t.Error("vipd stopped taking keepalived's adverts")
+			}
+			if !holds(t, r.a, r.vip) || holds(t, r.b, r.vip) {
+				t.Error("keepalived is no longer the only holder of the VIP")
+			}
+		})
+	}
+}
+
+// attacker sends hand-made IPv4 packets (IP_HDRINCL) from a host.
+type attacker struct{ fd int }
+
+func openAttacker(t *testing.T, h *netns.Host) *attacker {
+	t.Helper()
+	var fd int
+	err := h.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+		if err != nil {
+			return err
+		}
+		return unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0")
+	})
+	if err != nil {
+		t.Fatalf("attacker socket in %s: %v", h.Name(), err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return &attacker{fd: fd}
+}
+
+// send sends a VRRPv2 priority-0 advert for VRID 51 with the rig's
+// password and interval, as the master at src would, with the given TTL.
+func (a *attacker) send(t *testing.T, src, dst string, ttl int, vip netip.Addr) {
+	t.Helper()
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	adv := &vr.Advert{Version: 2, VRID: 51, Priority: 0, Interval: time.Second,
+		Addresses: []netip.Addr{vip}, AuthType: vr.AuthPass}
+	copy(adv.AuthData[:], v2PASS.pass)
+	body, err := vr.Marshal(adv, s, d, vr.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := make([]byte, 20+len(body))
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	pkt[8], pkt[9] = byte(ttl), vr.Protocol
+	s4, d4 := s.As4(), d.As4()
+	copy(pkt[12:16], s4[:])
+	copy(pkt[16:20], d4[:])
+	copy(pkt[20:], body)
+	// The kernel fills in the header checksum (and the ID) for IP_HDRINCL.
+	if err := unix.Sendto(a.fd, pkt, 0, &unix.SockaddrInet4{Addr: d4}); err != nil {
+		t.Fatalf("sending to %s: %v", dst, err)
 	}
 }

@@ -74,10 +74,18 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 				"vrrp_instance %s: mcast_dst_ip has no effect with unicast_peer; adverts go to the peers, as in keepalived", in.Name)
 		}
 		in.McastDstIP = netip.Addr{}
-	} else if !in.McastDstIP.IsValid() {
-		in.McastDstIP = g.VRRPMcastGroup4
-		if in.IPv6() {
-			in.McastDstIP = g.VRRPMcastGroup6
+		in.CheckUnicastSrc = in.CheckUnicastSrc || in.peerTTL || g.VRRPCheckUnicastSrc
+	} else {
+		if in.CheckUnicastSrc {
+			d.notePos(m.pos("check_unicast_src", in.Pos), NoteNoEffect, "check_unicast_src",
+				"vrrp_instance %s: check_unicast_src has no effect without unicast_peer (multicast adverts must come to the group with TTL 255), as in keepalived", in.Name)
+			in.CheckUnicastSrc = false
+		}
+		if !in.McastDstIP.IsValid() {
+			in.McastDstIP = g.VRRPMcastGroup4
+			if in.IPv6() {
+				in.McastDstIP = g.VRRPMcastGroup6
+			}
 		}
 	}
 	if !m.has("garp_master_delay") {

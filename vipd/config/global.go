@@ -45,11 +45,12 @@ type GlobalDefs struct {
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// V3ChecksumAsV2 is the default of the instances' v3_checksum_as_v2.
-	V3ChecksumAsV2       bool     `json:"v3_checksum_as_v2"`
-	VRRPStrict           bool     `json:"vrrp_strict"`
-	VRRPSkipCheckAdvAddr bool     `json:"vrrp_skip_check_adv_addr"`
-	VRRPCheckUnicastSrc  bool     `json:"vrrp_check_unicast_src"`
-	VRRPStartupDelay     Duration `json:"vrrp_startup_delay"`
+	V3ChecksumAsV2       bool `json:"v3_checksum_as_v2"`
+	VRRPStrict           bool `json:"vrrp_strict"`
+	VRRPSkipCheckAdvAddr bool `json:"vrrp_skip_check_adv_addr"`
+	// VRRPCheckUnicastSrc turns check_unicast_src on for every instance.
+	VRRPCheckUnicastSrc bool     `json:"vrrp_check_unicast_src"`
+	VRRPStartupDelay    Duration `json:"vrrp_startup_delay"`
 
 	meta *meta
 }
@@ -273,7 +274,7 @@ var notImplemented = map[string]map[string]string{
 		"net_namespace_ipvs namespace_with_ipsets instance use_pid_dir child_wait_time"),
 	"vrrp_instance": merge(
 		words("", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan vrf track_file track_process track_bfd "+
-			"track_src_ip check_unicast_src unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
+			"track_src_ip unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
 			"garp_lower_prio_delay garp_lower_prio_repeat garp_extra_if vmac_garp_intvl down_timer_adverts "+
 			"timer_expired_backup thread_timer_expired lower_prio_no_advert higher_prio_send_advert "+
 			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules accept no_accept "+

@@ -224,10 +224,15 @@ func (v *validator) instance(c *Config, in *VRRPInstance) {
 			}
 		}
 	}
+	peers := map[netip.Addr]bool{}
 	for _, p := range in.UnicastPeer {
 		if p.MinTTL < 0 || p.MaxTTL > 255 || p.MinTTL > p.MaxTTL {
 			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer %s: expected 0 <= min_ttl <= max_ttl <= 255, got %d and %d", name, p.Address, p.MinTTL, p.MaxTTL)
 		}
+		if peers[p.Address] {
+			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer %s is listed twice", name, p.Address)
+		}
+		peers[p.Address] = true
 	}
 	if g := in.McastDstIP; g.IsValid() && !m.isBad("mcast_dst_ip") {
 		switch {

@@ -82,6 +82,12 @@ type VRRPInstance struct {
 	// vrrp_mcast_group6 (224.0.0.18, ff02::12). Unset for an instance
 	// with unicast peers. Adverts sent anywhere else are dropped.
 	McastDstIP netip.Addr `json:"mcast_dst_ip,omitzero"`
+	// CheckUnicastSrc: adverts whose source is not one of UnicastPeer, or
+	// whose TTL / hop limit lies outside that peer's min_ttl..max_ttl, are
+	// dropped. Set by check_unicast_src, by global_defs
+	// vrrp_check_unicast_src, and, as in keepalived, by a min_ttl or
+	// max_ttl on any peer. Unicast instances only.
+	CheckUnicastSrc bool `json:"check_unicast_src"`
 
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
@@ -109,7 +115,8 @@ type VRRPInstance struct {
 	// includes it by default.
 	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2"`
 
-	meta *meta
+	meta    *meta
+	peerTTL bool // a unicast_peer has min_ttl or max_ttl
 }
 
 // DefaultVRRPInstance returns a vrrp_instance with keepalived's defaults.
@@ -374,7 +381,9 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 			}
 		}),
 		"unicast_peer": block(func(s *stmt) {
-			in.UnicastPeer = append(in.UnicastPeer, d.peerBlock(s)...)
+			peers, ttl := d.peerBlock(s)
+			in.UnicastPeer = append(in.UnicastPeer, peers...)
+			in.peerTTL = in.peerTTL || ttl
 		}),
 		"mcast_dst_ip": value(func(s *stmt) {
 			a, ok := d.addrArg(s)
@@ -386,6 +395,11 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 				return
 			}
 			in.McastDstIP = a
+		}),
+		"check_unicast_src": value(func(s *stmt) {
+			if d.flag(s) {
+				in.CheckUnicastSrc = true
+			}
 		}),
 		"track_interface": block(func(s *stmt) {
 			in.TrackInterface = append(in.TrackInterface, d.trackInterfaceBlock(s)...)

@@ -123,6 +123,56 @@ func TestSameVRIDOtherGroup(t *testing.T) {
 		"keepalived.conf:11: vrrp_instance VI_2: virtual_router_id 51 on eth0 (IPv4) is already used by vrrp_instance VI_1 at keepalived.conf:1")
 }
 
+func TestUnicastPeerChecks(t *testing.T) {
+	const peers = "unicast_peer {\n 192.168.1.2\n 192.168.1.3 min_ttl 250 max_ttl 255\n}"
+	t.Run("ttl range", func(t *testing.T) {
+		in := &mustParse(t, instance(peers)).VRRPInstances[0]
+		want := []UnicastPeer{
+			{Address: netip.MustParseAddr("192.168.1.2"), MaxTTL: 255},
+			{Address: netip.MustParseAddr("192.168.1.3"), MinTTL: 250, MaxTTL: 255},
+		}
+		if len(in.UnicastPeer) != 2 || in.UnicastPeer[0] != want[0] || in.UnicastPeer[1] != want[1] {
+			t.Fatalf("peers %+v", in.UnicastPeer)
+		}
+		if !in.CheckUnicastSrc {
+			t.Error("a min_ttl does not turn on check_unicast_src, as it does in keepalived")
+		}
+	})
+	for _, tt := range []struct {
+		name, src string
+		want      bool
+	}{
+		{"plain peers", instance("unicast_peer {\n 192.168.1.2\n}"), false},
+		{"max_ttl 255 alone", instance("unicast_peer {\n 192.168.1.2 max_ttl 255\n}"), true},
+		{"check_unicast_src", instance("check_unicast_src\nunicast_peer {\n 192.168.1.2\n}"), true},
+		{"vrrp_check_unicast_src", globalInstance("vrrp_check_unicast_src", "unicast_peer {\n 192.168.1.2\n}"), true},
+		{"multicast", globalInstance("vrrp_check_unicast_src", "check_unicast_src"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustParse(t, tt.src).VRRPInstances[0].CheckUnicastSrc; got != tt.want {
+				t.Errorf("check_unicast_src %v, want %v", got, tt.want)
+			}
+		})
+	}
+	bad := []struct{ name, src, want string }{
+		{"min_ttl out of range", instance("unicast_peer {\n 192.168.1.2 min_ttl 256\n}"),
+			`keepalived.conf:8: unicast_peer min_ttl: expected an integer 0..255, got "256"`},
+		{"max_ttl negative", instance("unicast_peer {\n 192.168.1.2 max_ttl -1\n}"),
+			`keepalived.conf:8: unicast_peer max_ttl: expected an integer 0..255, got "-1"`},
+		{"min_ttl without value", instance("unicast_peer {\n 192.168.1.2 min_ttl\n}"),
+			`keepalived.conf:8: unicast_peer: expected min_ttl N or max_ttl N after 192.168.1.2, got "min_ttl"`},
+		{"min above max", instance("unicast_peer {\n 192.168.1.2 min_ttl 255 max_ttl 250\n}"),
+			"keepalived.conf:7: vrrp_instance VI_1: unicast_peer 192.168.1.2: expected 0 <= min_ttl <= max_ttl <= 255, got 255 and 250"},
+		{"peer twice", instance("unicast_peer {\n 192.168.1.2\n 192.168.1.2 min_ttl 250\n}"),
+			"keepalived.conf:7: vrrp_instance VI_1: unicast_peer 192.168.1.2 is listed twice"},
+		{"check_unicast_src takes no argument", instance("check_unicast_src yes"),
+			"keepalived.conf:7: check_unicast_src: expected no argument, got 1"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) { requireError(t, tt.src, tt.want) })
+	}
+}
+
 func TestExcludedAddresses(t *testing.T) {
 	in := &mustParse(t, instance("virtual_ipaddress_excluded {\n 2001:db8::5/64 dev eth1\n 192.168.2.1/24\n}")).VRRPInstances[0]
 	want := []netip.Prefix{netip.MustParsePrefix("2001:db8::5/64"), netip.MustParsePrefix("192.168.2.1/24")}
