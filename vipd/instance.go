@@ -81,6 +81,8 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 		PreemptDelay: spec.PreemptDelay,
 		PrimaryIP:    i.tr.Source(),
 		Addresses:    spec.addresses(),
+
+		LowerPriorityNoAdvert: spec.LowerPriorityNoAdvert,
 	})
 	if err != nil {
 		i.closeIO()

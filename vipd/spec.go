@@ -36,7 +36,10 @@ type instanceSpec struct {
 	// CheckUnicastSrc drops adverts from anyone but Peers, and those from
 	// a peer with a TTL outside its MinTTL..MaxTTL.
 	CheckUnicastSrc bool
-	Checksum        vrrp.ChecksumMode
+	// LowerPriorityNoAdvert: a master does not answer a lower priority
+	// advert (strict mode).
+	LowerPriorityNoAdvert bool
+	Checksum              vrrp.ChecksumMode
 
 	TrackScripts    []trackScript
 	TrackInterfaces []trackInterface

@@ -5,6 +5,7 @@ package vrrp
 import (
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,6 +124,41 @@ func netIfIndex(name string) (int, error) {
 		return 0, err
 	}
 	return int(ifr.Uint32()), nil
+}
+
+// TestStrictModeWithPASS: both sides run vrrp_strict with PASS
+// authentication, as keepalived's own shipped keepalived.conf has it.
+// keepalived drops the authentication in strict mode; so does vipd, so
+// they hear each other and one is master. vipd is the address owner
+// (priority 255): for any other priority keepalived's strict mode drops
+// the traffic to the VIPs with nftables, which vipd refuses to run (see
+// TestResolveRefusesAcceptOff). vipd's SIGTERM then hands over to
+// keepalived with a priority-0 advert keepalived accepts.
+func TestStrictModeWithPASS(t *testing.T) {
+	r := newRig(t, false)
+	mc, bc := v2PASS.pair(r, false)
+	mc.prio = 255
+	mc.global, bc.global = "    vrrp_strict\n", "    vrrp_strict\n"
+	ma, bk := r.settle(t, v2PASS, "vipd", "keepalived", mc, bc)
+	if !strings.Contains(bk.ka.Log(), "Strict mode does not support authentication") {
+		t.Errorf("keepalived did not run in strict mode:\n%s", bk.ka.Log())
+	}
+	s := ma.status(t).Instances[0]
+	if s.State != "MASTER" || s.Counters.Drops["auth"] > 0 {
+		t.Errorf("vipd: state %s, drops %v", s.State, s.Counters.Drops)
+	}
+	if !strings.Contains(ma.proc.Output(), "strict mode (vrrp_strict at") {
+		t.Errorf("vipd did not say it drops the authentication:\n%s", ma.proc.Output())
+	}
+	t0 := time.Now()
+	if err := ma.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "keepalived to take the VIP", 10*time.Second, func() bool { return holds(t, r.b, r.vip) })
+	if !strings.Contains(bk.ka.Log(), "Backup received priority 0 advertisement") {
+		t.Errorf("keepalived never took vipd's priority-0 advert:\n%s", bk.ka.Log())
+	}
+	t.Logf("SIGTERM → keepalived holds the VIP after %v", time.Since(t0).Round(time.Millisecond))
 }
 
 // TestExcludedAddresses: virtual_ipaddress_excluded addresses (of either

@@ -45,7 +45,8 @@ type GlobalDefs struct {
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// V3ChecksumAsV2 is the default of the instances' v3_checksum_as_v2.
-	V3ChecksumAsV2       bool `json:"v3_checksum_as_v2"`
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2"`
+	// VRRPStrict is the default of the instances' strict_mode.
 	VRRPStrict           bool `json:"vrrp_strict"`
 	VRRPSkipCheckAdvAddr bool `json:"vrrp_skip_check_adv_addr"`
 	// VRRPCheckUnicastSrc turns check_unicast_src on for every instance.
@@ -84,6 +85,10 @@ func DefaultGlobalDefs() GlobalDefs {
 }
 
 const mailReason = "vipd sends no mail"
+
+// KeywordPos returns where the keyword kw was given in global_defs, or the
+// position of the block when it was not (the zero Pos without a block).
+func (g *GlobalDefs) KeywordPos(kw string) Pos { return g.meta.pos(kw, g.Pos) }
 
 func (d *decoder) globalDefs(g *GlobalDefs, s *stmt) {
 	if g.meta == nil {
@@ -277,8 +282,8 @@ var notImplemented = map[string]map[string]string{
 			"track_src_ip unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
 			"garp_lower_prio_delay garp_lower_prio_repeat garp_extra_if vmac_garp_intvl down_timer_adverts "+
 			"timer_expired_backup thread_timer_expired lower_prio_no_advert higher_prio_send_advert "+
-			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules accept no_accept "+
-			"skip_check_adv_addr strict_mode debug notify_deleted notify_master_rx_lower_pri "+
+			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules "+
+			"skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri "+
 			"notify_priority_changes lvs_sync_daemon_interface linkbeat_use_polling promote_secondaries"),
 		map[string]string{
 			"auth_hmac":   "adverts carry no HMAC trailer, so peers in enforce mode drop them",

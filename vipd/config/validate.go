@@ -242,6 +242,15 @@ func (v *validator) instance(c *Config, in *VRRPInstance) {
 			v.errorf(m.pos("mcast_dst_ip", in.Pos), "%s: mcast_dst_ip %s is %s but the virtual addresses are %s", name, g, family(g), family(first))
 		}
 	}
+	if in.StrictMode {
+		// keepalived refuses to run these instances in strict mode.
+		if in.Unicast() {
+			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer: strict mode (vrrp_strict or strict_mode) allows no unicast peers; keepalived refuses the instance too", name)
+		}
+		if len(in.VirtualIPAddress) == 0 && in.NoVirtualIPAddress {
+			v.errorf(m.pos("no_virtual_ipaddress", in.Pos), "%s: no_virtual_ipaddress: strict mode (vrrp_strict or strict_mode) needs at least one virtual address; keepalived refuses the instance too", name)
+		}
+	}
 	for _, t := range in.TrackInterface {
 		if t.Weight < -253 || t.Weight > 253 {
 			v.errorf(m.pos("track_interface", in.Pos), "%s: track_interface %s: weight: expected an integer -253..253, got %d", name, t.Name, t.Weight)

@@ -89,6 +89,21 @@ type VRRPInstance struct {
 	// max_ttl on any peer. Unicast instances only.
 	CheckUnicastSrc bool `json:"check_unicast_src"`
 
+	// StrictMode is strict_mode, else global_defs vrrp_strict: keepalived's
+	// strict RFC compliance. Parse applies its rules: no authentication
+	// (adverts carrying it are then dropped), state MASTER only for the
+	// address owner, no preempt_delay, no unicast peers, at least one
+	// virtual address, accept mode off for version 2 non-owners, and a
+	// master that does not answer a lower priority advert.
+	StrictMode bool `json:"strict_mode"`
+	// Accept is accept mode (accept / no_accept): whether the virtual
+	// addresses take traffic while this router is master and not the
+	// address owner. Unset, it is on, except in strict mode for a
+	// non-owner; strict mode turns it off for version 2 non-owners. With it
+	// off keepalived drops that traffic with a firewall (nftables); vipd
+	// has none and refuses to run such an instance.
+	Accept bool `json:"accept"`
+
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
 	// dropped with a note.
@@ -181,6 +196,13 @@ func (in *VRRPInstance) ExcludedVIPs() []netip.Prefix { return prefixes(in.Virtu
 // Unicast reports whether adverts go to unicast peers instead of the
 // multicast group.
 func (in *VRRPInstance) Unicast() bool { return len(in.UnicastPeer) > 0 }
+
+// KeywordPos returns where the instance's keyword kw was given, or the
+// position of the vrrp_instance line when it was not.
+func (in *VRRPInstance) KeywordPos(kw string) Pos { return in.meta.pos(kw, in.Pos) }
+
+// Given reports whether the instance's block gave the keyword kw.
+func (in *VRRPInstance) Given(kw string) bool { return in.meta.has(kw) }
 
 func prefixes(vs []VirtualIP) []netip.Prefix {
 	out := make([]netip.Prefix, len(vs))
@@ -399,6 +421,21 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 		"check_unicast_src": value(func(s *stmt) {
 			if d.flag(s) {
 				in.CheckUnicastSrc = true
+			}
+		}),
+		"strict_mode": value(func(s *stmt) {
+			if v, ok := d.boolArg(s); ok {
+				in.StrictMode = v
+			}
+		}),
+		"accept": value(func(s *stmt) {
+			if d.flag(s) {
+				in.Accept = true
+			}
+		}),
+		"no_accept": value(func(s *stmt) {
+			if d.flag(s) {
+				in.Accept = false
 			}
 		}),
 		"track_interface": block(func(s *stmt) {

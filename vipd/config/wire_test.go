@@ -123,6 +123,111 @@ func TestSameVRIDOtherGroup(t *testing.T) {
 		"keepalived.conf:11: vrrp_instance VI_2: virtual_router_id 51 on eth0 (IPv4) is already used by vrrp_instance VI_1 at keepalived.conf:1")
 }
 
+func TestStrictMode(t *testing.T) {
+	const auth = "authentication {\n auth_type PASS\n auth_pass s3cret\n}"
+	t.Run("authentication is dropped", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "priority 255\n"+auth))
+		in := &cfg.VRRPInstances[0]
+		if !in.StrictMode || in.Authentication != nil {
+			t.Fatalf("strict %v authentication %+v", in.StrictMode, in.Authentication)
+		}
+		requireNote(t, cfg, NoteCompat, "keepalived.conf:11:", "strict mode (vrrp_strict at keepalived.conf:2) allows no authentication")
+	})
+	t.Run("AH is dropped too", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "priority 255\nauthentication {\n auth_type AH\n auth_pass x\n}"))
+		if cfg.VRRPInstances[0].Authentication != nil {
+			t.Fatal("AH kept in strict mode")
+		}
+	})
+	t.Run("strict_mode on one instance", func(t *testing.T) {
+		cfg := mustParse(t, instance("strict_mode\npriority 255\n"+auth))
+		requireNote(t, cfg, NoteCompat, "keepalived.conf:9:", "strict_mode allows no authentication")
+	})
+	t.Run("strict_mode off overrides vrrp_strict", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "strict_mode off\n"+auth))
+		in := &cfg.VRRPInstances[0]
+		if in.StrictMode || in.Authentication == nil || !in.Accept {
+			t.Fatalf("strict %v authentication %+v accept %v", in.StrictMode, in.Authentication, in.Accept)
+		}
+	})
+	t.Run("state MASTER needs priority 255", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "state MASTER\npriority 100"))
+		if in := &cfg.VRRPInstances[0]; in.State != StateBackup {
+			t.Fatalf("state %s", in.State)
+		}
+		requireNote(t, cfg, NoteCompat, "keepalived.conf:10:", "state MASTER goes only with priority 255", "starts as BACKUP")
+	})
+	t.Run("state BACKUP of the owner", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "state BACKUP\npriority 255"))
+		if in := &cfg.VRRPInstances[0]; in.State != StateMaster {
+			t.Fatalf("state %s", in.State)
+		}
+	})
+	t.Run("state MASTER without priority is the owner", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "state MASTER"))
+		if in := &cfg.VRRPInstances[0]; in.State != StateMaster || in.Priority != 255 || !in.Accept {
+			t.Fatalf("state %s priority %d accept %v", in.State, in.Priority, in.Accept)
+		}
+	})
+	t.Run("preempt_delay is reset", func(t *testing.T) {
+		cfg := mustParse(t, globalInstance("vrrp_strict", "preempt_delay 5"))
+		if in := &cfg.VRRPInstances[0]; in.PreemptDelay != 0 {
+			t.Fatalf("preempt_delay %v", in.PreemptDelay)
+		}
+		requireNote(t, cfg, NoteCompat, "keepalived.conf:10:", "allows no preempt_delay")
+	})
+	t.Run("IPv6 runs version 3", func(t *testing.T) {
+		cfg := mustParse(t, global("vrrp_strict")+instance6("version 2"))
+		if v := cfg.VRRPInstances[0].Version; v != 3 {
+			t.Fatalf("version %d", v)
+		}
+	})
+	t.Run("unicast peers refused", func(t *testing.T) {
+		requireError(t, globalInstance("vrrp_strict", "unicast_peer {\n 192.168.1.2\n}"),
+			"keepalived.conf:10: vrrp_instance VI_1: unicast_peer: strict mode (vrrp_strict or strict_mode) allows no unicast peers; keepalived refuses the instance too")
+	})
+	t.Run("no addresses refused", func(t *testing.T) {
+		requireError(t, global("vrrp_strict")+"vrrp_instance V {\n interface eth0\n virtual_router_id 1\n no_virtual_ipaddress\n}\n",
+			"keepalived.conf:7: vrrp_instance V: no_virtual_ipaddress: strict mode (vrrp_strict or strict_mode) needs at least one virtual address; keepalived refuses the instance too")
+	})
+	t.Run("bad strict_mode", func(t *testing.T) {
+		requireError(t, instance("strict_mode maybe"), `keepalived.conf:7: strict_mode: expected on|off|true|false|yes|no, got "maybe"`)
+	})
+	t.Run("vrrp_strict takes no argument", func(t *testing.T) {
+		requireError(t, global("vrrp_strict on"), "keepalived.conf:2: vrrp_strict: expected no argument, got 1")
+	})
+}
+
+func TestAcceptMode(t *testing.T) {
+	tests := []struct {
+		name, g, body string
+		want          bool
+	}{
+		{"default", "", "", true},
+		{"no_accept", "", "no_accept", false},
+		{"accept after no_accept", "", "no_accept\naccept", true},
+		{"strict non-owner", "vrrp_strict", "", false},
+		{"strict owner", "vrrp_strict", "priority 255", true},
+		{"strict v2 non-owner with accept", "vrrp_strict", "accept", false},
+		{"strict v3 non-owner with accept", "vrrp_strict", "version 3\naccept", true},
+		{"strict v3 non-owner", "vrrp_strict", "version 3", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := instance(tt.body)
+			if tt.g != "" {
+				src = globalInstance(tt.g, tt.body)
+			}
+			cfg := mustParse(t, src)
+			if got := cfg.VRRPInstances[0].Accept; got != tt.want {
+				t.Errorf("accept %v, want %v", got, tt.want)
+			}
+		})
+	}
+	cfg := mustParse(t, globalInstance("vrrp_strict", "accept"))
+	requireNote(t, cfg, NoteCompat, "keepalived.conf:10:", "accept does not comply with RFC 3768 in strict mode")
+}
+
 func TestUnicastPeerChecks(t *testing.T) {
 	const peers = "unicast_peer {\n 192.168.1.2\n 192.168.1.3 min_ttl 250 max_ttl 255\n}"
 	t.Run("ttl range", func(t *testing.T) {
