@@ -263,7 +263,7 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	} else if a != nil && a.AuthType == "AH" {
 		r.errorf(in.Pos, "vrrp_instance %s: auth_type AH is not supported (use PASS, or none with version 3)", in.Name)
 	}
-	if !in.Accept {
+	if in.NoAccept {
 		// keepalived installs nftables rules that drop traffic to (and
 		// from) the addresses of such an instance while it is master.
 		const drop = "keepalived then drops all traffic to the virtual addresses with a firewall (nftables) while this router is master and not the address owner; vipd has no such firewall and refuses to run it"

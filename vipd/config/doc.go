@@ -115,7 +115,7 @@
 // FILE_CHECK, SNMP, DBus, FIFOs and process tuning, tunnel options of TUN,
 // and the other keywords keepalived.conf(5) lists that have no field here.
 // The AH auth_type is parsed, and accept mode settled (see
-// [VRRPInstance].Accept); whether they are honoured is up to the daemon.
+// [VRRPInstance].NoAccept); whether they are honoured is up to the daemon.
 //
 // # Strict mode
 //

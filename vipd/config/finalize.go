@@ -191,14 +191,14 @@ func (d *decoder) acceptMode(in *VRRPInstance) {
 	m := in.meta
 	set := m.has("accept") || m.has("no_accept")
 	if !set {
-		in.Accept = in.Priority == 255 || !in.StrictMode
+		in.NoAccept = in.Priority != 255 && in.StrictMode
 	}
-	if in.Accept && in.Priority != 255 && in.StrictMode && in.Version == 2 {
+	if !in.NoAccept && in.Priority != 255 && in.StrictMode && in.Version == 2 {
 		if set {
 			d.notePos(m.pos("accept", in.Pos), NoteCompat, "accept",
 				"vrrp_instance %s: accept does not comply with RFC 3768 in strict mode; it is turned off, as keepalived does", in.Name)
 		}
-		in.Accept = false
+		in.NoAccept = true
 	}
 }
 

@@ -96,13 +96,14 @@ type VRRPInstance struct {
 	// virtual address, accept mode off for version 2 non-owners, and a
 	// master that does not answer a lower priority advert.
 	StrictMode bool `json:"strict_mode"`
-	// Accept is accept mode (accept / no_accept): whether the virtual
-	// addresses take traffic while this router is master and not the
-	// address owner. Unset, it is on, except in strict mode for a
-	// non-owner; strict mode turns it off for version 2 non-owners. With it
-	// off keepalived drops that traffic with a firewall (nftables); vipd
-	// has none and refuses to run such an instance.
-	Accept bool `json:"accept"`
+	// NoAccept is accept mode off (no_accept; accept turns it on): the
+	// virtual addresses take no traffic while this router is master and
+	// not the address owner. Unset, accept mode is on, except in strict
+	// mode for a non-owner; strict mode turns it off for version 2
+	// non-owners even with accept. keepalived then drops that traffic with
+	// a firewall (nftables); vipd has none and refuses to run such an
+	// instance.
+	NoAccept bool `json:"no_accept"`
 
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
@@ -430,12 +431,12 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 		}),
 		"accept": value(func(s *stmt) {
 			if d.flag(s) {
-				in.Accept = true
+				in.NoAccept = false
 			}
 		}),
 		"no_accept": value(func(s *stmt) {
 			if d.flag(s) {
-				in.Accept = false
+				in.NoAccept = true
 			}
 		}),
 		"track_interface": block(func(s *stmt) {

@@ -146,8 +146,8 @@ func TestStrictMode(t *testing.T) {
 	t.Run("strict_mode off overrides vrrp_strict", func(t *testing.T) {
 		cfg := mustParse(t, globalInstance("vrrp_strict", "strict_mode off\n"+auth))
 		in := &cfg.VRRPInstances[0]
-		if in.StrictMode || in.Authentication == nil || !in.Accept {
-			t.Fatalf("strict %v authentication %+v accept %v", in.StrictMode, in.Authentication, in.Accept)
+		if in.StrictMode || in.Authentication == nil || in.NoAccept {
+			t.Fatalf("strict %v authentication %+v no_accept %v", in.StrictMode, in.Authentication, in.NoAccept)
 		}
 	})
 	t.Run("state MASTER needs priority 255", func(t *testing.T) {
@@ -165,8 +165,8 @@ func TestStrictMode(t *testing.T) {
 	})
 	t.Run("state MASTER without priority is the owner", func(t *testing.T) {
 		cfg := mustParse(t, globalInstance("vrrp_strict", "state MASTER"))
-		if in := &cfg.VRRPInstances[0]; in.State != StateMaster || in.Priority != 255 || !in.Accept {
-			t.Fatalf("state %s priority %d accept %v", in.State, in.Priority, in.Accept)
+		if in := &cfg.VRRPInstances[0]; in.State != StateMaster || in.Priority != 255 || in.NoAccept {
+			t.Fatalf("state %s priority %d no_accept %v", in.State, in.Priority, in.NoAccept)
 		}
 	})
 	t.Run("preempt_delay is reset", func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestAcceptMode(t *testing.T) {
 				src = globalInstance(tt.g, tt.body)
 			}
 			cfg := mustParse(t, src)
-			if got := cfg.VRRPInstances[0].Accept; got != tt.want {
+			if got := !cfg.VRRPInstances[0].NoAccept; got != tt.want {
 				t.Errorf("accept %v, want %v", got, tt.want)
 			}
 		})
