@@ -36,7 +36,7 @@ func newAnnouncer(spec instanceSpec, met *instanceMetrics, log *slog.Logger) (*a
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	for _, v := range spec.VIPs {
+	for _, v := range spec.held() {
 		dev := v.Dev
 		if dev == "" {
 			dev = spec.Interface

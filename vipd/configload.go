@@ -160,6 +160,15 @@ type resolver struct {
 	warnings []string
 }
 
+// strictPos is where strict mode was asked for: the instance's
+// strict_mode, else global_defs vrrp_strict.
+func (r *resolver) strictPos(in *config.VRRPInstance) config.Pos {
+	if in.Given("strict_mode") {
+		return in.KeywordPos("strict_mode")
+	}
+	return r.cfg.GlobalDefs.KeywordPos("vrrp_strict")
+}
+
 func (r *resolver) errorf(p config.Pos, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Errorf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
 }
@@ -254,12 +263,37 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	} else if a != nil && a.AuthType == "AH" {
 		r.errorf(in.Pos, "vrrp_instance %s: auth_type AH is not supported (use PASS, or none with version 3)", in.Name)
 	}
+	if in.NoAccept {
+		// keepalived installs nftables rules that drop traffic to (and
+		// from) the addresses of such an instance while it is master.
+		const drop = "keepalived then drops all traffic to the virtual addresses with a firewall (nftables) while this router is master and not the address owner; vipd has no such firewall and refuses to run it"
+		if in.Given("no_accept") && !in.StrictMode {
+			r.errorf(in.KeywordPos("no_accept"), "vrrp_instance %s: no_accept: %s (remove no_accept)", in.Name, drop)
+		} else {
+			r.errorf(r.strictPos(in), "vrrp_instance %s: strict mode turns accept mode off for priority %d (below 255; in version 2 even with accept): %s: remove vrrp_strict (strict_mode) on every router, make this router the address owner (priority 255), or with version 3 add accept",
+				in.Name, in.Priority, drop)
+		}
+	}
 	for _, v := range in.VirtualIPAddress {
 		s.VIPs = append(s.VIPs, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
 	}
-	for _, p := range in.UnicastPeer {
-		s.Peers = append(s.Peers, p.Address)
+	for _, v := range in.VirtualIPAddressExcluded {
+		s.Excluded = append(s.Excluded, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
 	}
+	for _, p := range in.UnicastPeer {
+		s.Peers = append(s.Peers, peerSpec{Addr: p.Address, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
+	}
+	if !in.Unicast() {
+		s.Group = in.McastDstIP
+		if !s.Group.IsValid() { // a Config built by hand
+			s.Group = vrrp.GroupIPv4
+			if in.IPv6() {
+				s.Group = vrrp.GroupIPv6
+			}
+		}
+	}
+	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
+	s.LowerPriorityNoAdvert = in.StrictMode
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT.
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})

@@ -68,6 +68,9 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 	for _, v := range spec.VIPs {
 		i.status.VIPs = append(i.status.VIPs, v.Prefix.String())
 	}
+	for _, v := range spec.Excluded {
+		i.status.Excluded = append(i.status.Excluded, v.Prefix.String())
+	}
 	m, err := vrrp.NewMachine(vrrp.Config{
 		VRID:         spec.VRID,
 		Version:      spec.Version,
@@ -78,6 +81,8 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 		PreemptDelay: spec.PreemptDelay,
 		PrimaryIP:    i.tr.Source(),
 		Addresses:    spec.addresses(),
+
+		LowerPriorityNoAdvert: spec.LowerPriorityNoAdvert,
 	})
 	if err != nil {
 		i.closeIO()
@@ -94,7 +99,7 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 // run, and opens the sockets.
 func (i *instance) open() error {
 	devs := []string{i.spec.Interface}
-	for _, v := range i.spec.VIPs {
+	for _, v := range i.spec.held() {
 		if v.Dev != "" {
 			devs = append(devs, v.Dev)
 		}
@@ -111,7 +116,7 @@ func (i *instance) open() error {
 	}
 	// A VIP still present was left by a vipd or keepalived that died
 	// without cleaning up: holding it as a backup would answer for it.
-	for _, v := range i.spec.VIPs {
+	for _, v := range i.spec.held() {
 		l := i.linkFor(v)
 		if has, _ := l.Has(v.Prefix.Addr()); has {
 			i.log.Warn("removing a stale virtual address left from an earlier run", "address", v.Prefix, "dev", l.Name())
@@ -124,7 +129,7 @@ func (i *instance) open() error {
 	if err != nil {
 		return err
 	}
-	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.Peers})
+	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.peerAddrs(), Group: i.spec.Group})
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", i.spec.Name, err)
 	}
@@ -274,11 +279,46 @@ func (i *instance) retrack() {
 	i.apply(i.m.SetPriority(now, prio))
 }
 
+// admit checks what the IP layer says about a packet against the
+// instance, as keepalived does, before the packet is parsed. A multicast
+// instance takes only packets sent to its group with TTL (hop limit) 255
+// (RFC 5798 §7.1): one sent to the host's unicast address is not for it,
+// whoever sent it. A unicast instance takes no multicast; with
+// CheckUnicastSrc, only packets from its peers, within each peer's TTL
+// range. The TTL is unchecked when the kernel did not report it (-1).
+func (s *instanceSpec) admit(p vrrp.Packet) (vrrp.DropReason, bool) {
+	if len(s.Peers) == 0 {
+		switch {
+		case p.Dst != s.Group:
+			return vrrp.DropDestination, false
+		case p.TTL != -1 && p.TTL != 255:
+			return vrrp.DropTTL, false
+		}
+		return 0, true
+	}
+	if p.Dst.IsMulticast() {
+		return vrrp.DropDestination, false
+	}
+	if !s.CheckUnicastSrc {
+		return 0, true
+	}
+	for _, peer := range s.Peers {
+		if peer.Addr != p.Src {
+			continue
+		}
+		if p.TTL != -1 && (p.TTL < peer.MinTTL || p.TTL > peer.MaxTTL) {
+			return vrrp.DropTTL, false
+		}
+		return 0, true
+	}
+	return vrrp.DropSource, false
+}
+
 func (i *instance) receive(p vrrp.Packet) {
 	s := &i.spec
-	multicast := p.Dst.IsMulticast()
-	if multicast && p.TTL != -1 && p.TTL != 255 {
-		i.met.drop(vrrp.DropTTL.String())
+	if reason, ok := s.admit(p); !ok {
+		i.met.drop(reason.String())
+		i.log.Debug("packet dropped", "from", p.Src, "to", p.Dst, "ttl", p.TTL, "reason", reason.String())
 		return
 	}
 	a, mode, err := vrrp.Parse(p.Data, p.Src, p.Dst)
@@ -341,7 +381,7 @@ func (i *instance) apply(actions []vrrp.Action) {
 		case vrrp.SendAdvert:
 			i.sendAdvert(act.Priority)
 		case vrrp.AddAddresses:
-			for _, v := range i.spec.VIPs {
+			for _, v := range i.spec.held() {
 				if err := i.linkFor(v).Add(v.Prefix, v.Label); err != nil {
 					i.met.addrErrors.Add(1)
 					i.log.Error("cannot add virtual address", "address", v.Prefix, "err", err)
@@ -349,7 +389,7 @@ func (i *instance) apply(actions []vrrp.Action) {
 			}
 		case vrrp.RemoveAddresses:
 			i.ann.stop()
-			for _, v := range i.spec.VIPs {
+			for _, v := range i.spec.held() {
 				if err := i.linkFor(v).Remove(v.Prefix); err != nil {
 					i.met.addrErrors.Add(1)
 					i.log.Error("cannot remove virtual address", "address", v.Prefix, "err", err)
@@ -412,6 +452,7 @@ func (i *instance) Status() instanceStatus {
 	i.mu.Lock()
 	s := i.status
 	s.VIPs = append([]string(nil), s.VIPs...)
+	s.Excluded = append([]string(nil), s.Excluded...)
 	i.mu.Unlock()
 	s.Counters = i.met.counters()
 	return s

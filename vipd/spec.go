@@ -25,9 +25,21 @@ type instanceSpec struct {
 	AuthType     uint8
 	AuthData     [8]byte
 	VIPs         []vipSpec
-	Source       netip.Addr // unicast_src_ip; zero: the interface's address
-	Peers        []netip.Addr
-	Checksum     vrrp.ChecksumMode
+	// Excluded are virtual_ipaddress_excluded: held with the VIPs, never
+	// advertised.
+	Excluded []vipSpec
+	Source   netip.Addr // unicast_src_ip; zero: the interface's address
+	Peers    []peerSpec
+	// Group is the multicast group (vrrp_mcast_group4/6, mcast_dst_ip);
+	// zero with Peers.
+	Group netip.Addr
+	// CheckUnicastSrc drops adverts from anyone but Peers, and those from
+	// a peer with a TTL outside its MinTTL..MaxTTL.
+	CheckUnicastSrc bool
+	// LowerPriorityNoAdvert: a master does not answer a lower priority
+	// advert (strict mode).
+	LowerPriorityNoAdvert bool
+	Checksum              vrrp.ChecksumMode
 
 	TrackScripts    []trackScript
 	TrackInterfaces []trackInterface
@@ -45,6 +57,12 @@ type vipSpec struct {
 	Prefix netip.Prefix
 	Dev    string // empty: the instance's interface
 	Label  string
+}
+
+// peerSpec is one unicast_peer.
+type peerSpec struct {
+	Addr           netip.Addr
+	MinTTL, MaxTTL int
 }
 
 type trackScript struct {
@@ -70,6 +88,20 @@ type scriptSpec struct {
 	InitFail bool
 }
 
+// held are the addresses a master holds: VIPs, then Excluded.
+func (s *instanceSpec) held() []vipSpec {
+	return append(append([]vipSpec(nil), s.VIPs...), s.Excluded...)
+}
+
+func (s *instanceSpec) peerAddrs() []netip.Addr {
+	out := make([]netip.Addr, len(s.Peers))
+	for i, p := range s.Peers {
+		out[i] = p.Addr
+	}
+	return out
+}
+
+// addresses are the VIPs adverts carry.
 func (s *instanceSpec) addresses() []netip.Addr {
 	out := make([]netip.Addr, len(s.VIPs))
 	for i, v := range s.VIPs {

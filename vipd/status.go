@@ -24,6 +24,7 @@ type instanceStatus struct {
 	BasePriority int       `json:"base_priority"`
 	Master       string    `json:"master,omitempty"`
 	VIPs         []string  `json:"virtual_ipaddress"`
+	Excluded     []string  `json:"virtual_ipaddress_excluded,omitempty"`
 	Since        time.Time `json:"since"`
 	PeerChecksum string    `json:"peer_checksum,omitempty"`
 	Counters     counters  `json:"counters"`

@@ -29,11 +29,12 @@ type vconf struct {
 	peers   []string
 	vip     string
 	extra   string // more lines inside vrrp_instance
+	global  string // more lines inside global_defs
 }
 
 func (c vconf) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n    router_id %s_%d\n}\n", strings.ToLower(c.state), c.prio)
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s_%d\n%s}\n", strings.ToLower(c.state), c.prio, c.global)
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n    state %s\n    interface eth0\n    virtual_router_id %d\n", c.state, c.vrid)
 	fmt.Fprintf(&b, "    priority %d\n    advert_int %s\n    version %d\n", c.prio, c.advert, c.version)
 	if c.pass != "" {
@@ -118,15 +119,18 @@ func (d *director) status(t *testing.T) vipdStatus {
 
 type vipdStatus struct {
 	Instances []struct {
-		Name     string `json:"name"`
-		State    string `json:"state"`
-		Priority int    `json:"priority"`
-		Master   string `json:"master"`
+		Name     string   `json:"name"`
+		State    string   `json:"state"`
+		Priority int      `json:"priority"`
+		Master   string   `json:"master"`
+		VIPs     []string `json:"virtual_ipaddress"`
+		Excluded []string `json:"virtual_ipaddress_excluded"`
 		Counters struct {
 			AdvertsSent     uint64            `json:"adverts_sent"`
 			AdvertsReceived uint64            `json:"adverts_received"`
 			GARPs           uint64            `json:"garp_sent"`
 			Drops           map[string]uint64 `json:"drops"`
+			Transitions     map[string]uint64 `json:"transitions"`
 		} `json:"counters"`
 	} `json:"instances"`
 }

@@ -110,11 +110,21 @@
 // Accepted with a note and without effect: vrrp_sync_group, static
 // addresses, routes and rules, track_file, vrrp_track_process,
 // bfd_instance, garp_group, use_vmac and the other VMAC/IPVLAN options,
-// auth_hmac, accept/no_accept, virtual_routes and virtual_rules, the
+// auth_hmac, virtual_routes and virtual_rules, the
 // checkers SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, BFD_CHECK and
 // FILE_CHECK, SNMP, DBus, FIFOs and process tuning, tunnel options of TUN,
 // and the other keywords keepalived.conf(5) lists that have no field here.
-// The AH auth_type is parsed; whether it is honoured is up to the daemon.
+// The AH auth_type is parsed, and accept mode settled (see
+// [VRRPInstance].NoAccept); whether they are honoured is up to the daemon.
+//
+// # Strict mode
+//
+// vrrp_strict (or an instance's strict_mode) applies keepalived 2.2.7's
+// rules, each with a note: the authentication block is dropped, state
+// MASTER goes only with priority 255 (the state follows the priority
+// otherwise), preempt_delay is reset to 0, accept mode is off for
+// non-owners unless asked for in version 3; unicast_peer and
+// no_virtual_ipaddress are errors, as keepalived refuses them.
 //
 // Errors: keepalived's conditional lines ("@id keyword ..."), parameter
 // definitions ("$NAME=value"; "${NAME}" in a value stays as written) and

@@ -68,6 +68,33 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 			in.State = StateMaster
 		}
 	}
+	if !m.has("strict_mode") {
+		in.StrictMode = g.VRRPStrict
+	}
+	if in.StrictMode {
+		d.strict(g, in)
+	}
+	d.acceptMode(in)
+	if in.Unicast() {
+		if m.has("mcast_dst_ip") && in.McastDstIP.IsValid() {
+			d.notePos(m.pos("mcast_dst_ip", in.Pos), NoteNoEffect, "mcast_dst_ip",
+				"vrrp_instance %s: mcast_dst_ip has no effect with unicast_peer; adverts go to the peers, as in keepalived", in.Name)
+		}
+		in.McastDstIP = netip.Addr{}
+		in.CheckUnicastSrc = in.CheckUnicastSrc || in.peerTTL || g.VRRPCheckUnicastSrc
+	} else {
+		if in.CheckUnicastSrc {
+			d.notePos(m.pos("check_unicast_src", in.Pos), NoteNoEffect, "check_unicast_src",
+				"vrrp_instance %s: check_unicast_src has no effect without unicast_peer (multicast adverts must come to the group with TTL 255), as in keepalived", in.Name)
+			in.CheckUnicastSrc = false
+		}
+		if !in.McastDstIP.IsValid() {
+			in.McastDstIP = g.VRRPMcastGroup4
+			if in.IPv6() {
+				in.McastDstIP = g.VRRPMcastGroup6
+			}
+		}
+	}
 	if !m.has("garp_master_delay") {
 		in.GarpMasterDelay = g.VRRPGarpMasterDelay
 	}
@@ -123,6 +150,55 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 	in.TrackScript = tracked
 	if len(in.TrackScript) == 0 {
 		in.TrackScript = nil
+	}
+}
+
+// strict applies keepalived's strict mode (vrrp_strict, strict_mode) to an
+// instance whose state and priority are settled: what keepalived changes it
+// changes too, with a note; what keepalived refuses the validator refuses.
+func (d *decoder) strict(g *GlobalDefs, in *VRRPInstance) {
+	m := in.meta
+	why := "strict mode (vrrp_strict at " + g.KeywordPos("vrrp_strict").String() + ")"
+	if m.has("strict_mode") {
+		why = "strict_mode"
+	}
+	if (in.State == StateMaster) != (in.Priority == 255) && m.has("state") {
+		want := StateBackup
+		if in.Priority == 255 {
+			want = StateMaster
+		}
+		d.notePos(m.pos("state", in.Pos), NoteCompat, "state",
+			"vrrp_instance %s: %s: state %s goes only with priority 255 (the address owner), and the priority is %d; the instance starts as %s, as keepalived does",
+			in.Name, why, in.State, in.Priority, want)
+		in.State = want
+	}
+	if in.Authentication != nil {
+		d.notePos(m.pos("authentication", in.Pos), NoteCompat, "authentication",
+			"vrrp_instance %s: %s allows no authentication; it is ignored, as keepalived does: adverts go without it and adverts carrying it are dropped", in.Name, why)
+		in.Authentication = nil
+	}
+	if in.PreemptDelay > 0 && in.State != StateMaster && !in.Nopreempt {
+		d.notePos(m.pos("preempt_delay", in.Pos), NoteCompat, "preempt_delay",
+			"vrrp_instance %s: %s allows no preempt_delay; it is reset to 0, as keepalived does", in.Name, why)
+		in.PreemptDelay = 0
+	}
+}
+
+// acceptMode settles accept mode as keepalived does: unset, on for the
+// address owner and off for others in strict mode, on otherwise; strict
+// mode turns it off for version 2 non-owners even when asked for.
+func (d *decoder) acceptMode(in *VRRPInstance) {
+	m := in.meta
+	set := m.has("accept") || m.has("no_accept")
+	if !set {
+		in.NoAccept = in.Priority != 255 && in.StrictMode
+	}
+	if !in.NoAccept && in.Priority != 255 && in.StrictMode && in.Version == 2 {
+		if set {
+			d.notePos(m.pos("accept", in.Pos), NoteCompat, "accept",
+				"vrrp_instance %s: accept does not comply with RFC 3768 in strict mode; it is turned off, as keepalived does", in.Name)
+		}
+		in.NoAccept = true
 	}
 }
 

@@ -15,6 +15,8 @@ func FuzzParse(f *testing.F) {
 		"global_defs {\n router_id x\n notification_email {\n a@b\n }\n}\nvrrp_script s{\n script \"/bin/x\"\n}\n",
 		"virtual_server 10.0.0.1 80 {\n lb_algo wrr\n protocal TCP\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n nb_get_retry 3\n }\n HTTP_GET {\n url {\n path /\n status_code 200-299\n }\n }\n }\n}\n",
 		"virtual_server_group g {\n 10.0.0.1-9 80\n fwmark 3 inet\n}\nvirtual_server group g {\n real_server ::1 80 {\n }\n}\n",
+		"global_defs {\n vrrp_strict\n vrrp_mcast_group4 224.0.0.100\n vrrp_mcast_group6 ff02::100\n vrrp_check_unicast_src\n}\n" +
+			instance("strict_mode off\nno_accept\naccept\nmcast_dst_ip 239.0.0.1\ncheck_unicast_src\nunicast_peer {\n 10.0.0.2 min_ttl 250 max_ttl 255\n}\nvirtual_ipaddress_excluded {\n 2001:db8::1/64 dev eth1\n}"),
 		"include inc.conf\n",
 		"include *\n{ } } \" \\\n@x $y=z ~q # !",
 	} {

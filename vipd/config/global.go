@@ -39,15 +39,19 @@ type GlobalDefs struct {
 	// VRRPMinGarp: one gratuitous ARP / NA and no second round, unless the
 	// garp keywords say otherwise.
 	VRRPMinGarp bool `json:"vrrp_min_garp"`
-	// Multicast groups of VRRP adverts (224.0.0.18, ff02::12).
+	// Multicast groups of VRRP adverts (224.0.0.18, ff02::12): the default
+	// of the instances' mcast_dst_ip. An IPv4 group must be IPv4
+	// multicast, an IPv6 one IPv6 multicast.
 	VRRPMcastGroup4 netip.Addr `json:"vrrp_mcast_group4"`
 	VRRPMcastGroup6 netip.Addr `json:"vrrp_mcast_group6"`
 	// V3ChecksumAsV2 is the default of the instances' v3_checksum_as_v2.
-	V3ChecksumAsV2       bool     `json:"v3_checksum_as_v2"`
-	VRRPStrict           bool     `json:"vrrp_strict"`
-	VRRPSkipCheckAdvAddr bool     `json:"vrrp_skip_check_adv_addr"`
-	VRRPCheckUnicastSrc  bool     `json:"vrrp_check_unicast_src"`
-	VRRPStartupDelay     Duration `json:"vrrp_startup_delay"`
+	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2"`
+	// VRRPStrict is the default of the instances' strict_mode.
+	VRRPStrict           bool `json:"vrrp_strict"`
+	VRRPSkipCheckAdvAddr bool `json:"vrrp_skip_check_adv_addr"`
+	// VRRPCheckUnicastSrc turns check_unicast_src on for every instance.
+	VRRPCheckUnicastSrc bool     `json:"vrrp_check_unicast_src"`
+	VRRPStartupDelay    Duration `json:"vrrp_startup_delay"`
 
 	meta *meta
 }
@@ -81,6 +85,10 @@ func DefaultGlobalDefs() GlobalDefs {
 }
 
 const mailReason = "vipd sends no mail"
+
+// KeywordPos returns where the keyword kw was given in global_defs, or the
+// position of the block when it was not (the zero Pos without a block).
+func (g *GlobalDefs) KeywordPos(kw string) Pos { return g.meta.pos(kw, g.Pos) }
 
 func (d *decoder) globalDefs(g *GlobalDefs, s *stmt) {
 	if g.meta == nil {
@@ -148,6 +156,9 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 				}
 				d.errorf(s, s.args[0].line, "%s: expected an %s multicast address, got %q", s.kw.val, fam, s.args[0].val)
 				return
+			}
+			if v6 && !a.IsLinkLocalMulticast() {
+				d.note(s, NoteCompat, "%s: %s is not a link-local multicast address (ff02::/16); adverts reach only routers joined to it, as in keepalived", s.kw.val, a)
 			}
 			*p = a
 		}
@@ -268,11 +279,11 @@ var notImplemented = map[string]map[string]string{
 		"net_namespace_ipvs namespace_with_ipsets instance use_pid_dir child_wait_time"),
 	"vrrp_instance": merge(
 		words("", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan vrf track_file track_process track_bfd "+
-			"mcast_dst_ip track_src_ip check_unicast_src unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
+			"track_src_ip unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
 			"garp_lower_prio_delay garp_lower_prio_repeat garp_extra_if vmac_garp_intvl down_timer_adverts "+
 			"timer_expired_backup thread_timer_expired lower_prio_no_advert higher_prio_send_advert "+
-			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules accept no_accept "+
-			"skip_check_adv_addr strict_mode debug notify_deleted notify_master_rx_lower_pri "+
+			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules "+
+			"skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri "+
 			"notify_priority_changes lvs_sync_daemon_interface linkbeat_use_polling promote_secondaries"),
 		map[string]string{
 			"auth_hmac":   "adverts carry no HMAC trailer, so peers in enforce mode drop them",

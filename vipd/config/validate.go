@@ -77,7 +77,7 @@ func (v *validator) config(c *Config) {
 		}
 		k := vridKey{in.Interface, in.IPv6(), in.VirtualRouterID}
 		for _, other := range vrids[k] {
-			if !disjointUnicast(in, other) {
+			if !apart(in, other) {
 				v.errorf(in.meta.pos("virtual_router_id", in.Pos),
 					"vrrp_instance %s: virtual_router_id %d on %s (%s) is already used by vrrp_instance %s at %s",
 					in.Name, in.VirtualRouterID, in.Interface, map[bool]string{false: "IPv4", true: "IPv6"}[k.v6], other.Name, other.Pos)
@@ -111,11 +111,16 @@ func (v *validator) config(c *Config) {
 	}
 }
 
-// disjointUnicast reports whether two instances both use unicast peers and
-// share none: keepalived then allows them the same VRID on one interface.
-func disjointUnicast(a, b *VRRPInstance) bool {
-	if !a.Unicast() || !b.Unicast() {
-		return false
+// apart reports whether two instances of one VRID on one interface and
+// family hear different adverts, so that keepalived allows them: one
+// unicast and one multicast, multicast to different groups, or both
+// unicast with no peer in common.
+func apart(a, b *VRRPInstance) bool {
+	if a.Unicast() != b.Unicast() {
+		return true
+	}
+	if !a.Unicast() {
+		return a.McastDstIP.IsValid() && b.McastDstIP.IsValid() && a.McastDstIP != b.McastDstIP
 	}
 	for _, p := range a.UnicastPeer {
 		for _, q := range b.UnicastPeer {
@@ -219,9 +224,31 @@ func (v *validator) instance(c *Config, in *VRRPInstance) {
 			}
 		}
 	}
+	peers := map[netip.Addr]bool{}
 	for _, p := range in.UnicastPeer {
 		if p.MinTTL < 0 || p.MaxTTL > 255 || p.MinTTL > p.MaxTTL {
 			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer %s: expected 0 <= min_ttl <= max_ttl <= 255, got %d and %d", name, p.Address, p.MinTTL, p.MaxTTL)
+		}
+		if peers[p.Address] {
+			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer %s is listed twice", name, p.Address)
+		}
+		peers[p.Address] = true
+	}
+	if g := in.McastDstIP; g.IsValid() && !m.isBad("mcast_dst_ip") {
+		switch {
+		case !g.IsMulticast():
+			v.errorf(m.pos("mcast_dst_ip", in.Pos), "%s: mcast_dst_ip %s is not a multicast address", name, g)
+		case first.IsValid() && g.Is6() != first.Is6():
+			v.errorf(m.pos("mcast_dst_ip", in.Pos), "%s: mcast_dst_ip %s is %s but the virtual addresses are %s", name, g, family(g), family(first))
+		}
+	}
+	if in.StrictMode {
+		// keepalived refuses to run these instances in strict mode.
+		if in.Unicast() {
+			v.errorf(m.pos("unicast_peer", in.Pos), "%s: unicast_peer: strict mode (vrrp_strict or strict_mode) allows no unicast peers; keepalived refuses the instance too", name)
+		}
+		if len(in.VirtualIPAddress) == 0 && in.NoVirtualIPAddress {
+			v.errorf(m.pos("no_virtual_ipaddress", in.Pos), "%s: no_virtual_ipaddress: strict mode (vrrp_strict or strict_mode) needs at least one virtual address; keepalived refuses the instance too", name)
 		}
 	}
 	for _, t := range in.TrackInterface {

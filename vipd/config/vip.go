@@ -186,11 +186,12 @@ func parseAddrPrefix(s string) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
-func (d *decoder) peerBlock(s *stmt) []UnicastPeer {
+// peerBlock decodes the lines of a unicast_peer block; ttl reports whether
+// any line gave min_ttl or max_ttl.
+func (d *decoder) peerBlock(s *stmt) (peers []UnicastPeer, ttl bool) {
 	if len(s.args) > 0 {
 		d.errorf(s, s.kw.line, "unicast_peer: expected no argument before '{', got %d", len(s.args))
 	}
-	var out []UnicastPeer
 	for _, e := range s.block {
 		a, err := netip.ParseAddr(e.kw.val)
 		if err != nil || a.Zone() != "" || e.hasBlock {
@@ -208,6 +209,7 @@ func (d *decoder) peerBlock(s *stmt) []UnicastPeer {
 			}
 			var v int
 			v, ok = d.intValNamed(e, e.args[i+1], "unicast_peer "+name, 0, 255)
+			ttl = true
 			if name == "min_ttl" {
 				p.MinTTL = v
 			} else {
@@ -215,10 +217,10 @@ func (d *decoder) peerBlock(s *stmt) []UnicastPeer {
 			}
 		}
 		if ok {
-			out = append(out, p)
+			peers = append(peers, p)
 		}
 	}
-	return out
+	return peers, ttl
 }
 
 func (d *decoder) trackInterfaceBlock(s *stmt) []TrackInterface {

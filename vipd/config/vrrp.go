@@ -77,6 +77,33 @@ type VRRPInstance struct {
 	McastSrcIP   netip.Addr    `json:"mcast_src_ip,omitzero"`
 	UnicastSrcIP netip.Addr    `json:"unicast_src_ip,omitzero"`
 	UnicastPeer  []UnicastPeer `json:"unicast_peer,omitempty"`
+	// McastDstIP is the multicast group adverts go to and are taken from:
+	// mcast_dst_ip, else global_defs vrrp_mcast_group4 or
+	// vrrp_mcast_group6 (224.0.0.18, ff02::12). Unset for an instance
+	// with unicast peers. Adverts sent anywhere else are dropped.
+	McastDstIP netip.Addr `json:"mcast_dst_ip,omitzero"`
+	// CheckUnicastSrc: adverts whose source is not one of UnicastPeer, or
+	// whose TTL / hop limit lies outside that peer's min_ttl..max_ttl, are
+	// dropped. Set by check_unicast_src, by global_defs
+	// vrrp_check_unicast_src, and, as in keepalived, by a min_ttl or
+	// max_ttl on any peer. Unicast instances only.
+	CheckUnicastSrc bool `json:"check_unicast_src"`
+
+	// StrictMode is strict_mode, else global_defs vrrp_strict: keepalived's
+	// strict RFC compliance. Parse applies its rules: no authentication
+	// (adverts carrying it are then dropped), state MASTER only for the
+	// address owner, no preempt_delay, no unicast peers, at least one
+	// virtual address, accept mode off for version 2 non-owners, and a
+	// master that does not answer a lower priority advert.
+	StrictMode bool `json:"strict_mode"`
+	// NoAccept is accept mode off (no_accept; accept turns it on): the
+	// virtual addresses take no traffic while this router is master and
+	// not the address owner. Unset, accept mode is on, except in strict
+	// mode for a non-owner; strict mode turns it off for version 2
+	// non-owners even with accept. keepalived then drops that traffic with
+	// a firewall (nftables); vipd has none and refuses to run such an
+	// instance.
+	NoAccept bool `json:"no_accept"`
 
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
@@ -104,7 +131,8 @@ type VRRPInstance struct {
 	// includes it by default.
 	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2"`
 
-	meta *meta
+	meta    *meta
+	peerTTL bool // a unicast_peer has min_ttl or max_ttl
 }
 
 // DefaultVRRPInstance returns a vrrp_instance with keepalived's defaults.
@@ -169,6 +197,13 @@ func (in *VRRPInstance) ExcludedVIPs() []netip.Prefix { return prefixes(in.Virtu
 // Unicast reports whether adverts go to unicast peers instead of the
 // multicast group.
 func (in *VRRPInstance) Unicast() bool { return len(in.UnicastPeer) > 0 }
+
+// KeywordPos returns where the instance's keyword kw was given, or the
+// position of the vrrp_instance line when it was not.
+func (in *VRRPInstance) KeywordPos(kw string) Pos { return in.meta.pos(kw, in.Pos) }
+
+// Given reports whether the instance's block gave the keyword kw.
+func (in *VRRPInstance) Given(kw string) bool { return in.meta.has(kw) }
 
 func prefixes(vs []VirtualIP) []netip.Prefix {
 	out := make([]netip.Prefix, len(vs))
@@ -369,7 +404,40 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 			}
 		}),
 		"unicast_peer": block(func(s *stmt) {
-			in.UnicastPeer = append(in.UnicastPeer, d.peerBlock(s)...)
+			peers, ttl := d.peerBlock(s)
+			in.UnicastPeer = append(in.UnicastPeer, peers...)
+			in.peerTTL = in.peerTTL || ttl
+		}),
+		"mcast_dst_ip": value(func(s *stmt) {
+			a, ok := d.addrArg(s)
+			if !ok {
+				return
+			}
+			if !(a.Is4() && a.IsMulticast()) && !a.IsLinkLocalMulticast() {
+				d.errorf(s, s.args[0].line, "mcast_dst_ip: expected an IPv4 multicast or an IPv6 link-local multicast address, got %q", s.args[0].val)
+				return
+			}
+			in.McastDstIP = a
+		}),
+		"check_unicast_src": value(func(s *stmt) {
+			if d.flag(s) {
+				in.CheckUnicastSrc = true
+			}
+		}),
+		"strict_mode": value(func(s *stmt) {
+			if v, ok := d.boolArg(s); ok {
+				in.StrictMode = v
+			}
+		}),
+		"accept": value(func(s *stmt) {
+			if d.flag(s) {
+				in.NoAccept = false
+			}
+		}),
+		"no_accept": value(func(s *stmt) {
+			if d.flag(s) {
+				in.NoAccept = true
+			}
 		}),
 		"track_interface": block(func(s *stmt) {
 			in.TrackInterface = append(in.TrackInterface, d.trackInterfaceBlock(s)...)

@@ -18,7 +18,8 @@ func TestInstanceKeywords(t *testing.T) {
 			want := VRRPInstance{Name: "VI_1", State: StateBackup, Interface: "eth0", VirtualRouterID: 51,
 				Priority: 100, AdvertInt: sec(1), Version: 2,
 				VirtualIPAddress: []VirtualIP{{Address: netip.MustParsePrefix("192.168.1.10/32")}},
-				GarpMasterDelay:  sec(5), GarpMasterRepeat: 5, GarpMasterRefreshRepeat: 1}
+				GarpMasterDelay:  sec(5), GarpMasterRepeat: 5, GarpMasterRefreshRepeat: 1,
+				McastDstIP: netip.MustParseAddr("224.0.0.18")}
 			got := *in
 			got.Pos, got.meta = Pos{}, nil
 			if !reflect.DeepEqual(got, want) {

@@ -39,7 +39,8 @@ const (
 	// a version 2 message came over IPv6.
 	DropFamily
 
-	// DropTTL: the TTL or hop limit is not 255 (RFC 5798 §7.1).
+	// DropTTL: the TTL or hop limit is not 255 (RFC 5798 §7.1), or, for a
+	// unicast peer with min_ttl / max_ttl, outside that range.
 	DropTTL
 	// DropVRID: the virtual router ID is not the instance's.
 	DropVRID
@@ -51,6 +52,15 @@ const (
 	// DropAddresses: the address list is unacceptable, e.g. an IPv6
 	// advert whose first address is not link-local.
 	DropAddresses
+	// DropDestination: sent to the wrong place: a multicast instance took
+	// a packet not addressed to its group (e.g. to the host's own unicast
+	// address), or a unicast instance one addressed to a multicast group.
+	// keepalived drops these too.
+	DropDestination
+	// DropSource: a unicast instance checking sources (keepalived's
+	// check_unicast_src) took an advert from an address that is not one of
+	// its unicast peers.
+	DropSource
 )
 
 var dropLabels = [...]string{
@@ -66,6 +76,8 @@ var dropLabels = [...]string{
 	DropAuth:             "auth",
 	DropIntervalMismatch: "interval_mismatch",
 	DropAddresses:        "addresses",
+	DropDestination:      "destination",
+	DropSource:           "source",
 }
 
 // String returns the reason's metric label, "unknown" for a value that is

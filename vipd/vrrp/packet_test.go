@@ -324,6 +324,7 @@ func TestDropReasonLabels(t *testing.T) {
 		DropShort: "short", DropVersion: "version", DropType: "type", DropChecksum: "checksum",
 		DropLength: "length", DropInterval: "interval", DropFamily: "family", DropTTL: "ttl",
 		DropVRID: "vrid", DropAuth: "auth", DropIntervalMismatch: "interval_mismatch", DropAddresses: "addresses",
+		DropDestination: "destination", DropSource: "source",
 	}
 	seen := map[string]bool{}
 	for r := DropReason(0); r < DropReason(len(dropLabels)+2); r++ {

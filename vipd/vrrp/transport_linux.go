@@ -19,8 +19,12 @@ type TransportConfig struct {
 	// Source is the address adverts are sent from: unicast_src_ip, or the
 	// interface's primary address (its link-local address for IPv6).
 	Source netip.Addr
-	// Peers are the unicast peers; none means multicast to the VRRP group.
+	// Peers are the unicast peers; none means multicast to Group.
 	Peers []netip.Addr
+	// Group is the multicast group adverts go to and the socket joins
+	// (keepalived's vrrp_mcast_group4/6, mcast_dst_ip) when there are no
+	// Peers; zero means [GroupIPv4] or [GroupIPv6], by Source's family.
+	Group netip.Addr
 }
 
 // Transport is a raw IP socket for protocol 112 bound to one interface,
@@ -47,6 +51,15 @@ func Listen(cfg TransportConfig) (*Transport, error) {
 	if !cfg.Source.IsValid() {
 		return nil, errors.New("vrrp: transport needs a source address")
 	}
+	if !cfg.Group.IsValid() {
+		cfg.Group = GroupIPv4
+		if cfg.Source.Is6() {
+			cfg.Group = GroupIPv6
+		}
+	}
+	if len(cfg.Peers) == 0 && (!cfg.Group.IsMulticast() || cfg.Group.Is6() != cfg.Source.Is6()) {
+		return nil, fmt.Errorf("vrrp: group %s is not a multicast address of the source's family", cfg.Group)
+	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: interface %q: %w", cfg.Interface, err)
@@ -60,9 +73,14 @@ func Listen(cfg TransportConfig) (*Transport, error) {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, cfg.Interface)
+			// Only groups joined on this socket, not every socket's.
 			if serr == nil && !v6 {
-				// Only groups joined on this socket, not every socket's.
 				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			}
+			if serr == nil && v6 {
+				// Linux 4.20 and later; the receiver checks the
+				// destination anyway.
+				_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
 			}
 		})
 		if err != nil {
@@ -92,17 +110,17 @@ type groupConn interface {
 
 // setup sets the socket's options: control messages with the TTL (hop
 // limit) and destination, TTL 255 for unicast and multicast, no loopback
-// of our own adverts, and with no unicast peers the VRRP group joined on
-// the interface.
+// of our own adverts, and with no unicast peers the group joined on the
+// interface.
 func (t *Transport) setup(v6 bool) error {
 	var (
 		p     groupConn
-		group netip.Addr
+		group = t.cfg.Group
 		steps []func() error
 	)
 	if v6 {
 		c := ipv6.NewPacketConn(t.conn)
-		t.v6, p, group = c, c, GroupIPv6
+		t.v6, p = c, c
 		steps = []func() error{
 			func() error { return c.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true) },
 			func() error { return c.SetHopLimit(255) },
@@ -110,7 +128,7 @@ func (t *Transport) setup(v6 bool) error {
 		}
 	} else {
 		c := ipv4.NewPacketConn(t.conn)
-		t.v4, p, group = c, c, GroupIPv4
+		t.v4, p = c, c
 		steps = []func() error{
 			func() error { return c.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true) },
 			func() error { return c.SetTTL(255) },
@@ -136,10 +154,16 @@ func (t *Transport) Destinations() []netip.Addr {
 	if len(t.cfg.Peers) > 0 {
 		return t.cfg.Peers
 	}
-	if t.cfg.Source.Is6() {
-		return []netip.Addr{GroupIPv6}
+	return []netip.Addr{t.cfg.Group}
+}
+
+// Group is the multicast group the socket joined and sends to; the zero
+// Addr with unicast peers.
+func (t *Transport) Group() netip.Addr {
+	if len(t.cfg.Peers) > 0 {
+		return netip.Addr{}
 	}
-	return []netip.Addr{GroupIPv4}
+	return t.cfg.Group
 }
 
 // Source is the address adverts are sent from.

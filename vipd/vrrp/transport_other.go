@@ -12,6 +12,7 @@ type TransportConfig struct {
 	Interface string
 	Source    netip.Addr
 	Peers     []netip.Addr
+	Group     netip.Addr
 }
 
 // Transport is a raw VRRP socket (Linux only).
@@ -29,6 +30,7 @@ func Listen(TransportConfig) (*Transport, error) { return nil, errors.ErrUnsuppo
 
 func (t *Transport) Destinations() []netip.Addr    { return nil }
 func (t *Transport) Source() netip.Addr            { return netip.Addr{} }
+func (t *Transport) Group() netip.Addr             { return netip.Addr{} }
 func (t *Transport) Send([]byte, netip.Addr) error { return errors.ErrUnsupported }
 func (t *Transport) Recv([]byte) (Packet, error)   { return Packet{}, errors.ErrUnsupported }
 func (t *Transport) Close() error                  { return nil }
