@@ -48,52 +48,54 @@ func fill(ctx context.Context, c *cluster.Cluster, queue string, n int) error {
 }
 
 // consumeRaw consumes n messages with plain amqp091-go (prefetch 100, one
-// ack per message) and returns messages per second.
-func consumeRaw(ctx context.Context, uri, queue string, n int) (float64, error) {
+// ack per message) and returns messages per second and the client's cost
+// per message from basic.consume to the last ack.
+func consumeRaw(ctx context.Context, uri, queue string, n int) (float64, perMessage, error) {
 	conn, err := amqp.Dial(uri)
 	if err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
 	if err := ch.Qos(100, 0, false); err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
-	began := time.Now()
+	began, before := time.Now(), costNow()
 	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
 	for got := 0; got < n; got++ {
 		select {
 		case d, ok := <-deliveries:
 			if !ok {
-				return 0, errors.New("raw consumer closed")
+				return 0, perMessage{}, errors.New("raw consumer closed")
 			}
 			if err := d.Ack(false); err != nil {
-				return 0, err
+				return 0, perMessage{}, err
 			}
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, perMessage{}, ctx.Err()
 		}
 	}
-	return float64(n) / time.Since(began).Seconds(), nil
+	return float64(n) / time.Since(began).Seconds(), costNow().since(before, int64(n)), nil
 }
 
 // consumeAmqpha consumes n messages through amqpha (prefetch 100, one
-// handler, Ack) and returns messages per second.
-func consumeAmqpha(ctx context.Context, uri, queue string, n int) (float64, error) {
+// handler, Ack) and returns messages per second and the client's cost per
+// message from Consume to the last handler's return.
+func consumeAmqpha(ctx context.Context, uri, queue string, n int) (float64, perMessage, error) {
 	cl, err := amqpha.Dial(ctx, amqpha.Config{Nodes: []string{uri}})
 	if err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
 	defer cl.Close(context.Background())
 	var got atomic.Int64
 	done := make(chan struct{})
-	began := time.Now()
+	began, before := time.Now(), costNow()
 	k, err := cl.Consume(ctx, queue, amqpha.ConsumerConfig{Prefetch: 100}, func(context.Context, *amqpha.Delivery) amqpha.Action {
 		if got.Add(1) == int64(n) {
 			close(done)
@@ -101,20 +103,20 @@ func consumeAmqpha(ctx context.Context, uri, queue string, n int) (float64, erro
 		return amqpha.Ack
 	})
 	if err != nil {
-		return 0, err
+		return 0, perMessage{}, err
 	}
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, perMessage{}, ctx.Err()
 	}
-	rate := float64(n) / time.Since(began).Seconds()
-	return rate, k.Close(ctx)
+	rate, per := float64(n)/time.Since(began).Seconds(), costNow().since(before, int64(n))
+	return rate, per, k.Close(ctx)
 }
 
 func consumerThroughput(ctx context.Context, c *cluster.Cluster, rounds, n int) error {
 	const queue = "bench-consume"
-	var raws, ours []float64
+	var raws, ours, rawCPU, ourCPU, rawAllocs, ourAllocs []float64
 	for r := range rounds {
 		for _, kind := range []string{"raw", "amqpha"} {
 			if err := declare(c, queue); err != nil {
@@ -127,27 +129,28 @@ func consumerThroughput(ctx context.Context, c *cluster.Cluster, rounds, n int) 
 			if kind == "amqpha" {
 				consume = consumeAmqpha
 			}
-			rate, err := consume(ctx, c.Node(0).DirectURI(), queue, n)
+			rate, per, err := consume(ctx, c.Node(0).DirectURI(), queue, n)
 			if err != nil {
 				return fmt.Errorf("%s consumer round %d: %w", kind, r, err)
 			}
 			if kind == "raw" {
-				raws = append(raws, rate)
+				raws, rawCPU, rawAllocs = append(raws, rate), append(rawCPU, per.cpuMicros), append(rawAllocs, per.allocs)
 			} else {
-				ours = append(ours, rate)
+				ours, ourCPU, ourAllocs = append(ours, rate), append(ourCPU, per.cpuMicros), append(ourAllocs, per.allocs)
 			}
-			fmt.Fprintf(os.Stderr, "consume round %d %s: %.0f msg/s\n", r, kind, rate)
+			fmt.Fprintf(os.Stderr, "consume round %d %s: %.0f msg/s, %.1f µs CPU/msg, %.1f allocs/msg\n", r, kind, rate, per.cpuMicros, per.allocs)
 		}
 	}
 	if err := deleteQueue(c, queue); err != nil {
 		return err
 	}
 	raw, our := median(raws), median(ours)
-	fmt.Println("### Consumed messages per second, amqpha vs raw amqp091-go")
+	fmt.Println("### Client cost per consumed message, amqpha vs raw amqp091-go")
 	fmt.Println()
-	fmt.Println("| messages per run | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio |")
-	fmt.Println("|---:|---:|---:|---:|")
-	fmt.Printf("| %d | %.0f | %.0f | %.2f |\n\n", n, raw, our, our/raw)
+	fmt.Println("| messages per run | raw CPU µs/msg | amqpha CPU µs/msg | CPU ratio | raw allocs/msg | amqpha allocs/msg | raw msg/s | amqpha msg/s | msg/s ratio |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("| %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.0f | %.0f | %.2f |\n\n", n, median(rawCPU), median(ourCPU), median(ourCPU)/median(rawCPU),
+		median(rawAllocs), median(ourAllocs), raw, our, our/raw)
 	fmt.Printf("Quorum queue filled beforehand with persistent 1 KiB messages; manual ack of each message, prefetch 100, one handler; medians of %d interleaved runs, both on node 0 directly.\n\n", rounds)
 	return nil
 }

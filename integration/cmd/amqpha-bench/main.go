@@ -221,15 +221,16 @@ func amqphaPublisher(uris []string, queue string, window int, m amqpha.Metrics) 
 	return pub, cl, func() { cl.Close(context.Background()) }, nil
 }
 
-// drive runs window goroutines publishing for d and returns confirms/s.
-func drive(ctx context.Context, pub publishFunc, window int, d time.Duration) (float64, error) {
+// drive runs window goroutines publishing for d and returns confirms/s and
+// the client's cost per confirmed message over the run.
+func drive(ctx context.Context, pub publishFunc, window int, d time.Duration) (float64, perMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var n atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	began := time.Now()
+	began, before := time.Now(), costNow()
 	for g := range window {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil && i < 100_000_000; i++ {
@@ -244,24 +245,28 @@ func drive(ctx context.Context, pub publishFunc, window int, d time.Duration) (f
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(began).Seconds(), firstErr
+	per := costNow().since(before, n.Load())
+	return float64(n.Load()) / time.Since(began).Seconds(), per, firstErr
 }
 
 func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds int, windows []int, withMetrics bool) error {
 	kinds := []string{"raw", "amqpha"}
-	fmt.Println("### Confirmed publishes per second, amqpha vs raw amqp091-go")
+	fmt.Println("### Client cost per confirmed publish, amqpha vs raw amqp091-go")
+	fmt.Println()
+	fmt.Println("CPU time of the client process (user + system) and heap allocations per")
+	fmt.Println("confirmed message; msg/s beside them (it swings ±20 % on 2 shared cores).")
 	fmt.Println()
 	if withMetrics {
 		kinds = append(kinds, "amqpha+metrics")
-		fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio | amqpha with prommetrics (msg/s) | ratio |")
-		fmt.Println("|---:|---:|---:|---:|---:|---:|")
+		fmt.Println("| window | raw CPU µs/msg | amqpha CPU µs/msg | CPU ratio | raw allocs/msg | amqpha allocs/msg | raw msg/s | amqpha msg/s | msg/s ratio | amqpha+prommetrics CPU µs/msg | CPU ratio | allocs/msg | msg/s |")
+		fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	} else {
-		fmt.Println("| window | raw amqp091-go (msg/s) | amqpha (msg/s) | ratio |")
-		fmt.Println("|---:|---:|---:|---:|")
+		fmt.Println("| window | raw CPU µs/msg | amqpha CPU µs/msg | CPU ratio | raw allocs/msg | amqpha allocs/msg | raw msg/s | amqpha msg/s | msg/s ratio |")
+		fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	}
 	const queue = "bench-throughput"
 	for _, w := range windows {
-		rates := map[string][]float64{}
+		rates, cpus, mallocs := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 		for r := range rounds {
 			for _, kind := range kinds {
 				if err := declare(c, queue); err != nil {
@@ -284,25 +289,58 @@ func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds
 				if err != nil {
 					return err
 				}
-				rate, err := drive(ctx, pub, w, d)
+				rate, per, err := drive(ctx, pub, w, d)
 				closeFn()
 				if err != nil {
 					return fmt.Errorf("%s window %d round %d: %w", kind, w, r, err)
 				}
 				rates[kind] = append(rates[kind], rate)
-				fmt.Fprintf(os.Stderr, "window %d round %d %s: %.0f msg/s\n", w, r, kind, rate)
+				cpus[kind] = append(cpus[kind], per.cpuMicros)
+				mallocs[kind] = append(mallocs[kind], per.allocs)
+				fmt.Fprintf(os.Stderr, "window %d round %d %s: %.0f msg/s, %.1f µs CPU/msg, %.1f allocs/msg\n", w, r, kind, rate, per.cpuMicros, per.allocs)
 			}
 		}
-		raw := median(rates["raw"])
-		fmt.Printf("| %d | %.0f", w, raw)
-		for _, kind := range kinds[1:] {
-			our := median(rates[kind])
-			fmt.Printf(" | %.0f | %.2f", our, our/raw)
+		rawCPU, rawRate := median(cpus["raw"]), median(rates["raw"])
+		cpu, rate := median(cpus["amqpha"]), median(rates["amqpha"])
+		fmt.Printf("| %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.0f | %.0f | %.2f", w, rawCPU, cpu, cpu/rawCPU,
+			median(mallocs["raw"]), median(mallocs["amqpha"]), rawRate, rate, rate/rawRate)
+		if withMetrics {
+			cpu, rate := median(cpus["amqpha+metrics"]), median(rates["amqpha+metrics"])
+			fmt.Printf(" | %.1f | %.2f | %.1f | %.0f", cpu, cpu/rawCPU, median(mallocs["amqpha+metrics"]), rate)
 		}
 		fmt.Println(" |")
 	}
 	fmt.Printf("\nMedians of %d interleaved runs of %v each, every client on node 0 directly.\n\n", rounds, d)
 	return nil
+}
+
+// cost is what the process has spent so far: CPU time and heap
+// allocations.
+type cost struct {
+	cpu     time.Duration
+	mallocs uint64
+}
+
+// perMessage is a run's cost divided by its messages.
+type perMessage struct{ cpuMicros, allocs float64 }
+
+func costNow() cost {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return cost{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs}
+}
+
+// since is the cost from before to now per message of n.
+func (now cost) since(before cost, n int64) perMessage {
+	if n <= 0 {
+		return perMessage{}
+	}
+	return perMessage{
+		cpuMicros: float64((now.cpu - before.cpu).Microseconds()) / float64(n),
+		allocs:    float64(now.mallocs-before.mallocs) / float64(n),
+	}
 }
 
 func allocs(ctx context.Context, c *cluster.Cluster) error {
