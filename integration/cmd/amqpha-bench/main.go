@@ -13,16 +13,26 @@
 //   - rebalancing (-rebalance N): with 3 connections on 3 nodes, a node is
 //     killed (or stopped, -rebalance-fault stop) and started again; how
 //     long until a connection is back on it, and how publishing fares
-//     meanwhile (see rebalance.go).
+//     meanwhile (see rebalance.go);
+//   - stalls (-stalls N): amqpha and a hand-written amqp091-go reconnect
+//     loop publish side by side, one message at a time, each into its own
+//     quorum queue, both connected to one node while the queues' leaders
+//     are on another; each fault (kill, hang, graceful stop, drain, cut)
+//     hits the clients' node or the leaders' node, N times each; the
+//     longest gap between two confirms of each client around it, and
+//     lost and duplicated messages (see stalls.go).
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.
 //
 //	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10] [-consume 20000] [-consumer-kills 10]
 //	go run ./integration/cmd/amqpha-bench -rebalance 5 [-rebalance-interval 1s] [-rebalance-rate 0] [-rebalance-fault kill|stop] [-rebalance-hang-timeout 0]
+//	go run ./integration/cmd/amqpha-bench -stalls 10 [-stall-faults kill,hang,stop,drain,cut] [-stall-targets connected,leader] [-stall-hold 15s] [-stall-log]
 //
-// The rebalancing mode is off by default; given -rebalance N, the other
-// modes run only if their own flags are given too.
+// The rebalancing and stall modes are off by default; given -rebalance N or
+// -stalls N, the other modes run only if their own flags are given too. The
+// stall mode fails only if amqpha lost a confirmed message; the loop's
+// losses are reported.
 package main
 
 import (
@@ -30,6 +40,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -67,9 +78,15 @@ func main() {
 	flag.DurationVar(&rb.steady, "rebalance-steady", 5*time.Second, "steady-state publishing measured before each -rebalance fault")
 	flag.DurationVar(&rb.hang, "rebalance-hang-timeout", 0, "Config.HangTimeout for -rebalance (0: amqpha's default; negative: off)")
 	flag.BoolVar(&rb.verbose, "rebalance-log", false, "write the -rebalance client's log to stderr")
+	var st stallOptions
+	flag.IntVar(&st.rounds, "stalls", 0, "stall rounds per fault kind and target, amqpha vs a hand-written amqp091-go loop side by side (0: skip); alone, it runs only this mode")
+	flag.StringVar(&st.faults, "stall-faults", strings.Join(stallFaults, ","), "faults for -stalls, a comma list")
+	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queues' leader's node)")
+	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, so the cluster sees a hung node)")
+	flag.BoolVar(&st.verbose, "stall-log", false, "write both -stalls clients' logs to stderr (amqpha's at debug level)")
 	flag.Parse()
-	if rb.rounds > 0 {
-		// -rebalance alone runs only the rebalancing mode.
+	if rb.rounds > 0 || st.rounds > 0 {
+		// -rebalance or -stalls alone runs only those modes.
 		given := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		for name, off := range map[string]func(){
@@ -86,15 +103,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb, st); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions) error {
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions, st stallOptions) error {
 	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
-	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
+	opts := cluster.Options{NetTicktime: 10 * time.Second}
+	if st.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "cluster")
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -138,6 +159,11 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 	}
 	if rb.rounds > 0 {
 		if err := rebalance(ctx, c, rb); err != nil {
+			return err
+		}
+	}
+	if st.rounds > 0 {
+		if err := stalls(ctx, c, st); err != nil {
 			return err
 		}
 	}
