@@ -61,6 +61,10 @@ import (
 
 var body = make([]byte, 1024)
 
+// netTicktime is the cluster's Erlang net_ticktime: the other nodes declare
+// a hung node down after 10 to 12.5 s.
+const netTicktime = 10 * time.Second
+
 func main() {
 	seconds := flag.Float64("seconds", 3, "length of each throughput run")
 	rounds := flag.Int("rounds", 3, "throughput runs per client and window")
@@ -82,7 +86,7 @@ func main() {
 	flag.IntVar(&st.rounds, "stalls", 0, "stall rounds per fault kind and target, amqpha vs a hand-written amqp091-go loop side by side (0: skip); alone, it runs only this mode")
 	flag.StringVar(&st.faults, "stall-faults", strings.Join(stallFaults, ","), "faults for -stalls, a comma list")
 	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queues' leader's node)")
-	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, so the cluster sees a hung node)")
+	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, the cluster declares a hung node down, and the hung node is then killed and started instead of resumed)")
 	flag.BoolVar(&st.verbose, "stall-log", false, "write both -stalls clients' logs to stderr (amqpha's at debug level)")
 	flag.Parse()
 	if rb.rounds > 0 || st.rounds > 0 {
@@ -110,8 +114,8 @@ func main() {
 }
 
 func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions, st stallOptions) error {
-	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
-	opts := cluster.Options{NetTicktime: 10 * time.Second}
+	fmt.Fprintf(os.Stderr, "starting a 3-node cluster (net_ticktime %v) …\n", netTicktime)
+	opts := cluster.Options{NetTicktime: netTicktime}
 	if st.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "cluster")
 	}

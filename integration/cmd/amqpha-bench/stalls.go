@@ -32,7 +32,9 @@ import (
 //
 // Before each fault both clients' connections are on one node and both
 // queues' leaders on another; the fault hits either the clients' node
-// ("connected") or the leaders' node ("leader"). Every round starts from a
+// ("connected") or the leaders' node ("leader"), stays for -stall-hold and
+// is undone (a hang held past net_ticktime by killing and starting the
+// node: see hungDown). Every round starts from a
 // fresh placement: two fresh queues declared through the leader-to-be
 // (3.10 places a quorum queue's leader on the declaring node), fresh
 // clients dialed onto the other node; the placement is checked right
@@ -298,7 +300,13 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 		case "kill", "stop":
 			return res.victim.Start(ctx)
 		case "hang":
-			return res.victim.Resume()
+			if !hungDown(o.hold) {
+				return res.victim.Resume()
+			}
+			if err := res.victim.Kill(ctx); err != nil {
+				return err
+			}
+			return res.victim.Start(ctx)
 		case "drain":
 			return res.victim.Revive(ctx)
 		default:
@@ -311,8 +319,14 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 			return
 		}
 		// On Ctrl-C only what is instant; the cluster goes down anyway.
-		if ctx.Err() != nil && (fault == "kill" || fault == "stop" || fault == "drain") {
-			return
+		if ctx.Err() != nil {
+			switch fault {
+			case "hang":
+				res.victim.Resume()
+				return
+			case "kill", "stop", "drain":
+				return
+			}
 		}
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 		defer cancel()
@@ -406,6 +420,16 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	}
 	return res, nil
 }
+
+// hungDown reports whether a node hung for hold has been declared down by
+// the others (net_ticktime, plus the quarter of it that Erlang's ticks may
+// take). Resumed then, it finds the cluster partitioned and autoheal
+// settles it, often in favour of the hung node, which still holds the
+// clients' old connections: the healthy nodes restart and the cluster
+// does not always come back. So such a node is killed and started
+// instead, as an operator restarts a hung node; the stall is measured
+// before the undo begins, so the way back does not change it.
+func hungDown(hold time.Duration) bool { return hold >= netTicktime }
 
 // waitClustered waits until the nodes form one cluster again, 5 minutes at
 // most, and says how each node sees the cluster if they do not.
@@ -580,6 +604,14 @@ func longestGap(cs []stallConfirm, from, to, end time.Time) (began time.Time, ga
 
 func cmpConfirm(c stallConfirm, t time.Time) int { return c.at.Compare(t) }
 
+// hangUndo says how a hang held for hold is undone.
+func hangUndo(hold time.Duration) string {
+	if hungDown(hold) {
+		return "the hung node, declared down by the others, is killed and started (resumed, autoheal could restart the healthy nodes)"
+	}
+	return "Resume"
+}
+
 func stallText(s stallSide) string {
 	t := fmt.Sprintf("%.3f s", s.stall.Seconds())
 	if s.unfinished {
@@ -638,12 +670,12 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 		"amqpha: default settings, Publisher window 1. Loop: raw amqp091-go, one connection (heartbeat %v, dial bound %v), one confirm-mode channel; "+
 		"on any failure (error, nack, closed, no confirm within %v) it closes the connection, dials the next node at once and sends the same message again. "+
 		"Before each fault both clients are connected to one node and both queues' leaders are on another (checked with quorum_status); "+
-		"the fault hits the clients' node (connected) or the leaders' node (leader), stays %v and is undone (Start, Resume, Start, Revive, Heal). "+
+		"the fault hits the clients' node (connected) or the leaders' node (leader), stays %v and is undone (Start; %s; Start; Revive; Heal). "+
 		"Stall: the longest gap between two consecutive confirms of the client that overlaps the fault, from its injection until the undo begins "+
 		"(the gap around the injection counts, and so does a gap still open when the undo begins, until its next confirm; "+
 		"≥: no confirm until the fault had been undone for %v and the other client had %d confirms since, %v after the undo at most). "+
-		"Lost: confirmed message-ids missing from the client's queue (counted over all the rounds' windows); dup: message-ids found more than once. Net_ticktime 10 s.\n\n",
-		loopHeartbeat, loopDialTimeout, loopConfirmTimeout, o.hold, stallSettle, stallAfterUndo, stallMaxAfterUndo)
+		"Lost: confirmed message-ids missing from the client's queue (counted over all the rounds' windows); dup: message-ids found more than once. Net_ticktime %v.\n\n",
+		loopHeartbeat, loopDialTimeout, loopConfirmTimeout, o.hold, hangUndo(o.hold), stallSettle, stallAfterUndo, stallMaxAfterUndo, netTicktime)
 	if len(after) > 0 {
 		fmt.Println("Longest gap after the undo (from each client's first confirm once the undo began until the window's end), which the cluster causes as much as the client:")
 		fmt.Println()
