@@ -607,7 +607,7 @@ func cmpConfirm(c stallConfirm, t time.Time) int { return c.at.Compare(t) }
 // hangUndo says how a hang held for hold is undone.
 func hangUndo(hold time.Duration) string {
 	if hungDown(hold) {
-		return "the hung node, declared down by the others, is killed and started (resumed, autoheal could restart the healthy nodes)"
+		return "Kill and Start of the hung node, which the others have declared down by then (resumed, it would leave the cluster partitioned)"
 	}
 	return "Resume"
 }
