@@ -16,7 +16,14 @@
 //   - rebalancing (-rebalance N): with 3 connections on 3 nodes, a node is
 //     killed (or stopped, -rebalance-fault stop) and started again; how
 //     long until a connection is back on it, and how publishing fares
-//     meanwhile (see rebalance.go).
+//     meanwhile (see rebalance.go);
+//   - stalls (-stalls N): amqpha and a hand-written amqp091-go reconnect
+//     loop publish side by side, one message at a time, each into its own
+//     quorum queue, both connected to one node while the queues' leaders
+//     are on another; each fault (kill, hang, graceful stop, drain, cut)
+//     hits the clients' node or the leaders' node, N times each; the
+//     longest gap between two confirms of each client around it, and
+//     lost and duplicated messages (see stalls.go).
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.
@@ -24,10 +31,12 @@
 //	go run ./integration/cmd/amqpha-bench [-seconds 3] [-rounds 3] [-kills 10] [-hangs 10] [-consume 20000] [-consumer-kills 10]
 //	go run ./integration/cmd/amqpha-bench -idle 60 -idle-hangs 10
 //	go run ./integration/cmd/amqpha-bench -rebalance 5 [-rebalance-interval 1s] [-rebalance-rate 0] [-rebalance-fault kill|stop] [-rebalance-hang-timeout 0]
+//	go run ./integration/cmd/amqpha-bench -stalls 10 [-stall-faults kill,hang,stop,drain,cut] [-stall-targets connected,leader] [-stall-hold 15s] [-stall-log]
 //
-// The rebalancing and idle modes are off by default; given -rebalance N or
-// -idle/-idle-hangs, the other modes run only if their own flags are given
-// too.
+// The rebalancing, idle and stall modes are off by default; given
+// -rebalance N, -idle/-idle-hangs or -stalls N, the other modes run only if
+// their own flags are given too. The stall mode fails only if amqpha lost a
+// confirmed message; the loop's losses are reported.
 package main
 
 import (
@@ -35,6 +44,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -54,6 +64,10 @@ import (
 )
 
 var body = make([]byte, 1024)
+
+// netTicktime is the cluster's Erlang net_ticktime: the other nodes declare
+// a hung node down after 10 to 12.5 s.
+const netTicktime = 10 * time.Second
 
 func main() {
 	seconds := flag.Float64("seconds", 3, "length of each throughput run")
@@ -75,9 +89,15 @@ func main() {
 	var idle idleOptions
 	flag.IntVar(&idle.seconds, "idle", 0, "seconds over which idle connections' packets are counted (0: skip); alone, it runs only the idle mode")
 	flag.IntVar(&idle.hangs, "idle-hangs", 0, "hangs of an idle client's node (0: skip); alone, it runs only the idle mode")
+	var st stallOptions
+	flag.IntVar(&st.rounds, "stalls", 0, "stall rounds per fault kind and target, amqpha vs a hand-written amqp091-go loop side by side (0: skip); alone, it runs only this mode")
+	flag.StringVar(&st.faults, "stall-faults", strings.Join(stallFaults, ","), "faults for -stalls, a comma list")
+	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queues' leader's node)")
+	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, the cluster declares a hung node down, and the hung node is then killed and started instead of resumed)")
+	flag.BoolVar(&st.verbose, "stall-log", false, "write both -stalls clients' logs to stderr (amqpha's at debug level)")
 	flag.Parse()
-	if rb.rounds > 0 || idle.seconds > 0 || idle.hangs > 0 {
-		// -rebalance or -idle alone runs only that mode.
+	if rb.rounds > 0 || st.rounds > 0 || idle.seconds > 0 || idle.hangs > 0 {
+		// -rebalance, -stalls or -idle alone runs only those modes.
 		given := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		for name, off := range map[string]func(){
@@ -94,15 +114,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb, idle); err != nil {
+	if err := run(ctx, time.Duration(*seconds*float64(time.Second)), *rounds, *kills, *hangs, *windows, *consume, *consumerKills, *withMetrics, rb, st, idle); err != nil {
 		fmt.Fprintln(os.Stderr, "amqpha-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions, idle idleOptions) error {
-	fmt.Fprintln(os.Stderr, "starting a 3-node cluster (net_ticktime 10 s) …")
-	c, err := cluster.Start(ctx, cluster.Options{NetTicktime: 10 * time.Second})
+func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowList string, consume, consumerKills int, withMetrics bool, rb rebalanceOptions, st stallOptions, idle idleOptions) error {
+	fmt.Fprintf(os.Stderr, "starting a 3-node cluster (net_ticktime %v) …\n", netTicktime)
+	opts := cluster.Options{NetTicktime: netTicktime}
+	if st.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "cluster")
+	}
+	c, err := cluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -151,6 +175,11 @@ func run(ctx context.Context, d time.Duration, rounds, kills, hangs int, windowL
 	}
 	if idle.seconds > 0 || idle.hangs > 0 {
 		if err := idleCost(ctx, c, idle); err != nil {
+			return err
+		}
+	}
+	if st.rounds > 0 {
+		if err := stalls(ctx, c, st); err != nil {
 			return err
 		}
 	}
