@@ -17,12 +17,19 @@ import (
 type trackedConn struct {
 	net.Conn
 	sock      net.Conn     // the TCP connection under TLS, if any
-	lastRead  atomic.Int64 // unix nanoseconds
-	lastWrite atomic.Int64 // unix nanoseconds, taken before the write
+	lastRead  atomic.Int64 // monotonic nanoseconds since monoBase
+	lastWrite atomic.Int64 // monotonic nanoseconds since monoBase, taken after the write
 }
 
+// monoBase anchors trackedConn's times: they are kept as offsets from it,
+// so that they compare on the monotonic clock (a wall-clock step cannot
+// make a connection look idle, awaiting or hung).
+var monoBase = time.Now()
+
+func mono(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
 // touch records that the connection is alive at now.
-func (c *trackedConn) touch(now time.Time) { c.lastRead.Store(now.UnixNano()) }
+func (c *trackedConn) touch(now time.Time) { c.lastRead.Store(mono(now)) }
 
 // unread reports whether the kernel holds bytes received on the
 // connection that nobody has read yet: the broker answered, and it is this
@@ -38,25 +45,24 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {
-	// The time is taken before writing, so an answer read while the
-	// write returns is never older than it.
-	now := time.Now().UnixNano()
 	n, err := c.Conn.Write(b)
 	if n > 0 {
-		c.lastWrite.Store(now)
+		// Taken after the write: an answer read meanwhile leaves the
+		// connection awaiting, which costs at most one probe more.
+		c.lastWrite.Store(mono(time.Now()))
 	}
 	return n, err
 }
 
 // awaiting reports whether something was sent since the broker last sent
-// anything: a publish awaiting its confirm, a request its reply, a probe
-// its answer. A connection that is not awaiting anything is idle, and the
-// hang detector probes it rarely.
+// anything: a request awaiting its reply, a probe its answer, an ack. It
+// does not see a publish whose confirm is still due after other frames
+// came in: the hang detector asks the publishers for those.
 func (c *trackedConn) awaiting() bool { return c.lastWrite.Load() > c.lastRead.Load() }
 
 // idle is how long the connection has received nothing.
 func (c *trackedConn) idle(now time.Time) time.Duration {
-	return now.Sub(time.Unix(0, c.lastRead.Load()))
+	return time.Duration(mono(now) - c.lastRead.Load())
 }
 
 // dial opens an AMQP connection to one node within DialTimeout and ctx:

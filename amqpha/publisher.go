@@ -627,6 +627,25 @@ func (p *Publisher) attach(gen uint64, conn *amqp.Connection, n *nodeAddr, block
 	p.kickFlush()
 }
 
+// awaiting reports whether a message sent on conn awaits its confirm
+// (supervisor's hang detector).
+func (p *Publisher) awaiting(conn *amqp.Connection) bool {
+	p.mu.Lock()
+	sessions := make([]*session, 0, len(p.sessions))
+	for s := range p.sessions {
+		if s.conn == conn {
+			sessions = append(sessions, s)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range sessions {
+		if !s.idle() {
+			return true
+		}
+	}
+	return false
+}
+
 // detach forgets connection gen (supervisor).
 func (p *Publisher) detach(gen uint64) {
 	p.mu.Lock()

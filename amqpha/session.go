@@ -64,6 +64,9 @@ type session struct {
 
 	returns chan amqp.Return
 	closed  chan *amqp.Error
+	// closeErr is the broker's reason for the channel's close once it
+	// came on closed (dispatcher only).
+	closeErr *amqp.Error
 }
 
 // pendingConfirm is a message sent on the session, awaiting its confirm.
@@ -185,7 +188,7 @@ func (s *session) publish(c *Confirmation) error {
 // publish order, until the channel closes.
 func (s *session) dispatch() {
 	defer s.p.wg.Done()
-	returns := s.returns
+	returns, closed := s.returns, s.closed
 	for {
 		var done <-chan struct{}
 		next, ok := s.nextPending()
@@ -201,13 +204,16 @@ func (s *session) dispatch() {
 			s.onReturn(r)
 		case <-s.added:
 		case <-done:
-			// amqp091-go marks the channel closed before it nacks the
-			// confirmations still pending: a nack on a closed channel is
-			// its death, not the broker's answer.
+			// When the channel closes, amqp091-go closes the NotifyClose
+			// channel first and then nacks every confirmation still
+			// pending: a nack seen once closed is closed is the
+			// channel's death, not the broker's answer. (A real nack
+			// read just before a close the dispatcher sees only after
+			// both is taken for the death: the message is sent again,
+			// without counting as a nack.)
 			ack := next.dc.Acked()
-			if !ack && s.ch.IsClosed() {
-				s.confirmAcked()
-				s.die(s.closeError())
+			if !ack && s.closedNow() {
+				s.end()
 				return
 			}
 			s.popPending()
@@ -216,12 +222,51 @@ func (s *session) dispatch() {
 			// return for this ack is already waiting.
 			s.drainReturns()
 			s.onConfirm(amqp.Confirmation{DeliveryTag: next.tag, Ack: ack})
-		case chErr := <-s.closed:
-			s.confirmAcked()
-			s.die(chErr)
+		case e, ok := <-closed:
+			if ok {
+				// The reason comes first; acks and nacks read before
+				// the close are still handed over until the channel
+				// is closed for good.
+				s.closeErr = e
+				continue
+			}
+			s.end()
 			return
 		}
 	}
+}
+
+// closedNow reports whether amqp091-go has closed the session's NotifyClose
+// channel (noting the reason if it is still there to take).
+func (s *session) closedNow() bool {
+	for {
+		select {
+		case e, ok := <-s.closed:
+			if !ok {
+				return true
+			}
+			s.closeErr = e
+		default:
+			return false
+		}
+	}
+}
+
+// end takes back what is in flight once the channel has closed: first the
+// acks read before the close, then the rest (die).
+func (s *session) end() {
+	// A send under way may have written a message whose ack came before
+	// the close, and not yet registered its confirmation: let it finish
+	// (on a closed channel it does at once; the bound is for a write
+	// stuck in a socket the broker does not read).
+	select {
+	case s.sendSem <- struct{}{}:
+		<-s.sendSem
+	case <-s.p.stop:
+	case <-time.After(time.Second):
+	}
+	s.confirmAcked()
+	s.die(s.closeErr)
 }
 
 // confirmAcked hands over the acks that arrived before the channel closed
@@ -270,17 +315,6 @@ func (s *session) popPending() {
 		n := copy(s.pending, s.pending[s.head:])
 		clear(s.pending[n:])
 		s.pending, s.head = s.pending[:n], 0
-	}
-}
-
-// closeError is the broker's reason for the channel's close, if it gave
-// one and it arrived (amqp091-go sends it before nacking what is pending).
-func (s *session) closeError() *amqp.Error {
-	select {
-	case e := <-s.closed:
-		return e
-	default:
-		return nil
 	}
 }
 

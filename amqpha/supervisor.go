@@ -30,6 +30,26 @@ type attachment interface {
 	setBlocked(gen uint64, blocked bool)
 }
 
+// awaiter is an attachment that can tell whether it awaits the broker's
+// answer on a connection (a publisher: messages unconfirmed there).
+type awaiter interface {
+	awaiting(conn *amqp.Connection) bool
+}
+
+// awaiting reports whether an attachment awaits an answer on conn. It takes
+// the attachments' locks one at a time, never I/O.
+func (s *supervisor) awaiting(conn *amqp.Connection) bool {
+	s.mu.Lock()
+	atts := append([]attachment(nil), s.attachments...)
+	s.mu.Unlock()
+	for _, a := range atts {
+		if w, ok := a.(awaiter); ok && w.awaiting(conn) {
+			return true
+		}
+	}
+	return false
+}
+
 // supervisor keeps one connection open on a live node. Its run goroutine
 // owns the dialing and the failover; the connection's other goroutines (the
 // hang detector and its probes) are counted in wg.
@@ -689,8 +709,9 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 const idleProbeEvery = 1250 * time.Millisecond
 
 // watch is the hang detector. A connection that received nothing for
-// HangTimeout is reported on hung. While it awaits an answer (a publish
-// its confirm, a request its reply) and is quiet for a quarter of that, a
+// HangTimeout is reported on hung. While it awaits an answer (a publisher
+// has messages unconfirmed on it, or something was sent since the broker
+// last spoke: a request, an ack) and is quiet for a quarter of that, a
 // cheap request (a passive declare of amq.direct) gives a live broker
 // something to answer; under load, confirms and deliveries already do.
 // While it awaits nothing, the request goes out only after idleProbeEvery
@@ -766,7 +787,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 					return
 				}
 			}
-			if idle >= quiet && (idle >= idleQuiet || tc.awaiting()) && probing.CompareAndSwap(false, true) {
+			if idle >= quiet && (idle >= idleQuiet || tc.awaiting() || s.awaiting(conn)) && probing.CompareAndSwap(false, true) {
 				probeSent = now
 				s.wg.Add(1)
 				go func() {

@@ -396,7 +396,8 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 				want = append(want, n.Name())
 			}
 		}
-		lost := map[string]bool{}   // in a reported partition
+		lost := map[string]int{}    // in a reported partition: by how many nodes
+		reporting := 0              // nodes that gave their status
 		absent := map[string]bool{} // running, but not in the cluster: no status, or missing from a member's view
 		ok := true
 		var lastErr error
@@ -412,9 +413,14 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 				absent[n.Name()], ok, lastErr = true, false, err
 				continue
 			}
+			reporting++
+			seen := map[string]bool{}
 			for _, others := range st.Partitions {
 				for _, o := range others {
-					lost[o] = true
+					if !seen[o] {
+						seen[o] = true
+						lost[o]++
+					}
 				}
 			}
 			for _, w := range want {
@@ -438,7 +444,20 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 		absentSince = since(absentSince, len(absent) > 0)
 		heal := map[string]bool{}
 		if len(lost) > 0 && time.Since(partitionedSince) >= partitionGrace {
-			maps.Copy(heal, lost)
+			// Each side of a partition reports the other: restart only
+			// the nodes a majority of the reporting nodes lost (the
+			// minority side), so that the healthy majority keeps its
+			// queues' leaders; all of them when no side has a majority.
+			for name, n := range lost {
+				if 2*n > reporting {
+					heal[name] = true
+				}
+			}
+			if len(heal) == 0 {
+				for name := range lost {
+					heal[name] = true
+				}
+			}
 		}
 		if len(absent) > 0 && time.Since(absentSince) >= absentGrace {
 			maps.Copy(heal, absent)
@@ -447,7 +466,7 @@ func (c *Cluster) WaitClustered(ctx context.Context) error {
 			if heal[n.Name()] && n.Running() && !n.Paused() && !healed[n.Name()] {
 				healed[n.Name()] = true
 				c.log.Warn("node left out of the cluster: restarting its application", "node", n.index,
-					"partitioned", lost[n.Name()], "absent", absent[n.Name()])
+					"partitioned", lost[n.Name()] > 0, "absent", absent[n.Name()])
 				if err := n.heal(ctx); err != nil {
 					return false, err
 				}
