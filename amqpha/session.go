@@ -206,7 +206,7 @@ func (s *session) dispatch() {
 		case <-done:
 			// When the channel closes, amqp091-go closes the NotifyClose
 			// channel first and then nacks every confirmation still
-			// pending: a nack seen once closed is closed is the
+			// pending: a nack seen once NotifyClose is closed is the
 			// channel's death, not the broker's answer. (A real nack
 			// read just before a close the dispatcher sees only after
 			// both is taken for the death: the message is sent again,
