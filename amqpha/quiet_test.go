@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,4 +387,46 @@ func TestNackThenCloseKeepsBoth(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d nacked messages sent a second time (taken for the close)", again, rounds)
+}
+
+// An ack that arrives while its send is still between the write and the
+// record of its confirmation, and the connection then drops: the message is
+// confirmed, not sent again. (The dispatcher, seeing the close, let the
+// send finish before it took what was in flight; before, it took the
+// message back as unconfirmed and it was published twice.)
+func TestAckDuringItsOwnSendThenDrop(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		if p.Props.MessageID == "slow" {
+			time.AfterFunc(15*time.Millisecond, srv.DropConnections)
+		}
+		return fakebroker.Reply{}
+	})
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{MessageId: "warm-up"}); err != nil {
+		t.Fatal(err)
+	}
+	var once atomic.Bool
+	hook := func() {
+		if once.CompareAndSwap(false, true) {
+			time.Sleep(30 * time.Millisecond) // the ack comes and the socket drops meanwhile
+		}
+	}
+	afterWriteHook.Store(&hook)
+	t.Cleanup(func() { afterWriteHook.Store(nil) })
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{MessageId: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, pub := range srv.Publishes() {
+		if pub.Props.MessageID == "slow" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the acked message was published %d times, want once", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -68,6 +69,10 @@ type session struct {
 	// came on closed (dispatcher only).
 	closeErr *amqp.Error
 }
+
+// afterWriteHook, when set (by tests only), runs in publish between a
+// message's write and the record of its deferred confirmation.
+var afterWriteHook atomic.Pointer[func()]
 
 // pendingConfirm is a message sent on the session, awaiting its confirm.
 type pendingConfirm struct {
@@ -146,6 +151,9 @@ func (s *session) publish(c *Confirmation) error {
 		err = errors.New("amqpha: channel not in confirm mode")
 	}
 	if err == nil {
+		if h := afterWriteHook.Load(); h != nil {
+			(*h)() // tests: a send preempted between its write and its record
+		}
 		long := time.Since(c.sentAt) > time.Millisecond
 		s.mu.Lock()
 		if long && s.inflight[tag] == c {
