@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -49,16 +50,8 @@ func BenchmarkPublish(b *testing.B) {
 			b.Fatal(err)
 		}
 		ctx := context.Background()
-		b.ReportAllocs()
-		b.SetParallelism(32)
-		defer reportCPU(b)()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: body}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		publishInParallel(b, func() error {
+			return p.Publish(ctx, "", "q", amqp.Publishing{Body: body})
 		})
 	})
 }
@@ -83,19 +76,29 @@ func BenchmarkPublishRaw(b *testing.B) {
 	}
 	body := make([]byte, 1024)
 	ctx := context.Background()
+	publishInParallel(b, func() error {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", "q", true, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: "m", Body: body})
+		if err != nil {
+			return err
+		}
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			return fmt.Errorf("raw publish: %v %v", ok, err)
+		}
+		return nil
+	})
+}
+
+// publishInParallel runs publish from 32 goroutines per core until b is
+// done, reporting allocations and CPU time per publish.
+func publishInParallel(b *testing.B, publish func() error) {
 	b.ReportAllocs()
 	b.SetParallelism(32)
 	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", "q", true, false,
-				amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: "m", Body: body})
-			if err != nil {
+			if err := publish(); err != nil {
 				b.Error(err)
-				return
-			}
-			if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-				b.Errorf("raw publish: %v %v", ok, err)
 				return
 			}
 		}
