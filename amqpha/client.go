@@ -34,6 +34,8 @@ type Client struct {
 	closeBy atomic.Int64 // unix ns: Close's ctx deadline, bounding graceful closes
 	frames  atomic.Int64 // the frame size the last connection negotiated; 0 before one
 
+	calls sync.WaitGroup // WithChannel's fn still running
+
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed
 	publishers map[*Publisher]struct{}
@@ -259,6 +261,9 @@ func (c *Client) Close(ctx context.Context) error {
 			s.wg.Wait()
 		}
 		c.topo.close() // requests abandoned by their contexts end with their connections
+		if err := waitCtx(ctx, &c.calls); err != nil {
+			errs = append(errs, fmt.Errorf("amqpha: close: a WithChannel fn still runs: %w", err))
+		}
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection
 		}
