@@ -34,7 +34,8 @@ type Client struct {
 	closeBy atomic.Int64 // unix ns: Close's ctx deadline, bounding graceful closes
 	frames  atomic.Int64 // the frame size the last connection negotiated; 0 before one
 
-	calls sync.WaitGroup // WithChannel's fn still running
+	calls sync.WaitGroup // WithChannel's fn and UpdateSecret's pushes still running
+	creds credentials    // the secret set by UpdateSecret
 
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed

@@ -56,3 +56,48 @@ func ExampleClient_WithChannel() {
 		log.Fatal(err)
 	}
 }
+
+// Log in with an OAuth 2 access token, and hand the client each new one
+// before the old expires: every live connection is told
+// (connection.update-secret) and every later connection logs in with it.
+func ExampleClient_UpdateSecret() {
+	type token struct {
+		Access  string
+		Expires time.Time
+	}
+	fetchToken := func(ctx context.Context) (token, error) { // your identity provider
+		return token{Access: "eyJhbGciOi…", Expires: time.Now().Add(time.Hour)}, nil
+	}
+
+	ctx := context.Background()
+	tok, err := fetchToken(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := amqpha.Dial(ctx, amqpha.Config{
+		// The user name is what the OAuth 2 backend ignores or checks; the
+		// password is the token.
+		Nodes: []string{
+			"amqp://app:" + tok.Access + "@rabbit-1:5672/",
+			"amqp://app:" + tok.Access + "@rabbit-2:5672/",
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close(context.Background())
+
+	for {
+		time.Sleep(time.Until(tok.Expires) - 5*time.Minute)
+		if tok, err = fetchToken(ctx); err != nil {
+			log.Printf("token refresh: %v", err) // try again later
+			continue
+		}
+		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := client.UpdateSecret(uctx, tok.Access, "token refreshed")
+		cancel()
+		if err != nil {
+			log.Printf("update secret: %v", err) // never contains the token
+		}
+	}
+}
