@@ -101,3 +101,38 @@ func ExampleClient_UpdateSecret() {
 		}
 	}
 }
+
+// Retry a failing handler after 1 s, 2 s, 4 s, then dead-letter the
+// message: a quorum queue that counts deliveries, with a dead-letter
+// exchange and a delivery-limit as the broker's own backstop.
+func ExampleRetryPolicy() {
+	var client *amqpha.Client // from amqpha.Dial
+	ctx := context.Background()
+
+	// Where failed messages end up, to be looked at.
+	if _, err := client.DeclareQueue(ctx, amqpha.QuorumQueue("orders.dead")); err != nil {
+		log.Fatal(err)
+	}
+	q := amqpha.QuorumQueue("orders")
+	q.Args["x-dead-letter-exchange"] = ""
+	q.Args["x-dead-letter-routing-key"] = "orders.dead"
+	q.Args["x-delivery-limit"] = 10 // more than MaxAttempts: failovers count too
+	if _, err := client.DeclareQueue(ctx, q); err != nil {
+		log.Fatal(err)
+	}
+
+	process := func(ctx context.Context, body []byte) error { return nil } // your work
+	_, err := client.Consume(ctx, "orders", amqpha.ConsumerConfig{
+		Prefetch: 50, // also bounds the messages waiting for a retry
+		Retry:    amqpha.RetryPolicy{MaxAttempts: 4, Delay: time.Second, MaxDelay: 30 * time.Second},
+	}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
+		if err := process(ctx, d.Body); err != nil {
+			log.Printf("order %s failed (x-delivery-count %v): %v", d.MessageId, d.Headers["x-delivery-count"], err)
+			return amqpha.Requeue // again in 1 s, 2 s, 4 s; then to orders.dead
+		}
+		return amqpha.Ack
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+}
