@@ -263,7 +263,7 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 		c.topo.close() // requests abandoned by their contexts end with their connections
 		if err := waitCtx(ctx, &c.calls); err != nil {
-			errs = append(errs, fmt.Errorf("amqpha: close: a WithChannel fn still runs: %w", err))
+			errs = append(errs, fmt.Errorf("amqpha: close: a WithChannel fn or an UpdateSecret push still runs: %w", err))
 		}
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection

@@ -145,17 +145,15 @@ func (k *Consumer) retryLater(d *Delivery) error {
 }
 
 // holdThenRequeue returns d to its queue after wait, or at once when the
-// consumer closes; a delivery whose channel is lost meanwhile is returned
-// by the broker already.
+// consumer closes. A delivery whose channel is lost meanwhile was returned
+// by the broker already: its Nack sends nothing (ErrStaleDelivery) and
+// only counts it settled.
 func (k *Consumer) holdThenRequeue(d *Delivery, wait time.Duration) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-d.s.ctx.Done():
-		if d.Stale() {
-			return // the broker delivers it again
-		}
+	case <-d.s.ctx.Done(): // lost, or Close gave up on the handlers
 	case <-k.stopTaking:
 	}
 	if err := d.Nack(true); err != nil && !errors.Is(err, ErrStaleDelivery) && !errors.Is(err, ErrSettled) {

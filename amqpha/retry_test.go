@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -115,4 +116,34 @@ func TestDeliveryAttempt(t *testing.T) {
 			t.Errorf("x-delivery-count %#v, redelivered %v: attempt %d counted %v, want %d %v", tc.h, tc.redelivered, n, counted, tc.n, tc.counted)
 		}
 	}
+}
+
+func FuzzDeliveryAttempt(f *testing.F) {
+	f.Add(int64(2), uint8(0), true)
+	f.Add(int64(-1), uint8(3), false)
+	f.Fuzz(func(t *testing.T, v int64, kind uint8, redelivered bool) {
+		var h any
+		switch kind % 6 {
+		case 0:
+			h = v
+		case 1:
+			h = int32(v)
+		case 2:
+			h = uint64(v)
+		case 3:
+			h = int8(v)
+		case 4:
+			h = float64(v)
+		case 5:
+			h = fmt.Sprint(v)
+		}
+		d := &Delivery{Delivery: amqp.Delivery{Redelivered: redelivered, Headers: amqp.Table{"x-delivery-count": h}}}
+		n, counted := d.attempt()
+		if n < 1 || n > maxRetryAttempts {
+			t.Fatalf("x-delivery-count %#v: attempt %d", h, n)
+		}
+		if !counted && n != 1 && !redelivered {
+			t.Fatalf("x-delivery-count %#v, not redelivered, not counted: attempt %d, want 1", h, n)
+		}
+	})
 }
