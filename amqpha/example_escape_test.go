@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/url"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -74,21 +75,20 @@ func ExampleClient_UpdateSecret() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := amqpha.Dial(ctx, amqpha.Config{
-		// The user name is what the OAuth 2 backend ignores or checks; the
-		// password is the token.
-		Nodes: []string{
-			"amqp://app:" + tok.Access + "@rabbit-1:5672/",
-			"amqp://app:" + tok.Access + "@rabbit-2:5672/",
-		},
-	})
+	var nodes []string
+	for _, host := range []string{"rabbit-1:5672", "rabbit-2:5672"} {
+		// The password is the token (escaped by url.UserPassword).
+		u := url.URL{Scheme: "amqp", User: url.UserPassword("app", tok.Access), Host: host, Path: "/"}
+		nodes = append(nodes, u.String())
+	}
+	client, err := amqpha.Dial(ctx, amqpha.Config{Nodes: nodes})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close(context.Background())
 
 	for {
-		time.Sleep(time.Until(tok.Expires) - 5*time.Minute)
+		time.Sleep(max(time.Until(tok.Expires)-5*time.Minute, 10*time.Second))
 		if tok, err = fetchToken(ctx); err != nil {
 			log.Printf("token refresh: %v", err) // try again later
 			continue
