@@ -8,7 +8,8 @@
 #   base     priorities "required" and "important" (debootstrap's default;
 #            the base system of the Debian installer, without a kernel)
 # It reads this machine's apt lists (run apt-get update first for today's
-# sizes) and needs no root. The figures are in BENCHMARKS.md.
+# sizes) and needs no root. The figures are in BENCHMARKS.md. With --before
+# it also measures what setup.sh installed before version 0.1.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,15 +39,24 @@ priority() {
 	apt-cache dumpavail | awk -v re="^Priority: ($re)\$" '/^Package:/{p = $2} $0 ~ re {print p}' | sort -u
 }
 
+# What setup.sh installed for the demo and the tests alike before version
+# 0.1.0, with apt's recommendations: measured with --before.
+before=(rabbitmq-server keepalived iproute2 systemd linux-image-amd64 busybox-static qemu-system-x86 ipvsadm xz-utils haproxy)
+
 # size STATUS SET: the packages, the download and the disk space of SET's
 # packages on top of STATUS.
 size() {
-	local st=$1 set=$2 pkgs
-	mapfile -t pkgs < <(scripts/setup.sh --list "$set")
+	local st=$1 set=$2 pkgs opts=()
+	if [ "$set" = before ]; then
+		pkgs=("${before[@]}")
+		opts=(-o APT::Install-Recommends=true)
+	else
+		mapfile -t pkgs < <(scripts/setup.sh --list "$set")
+	fi
 	local n bytes kib
-	read -r n bytes < <("${apt[@]}" -o Dir::State::status="$st" --print-uris install "${pkgs[@]}" |
+	read -r n bytes < <("${apt[@]}" "${opts[@]}" -o Dir::State::status="$st" --print-uris install "${pkgs[@]}" |
 		awk '{n++; b += $3} END {print n + 0, b + 0}')
-	kib=$(LC_ALL=C "${apt[@]}" -s -o Dir::State::status="$st" install "${pkgs[@]}" |
+	kib=$(LC_ALL=C "${apt[@]}" "${opts[@]}" -s -o Dir::State::status="$st" install "${pkgs[@]}" |
 		awk '/^Inst /{v = $3; sub(/^\(/, "", v); print $2 "=" v}' | xargs -r apt-cache show |
 		awk '/^Installed-Size:/{k += $2} END {print k + 0}')
 	printf '%-8s %-5s %4d packages  download %6.1f MB  on disk %6.1f MB\n' \
@@ -61,8 +71,10 @@ status "$tmp/base" "${important[@]}" apt
 for st in minbase base; do
 	echo "$st: $(wc -l <"$tmp/$st.list") packages installed"
 done
+sets=(demo test)
+[ "${1:-}" != --before ] || sets+=(before)
 for st in minbase base; do
-	for set in demo test; do
+	for set in "${sets[@]}"; do
 		size "$tmp/$st" "$set"
 	done
 done
