@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,19 +108,17 @@ func (r *resolver) sslConfig() *tls.Config {
 	return cfg
 }
 
-// checkMiscScripts reports, at load, the MISC_CHECK programs that will
-// not run: an unknown user is an error; a program refused by
-// enable_script_security is a warning, and that check fails whenever it
-// runs, keeping its real server out of the pool.
+// checkMiscScripts reports, at load, the MISC_CHECK programs that cannot
+// run (an unknown user, a missing program, one refused by
+// enable_script_security) as errors with file:line. Should one become
+// unrunnable later, its check fails every time it runs, keeping its real
+// server out of the pool.
 func (r *resolver) checkMiscScripts() {
 	for _, vs := range r.cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
 			for _, c := range rs.MiscCheck {
 				what := "MISC_CHECK of real_server " + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String()
-				warned := len(r.warnings)
-				if _, ok := r.command(c.MiscPath, c.User, c.Group, c.MiscTimeout.Duration(), c.Pos, what); !ok && len(r.warnings) > warned {
-					r.warnings[len(r.warnings)-1] += "; the check fails every time, so the real server stays out of the pool"
-				}
+				r.command(c.MiscPath, c.User, c.Group, c.MiscTimeout.Duration(), c.Pos, what)
 			}
 		}
 	}
@@ -177,10 +176,19 @@ func (r *resolver) warnf(p config.Pos, format string, args ...any) {
 	r.warnings = append(r.warnings, fmt.Sprintf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
 }
 
-// notifyTimeout bounds a notify script (keepalived has no such bound; a
-// hanging notify script would otherwise hold every later notification).
-const notifyTimeout = 30 * time.Second
+// defaultScriptUser is who keepalived runs scripts as when no script_user
+// is given, if that user exists (otherwise as itself).
+const defaultScriptUser = "keepalived_script"
 
+// command turns a script keyword into the command to run, as keepalived
+// prepares a script when it loads the configuration: its user (the
+// keyword's, else script_user, else keepalived_script if that user
+// exists), its program looked up in PATH when given by name, and, with
+// enable_script_security, the program's path checked (script.Resolve).
+// What keepalived would not run for its security rules (it disables such a
+// script, dropping it from tracking) is an error here, with file:line:
+// vipd refuses the configuration rather than run without it. A program
+// not found is a warning; the script then fails closed (Refused).
 func (r *resolver) command(s *config.Script, usr, group string, timeout time.Duration, p config.Pos, what string) (script.Command, bool) {
 	if s == nil || len(s.Argv) == 0 {
 		return script.Command{}, false
@@ -190,20 +198,47 @@ func (r *resolver) command(s *config.Script, usr, group string, timeout time.Dur
 		usr, group = g.ScriptUser, g.ScriptGroup
 	}
 	c := script.Command{Argv: s.Argv, Timeout: timeout}
+	if usr == "" {
+		if _, err := lookupUser(defaultScriptUser); err == nil {
+			usr = defaultScriptUser
+		} else if g.EnableScriptSecurity {
+			r.errorf(p, "%s: enable_script_security is on, no script_user is given and user %s (keepalived's default script user) does not exist: keepalived then runs no script at all and drops tracked ones from tracking; add script_user (e.g. \"script_user root\") to global_defs, or create the user",
+				what, defaultScriptUser)
+			return c, false
+		}
+	}
 	cred, err := credential(usr, group)
 	if err != nil {
 		r.errorf(p, "%s: %v", what, err)
 		return c, false
 	}
 	c.Credential = cred
-	if g.EnableScriptSecurity && (cred == nil || cred.Uid == 0) {
-		if err := script.CheckSecure(s.Argv[0]); err != nil {
-			// As keepalived: the script is disabled, the rest runs.
-			r.warnf(p, "%s disabled by enable_script_security: %v", what, err)
-			return c, false
-		}
+	resolved, err := script.Resolve(c, g.EnableScriptSecurity)
+	switch {
+	case errors.Is(err, script.ErrNotFound):
+		// Perhaps checked away from the host it runs on: a warning, and
+		// the script fails closed until a reload finds it.
+		r.warnf(p, "%s: %v: keepalived disables such a script (dropping it from tracking); vipd keeps it, never running it: a tracked script counts as failed, a MISC_CHECK keeps its real server out, a notify script does not run; install it and reload", what, err)
+		c.Refused = err
+		return c, true
+	case err != nil:
+		r.errorf(p, "%s: %v (enable_script_security: keepalived disables such a script; vipd refuses to run without it)", what, err)
+		return c, false
 	}
-	return c, true
+	if script.ShellOnly(s.Argv[0]) && strings.Contains(s.Argv[0], "/dev/") && !shellIsBash() {
+		r.warnf(p, "%s: %q runs through /bin/sh, as in keepalived; /bin/sh here is not bash, which alone opens /dev/tcp and /dev/udp: it fails every time", what, s.Raw)
+	}
+	return resolved, true
+}
+
+// lookupUser is user.Lookup, replaceable in tests.
+var lookupUser = user.Lookup
+
+// shellIsBash reports whether /bin/sh is bash (which alone gives the
+// /dev/tcp/HOST/PORT redirections of keepalived's samples a meaning).
+func shellIsBash() bool {
+	p, err := filepath.EvalSymlinks("/bin/sh")
+	return err == nil && strings.HasPrefix(filepath.Base(p), "bash")
 }
 
 // credential looks up who a script runs as; nil for vipd's own user.
@@ -313,7 +348,9 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		if sc == nil {
 			return script.Command{}, false
 		}
-		return r.command(sc, sc.User, sc.Group, notifyTimeout, in.Pos, "vrrp_instance "+in.Name+" notify script")
+		// keepalived bounds no notify script's run but notify_stop's
+		// (see notifier).
+		return r.command(sc, sc.User, sc.Group, script.NoTimeout, in.Pos, "vrrp_instance "+in.Name+" notify script")
 	}
 	s.NotifyState = map[vrrp.State]script.Command{}
 	for st, sc := range map[vrrp.State]*config.Script{

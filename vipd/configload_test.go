@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/amqpha/amqpha/internal/testenv"
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
 
@@ -107,18 +110,39 @@ vrrp_instance VI_1 {
 	}
 }
 
+// TestResolveScriptSecurity: under enable_script_security a bare command
+// name is looked up in PATH and then checked like any path, as keepalived
+// does (killall -0 haproxy stays tracked); a script keepalived would
+// disable as unsafe refuses the configuration with file:line; a missing
+// program is a warning and the script fails closed; without script_user
+// and without keepalived's default user, every script is refused.
 func TestResolveScriptSecurity(t *testing.T) {
-	dir := t.TempDir() // under /tmp: writable by everyone, so unsafe
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root: scripts are checked as root runs them (CI runs as root)")
+		}
+		t.Skip("needs root: scripts are checked as root runs them")
+	}
+	dir := t.TempDir()
 	unsafe := filepath.Join(dir, "notify.sh")
 	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := parse(t, `
+	if err := os.Chmod(unsafe, 0o777); err != nil { // anyone may rewrite it
+		t.Fatal(err)
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := func(global, script, notify string) string {
+		return `
 global_defs {
     enable_script_security
+` + global + `
 }
 vrrp_script chk {
-    script "`+unsafe+`"
+    script "` + script + `"
 }
 vrrp_instance VI_1 {
     interface eth0
@@ -129,31 +153,47 @@ vrrp_instance VI_1 {
     track_script {
         chk
     }
-    notify_master "`+unsafe+`"
+    notify_master "` + notify + `"
     notify_backup "/bin/true"
 }
-`)
-	lc, warnings, errs := resolve(cfg)
-	if len(errs) > 0 {
-		t.Fatal(errs)
+`
 	}
-	if len(warnings) != 2 {
-		t.Fatalf("want a warning for the vrrp_script and the notify script, got %q", warnings)
+
+	lc, warnings, errs := resolve(parse(t, conf("script_user root", "true -x", "/bin/true")))
+	if len(errs) > 0 || len(warnings) > 0 {
+		t.Fatalf("a bare command name under enable_script_security: errors %v warnings %q", errs, warnings)
 	}
-	for _, w := range warnings {
-		if !strings.HasPrefix(w, "test.conf:") || !strings.Contains(w, "enable_script_security") {
-			t.Errorf("warning %q does not name file:line and the reason", w)
+	if len(lc.Scripts) != 1 || len(lc.Instances[0].TrackScripts) != 1 || strings.Join(lc.Scripts[0].Command.Argv, " ") != truePath+" -x" {
+		t.Fatalf("the script is not tracked as %s -x: %+v", truePath, lc.Scripts)
+	}
+
+	_, _, errs = resolve(parse(t, conf("script_user root", unsafe, unsafe)))
+	if len(errs) != 2 {
+		t.Fatalf("want an error for the vrrp_script and the notify script, got %v", errs)
+	}
+	for _, err := range errs {
+		if !strings.HasPrefix(err.Error(), "test.conf:") || !strings.Contains(err.Error(), "enable_script_security") {
+			t.Errorf("error %q does not name file:line and the reason", err)
 		}
 	}
-	s := lc.Instances[0]
-	if len(lc.Scripts) != 0 || len(s.TrackScripts) != 0 {
-		t.Errorf("the unsafe vrrp_script is still run or tracked: %+v %+v", lc.Scripts, s.TrackScripts)
+
+	lc, warnings, errs = resolve(parse(t, conf("script_user root", "no-such-check-here", "/nonexistent/notify")))
+	if len(errs) > 0 || len(warnings) != 2 {
+		t.Fatalf("missing programs: errors %v, warnings %q; want two warnings", errs, warnings)
 	}
-	if _, ok := s.NotifyState[vrrp.Master]; ok {
-		t.Error("the unsafe notify_master script is still run")
+	if len(lc.Instances[0].TrackScripts) != 1 || lc.Scripts[0].Command.Refused == nil {
+		t.Errorf("a missing vrrp_script is not kept tracked, failing: %+v", lc.Scripts)
 	}
-	if _, ok := s.NotifyState[vrrp.Backup]; !ok {
-		t.Error("the safe notify_backup script was dropped")
+	if r, err := script.Run(context.Background(), lc.Scripts[0].Command); err == nil || r.OK() {
+		t.Errorf("a missing vrrp_script ran: %+v %v", r, err)
+	}
+
+	if _, err := user.Lookup(defaultScriptUser); err == nil {
+		t.Skipf("user %s exists here", defaultScriptUser)
+	}
+	_, _, errs = resolve(parse(t, conf("", "/bin/true", "/bin/true")))
+	if len(errs) != 3 || !strings.Contains(errs[0].Error(), "script_user") {
+		t.Errorf("no script_user and no %s: %v, want three errors naming script_user", defaultScriptUser, errs)
 	}
 }
 

@@ -202,23 +202,29 @@ virtual_server 10.0.0.100 5672 {
 }
 
 // TestIPVSUnsafeMiscCheck: a MISC_CHECK program refused by
-// enable_script_security does not stop vipd; it is reported at load with
-// file:line, and the check fails every time, so its real server stays out
-// of the table (and says why in the status) while the others serve.
+// enable_script_security refuses the configuration with file:line; one
+// missing when the configuration is loaded is reported with file:line and
+// fails every time, so its real server stays out of the table (and says
+// why in the status) while the others serve.
 func TestIPVSUnsafeMiscCheck(t *testing.T) {
-	unsafe := filepath.Join(t.TempDir(), "check.sh") // under /tmp: unsafe
+	unsafe := filepath.Join(t.TempDir(), "check.sh")
 	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lc, warnings, errs := resolve(parse(t, `
+	if err := os.Chmod(unsafe, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(path string) string {
+		return `
 global_defs {
     enable_script_security
+    script_user root
 }
 virtual_server 10.0.0.100 5672 {
     lb_kind NAT
     real_server 10.0.0.2 5672 {
         MISC_CHECK {
-            misc_path "`+unsafe+`"
+            misc_path "` + path + `"
             delay_loop 0.05
         }
     }
@@ -229,25 +235,33 @@ virtual_server 10.0.0.100 5672 {
         }
     }
 }
-`))
+`
+	}
+	if os.Geteuid() == 0 {
+		_, _, errs := resolve(parse(t, conf(unsafe)))
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "test.conf:9: MISC_CHECK of real_server 10.0.0.2:5672: ") {
+			t.Fatalf("an unsafe MISC_CHECK: %v, want one error with file:line", errs)
+		}
+	}
+	lc, warnings, errs := resolve(parse(t, conf("/nonexistent/check.sh")))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	found := false
 	for _, w := range warnings {
-		if strings.HasPrefix(w, "test.conf:8: MISC_CHECK of real_server 10.0.0.2:5672 disabled by enable_script_security") &&
-			strings.Contains(w, "stays out of the pool") {
+		if strings.HasPrefix(w, "test.conf:9: MISC_CHECK of real_server 10.0.0.2:5672: ") &&
+			strings.Contains(w, "keeps its real server out") {
 			found = true
 		}
 	}
 	if !found {
-		t.Fatalf("no file:line warning for the unsafe MISC_CHECK: %q", warnings)
+		t.Fatalf("no file:line warning for the missing MISC_CHECK: %q", warnings)
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	k := lvstest.New()
 	m, err := startIPVS(lc.Config, lvs.NewReconciler(k, discard), lc.Health, 50*time.Millisecond, discard, nil)
 	if err != nil {
-		t.Fatalf("vipd refused to start over an unsafe MISC_CHECK: %v", err)
+		t.Fatalf("vipd refused to start over a missing MISC_CHECK program: %v", err)
 	}
 	defer m.stop()
 	var st *ipvsStatus
@@ -261,7 +275,7 @@ virtual_server 10.0.0.100 5672 {
 			t.Fatalf("want 10.0.0.2 down and out, 10.0.0.3 in: %+v", rs)
 		}
 	}
-	if c := st.VirtualServers[0].RealServers[0].Checks; len(c) != 1 || !strings.Contains(c[0].Error, "enable_script_security") {
+	if c := st.VirtualServers[0].RealServers[0].Checks; len(c) != 1 || !strings.Contains(c[0].Error, "not found") {
 		t.Fatalf("the status does not say why: %+v", c)
 	}
 }
