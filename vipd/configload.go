@@ -72,6 +72,7 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
 	lc.Health.TLS = r.sslConfig()
+	lc.RealServerNotify = r.realServerNotify()
 	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs
@@ -122,6 +123,41 @@ func (r *resolver) checkMiscScripts() {
 			}
 		}
 	}
+}
+
+// rsScripts are a real server's notify_up and notify_down, ready to run
+// (nil: none).
+type rsScripts struct{ Up, Down *script.Command }
+
+// realServerNotify resolves every real server's notify_up and notify_down
+// like any other script (user, PATH, enable_script_security). keepalived
+// runs them with no arguments and no time limit when the real server's
+// checks take it up or down.
+func (r *resolver) realServerNotify() map[*config.RealServer]rsScripts {
+	out := map[*config.RealServer]rsScripts{}
+	for i := range r.cfg.VirtualServers {
+		vs := &r.cfg.VirtualServers[i]
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			var s rsScripts
+			resolve := func(sc *config.Script, kw string) *script.Command {
+				if sc == nil {
+					return nil
+				}
+				what := "real_server " + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String() + " " + kw
+				c, ok := r.command(sc, sc.User, sc.Group, script.NoTimeout, rs.Pos, what)
+				if !ok {
+					return nil
+				}
+				return &c
+			}
+			s.Up, s.Down = resolve(rs.NotifyUp, "notify_up"), resolve(rs.NotifyDown, "notify_down")
+			if s.Up != nil || s.Down != nil {
+				out[rs] = s
+			}
+		}
+	}
+	return out
 }
 
 // amqpPorts are RabbitMQ's AMQP ports (plain and TLS).

@@ -117,20 +117,8 @@ vrrp_instance VI_1 {
 // program is a warning and the script fails closed; without script_user
 // and without keepalived's default user, every script is refused.
 func TestResolveScriptSecurity(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root: scripts are checked as root runs them (CI runs as root)")
-		}
-		t.Skip("needs root: scripts are checked as root runs them")
-	}
-	dir := t.TempDir()
-	unsafe := filepath.Join(dir, "notify.sh")
-	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(unsafe, 0o777); err != nil { // anyone may rewrite it
-		t.Fatal(err)
-	}
+	requireRoot(t)
+	unsafe := unsafeScript(t)
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		t.Fatal(err)
@@ -388,4 +376,30 @@ virtual_server 10.0.0.100 15672 {
 	if strings.Contains(joined, "s3cret") {
 		t.Fatal("a warning shows the AMQP_CHECK password")
 	}
+}
+
+// requireRoot fails (in CI) or skips a test that checks scripts as root
+// runs them.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root: scripts are checked as root runs them (CI runs as root)")
+		}
+		t.Skip("needs root: scripts are checked as root runs them")
+	}
+}
+
+// unsafeScript writes a script anyone may rewrite, which
+// enable_script_security refuses.
+func unsafeScript(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "unsafe.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o777); err != nil { // umask aside
+		t.Fatal(err)
+	}
+	return p
 }
