@@ -63,9 +63,12 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 		if !ok {
 			continue
 		}
+		if s.InitFail {
+			r.warnf(s.Pos, "vrrp_script %s: init_fail has no effect in keepalived (2.2.7): tracking a script resets it to start without a result, and its first result counts at once; vipd does the same", s.Name)
+		}
 		lc.Scripts = append(lc.Scripts, scriptSpec{
 			Name: s.Name, Command: c, Interval: time.Duration(s.Interval),
-			Weight: s.Weight, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail,
+			Weight: s.Weight, Rise: s.Rise, Fall: s.Fall,
 		})
 	}
 	for k := range cfg.VRRPInstances {

@@ -403,3 +403,33 @@ func unsafeScript(t *testing.T) string {
 	}
 	return p
 }
+
+// TestResolveInitFail: keepalived resets init_fail for every script an
+// instance tracks (checked with keepalived 2.2.7: rise 3 with init_fail,
+// one success and the instance is BACKUP); vipd does the same and says so.
+func TestResolveInitFail(t *testing.T) {
+	lc, warnings, errs := resolve(parse(t, `
+vrrp_script chk {
+    script /bin/true
+    rise 3
+    init_fail
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100
+    }
+    track_script {
+        chk
+    }
+}
+`))
+	if len(errs) > 0 || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "test.conf:2: vrrp_script chk: init_fail has no effect") {
+		t.Fatalf("errors %v, warnings %q; want one warning with file:line", errs, warnings)
+	}
+	st := newScriptTracker(lc.Scripts[0], false)
+	if st.record(true); !st.isOK() {
+		t.Error("with init_fail, one success did not make the script OK (keepalived: it does)")
+	}
+}

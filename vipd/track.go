@@ -40,8 +40,9 @@ type tracking struct {
 // Until its first result a script is unknown: an instance that tracks it
 // without a weight stays in FAULT (keepalived's start-up hold; not after a
 // reload), one that tracks it with a weight applies no adjustment. The
-// first result then counts at once, whatever rise and fall say. init_fail
-// starts the script failed instead, needing rise successes.
+// first result then counts at once, whatever rise and fall say. (init_fail
+// would start it failed, but keepalived resets that for every tracked
+// script, and so does vipd: configload warns.)
 type scriptTracker struct {
 	spec   scriptSpec
 	cancel context.CancelFunc
@@ -59,18 +60,14 @@ type scriptPhase int
 const (
 	scriptAwaiting       scriptPhase = iota // started with vipd: holds weight-0 trackers in FAULT
 	scriptAwaitingReload                    // added by a reload: holds nobody
-	scriptReported                          // has a result (or init_fail)
+	scriptReported                          // has a result
 )
 
 func newScriptTracker(s scriptSpec, reload bool) *scriptTracker {
 	st := &scriptTracker{spec: s, done: make(chan struct{})}
-	switch {
-	case s.InitFail:
-		st.result, st.phase = 0, scriptReported
-	case reload:
-		st.result, st.phase = st.rise()-1, scriptAwaitingReload
-	default:
-		st.result, st.phase = st.rise()-1, scriptAwaiting
+	st.result, st.phase = st.rise()-1, scriptAwaiting
+	if reload {
+		st.phase = scriptAwaitingReload
 	}
 	return st
 }

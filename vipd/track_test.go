@@ -35,7 +35,7 @@ func TestScriptTrackerRiseAndFall(t *testing.T) {
 
 // TestScriptTrackerFirstResult: as in keepalived, a script has no state
 // until its first result, and that first result counts at once whatever
-// rise and fall say; init_fail starts it failed, needing rise successes.
+// rise and fall say.
 func TestScriptTrackerFirstResult(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -50,9 +50,6 @@ func TestScriptTrackerFirstResult(t *testing.T) {
 		{"first success counts at once", scriptSpec{Rise: 3, Fall: 5}, []bool{true}, true, true, 1},
 		{"then fall failures to fail", scriptSpec{Rise: 3, Fall: 2}, []bool{true, false, false}, true, false, 2},
 		{"then rise successes to recover", scriptSpec{Rise: 2, Fall: 5}, []bool{false, true, true}, true, true, 2},
-		{"init_fail: failed from the start", scriptSpec{Rise: 2, Fall: 5, InitFail: true}, nil, true, false, 0},
-		{"init_fail: a failure changes nothing", scriptSpec{Rise: 2, Fall: 5, InitFail: true}, []bool{false}, true, false, 0},
-		{"init_fail: rise successes", scriptSpec{Rise: 2, Fall: 5, InitFail: true}, []bool{true, true}, true, true, 1},
 		{"zero rise and fall count as 1", scriptSpec{}, []bool{true, false, true}, true, true, 3},
 	} {
 		st := newScriptTracker(c.spec, false)
