@@ -132,16 +132,7 @@ global_defs {
 vrrp_script chk {
     script "` + script + `"
 }
-vrrp_instance VI_1 {
-    interface eth0
-    virtual_router_id 51
-    virtual_ipaddress {
-        10.0.0.100
-    }
-    track_script {
-        chk
-    }
-    notify_master "` + notify + `"
+` + trackChk + `    notify_master "` + notify + `"
     notify_backup "/bin/true"
 }
 `
@@ -414,16 +405,7 @@ vrrp_script chk {
     rise 3
     init_fail
 }
-vrrp_instance VI_1 {
-    interface eth0
-    virtual_router_id 51
-    virtual_ipaddress {
-        10.0.0.100
-    }
-    track_script {
-        chk
-    }
-}
+`+trackChk+`}
 `))
 	if len(errs) > 0 || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "test.conf:2: vrrp_script chk: init_fail has no effect") {
 		t.Fatalf("errors %v, warnings %q; want one warning with file:line", errs, warnings)
@@ -433,3 +415,16 @@ vrrp_instance VI_1 {
 		t.Error("with init_fail, one success did not make the script OK (keepalived: it does)")
 	}
 }
+
+// trackChk opens a vrrp_instance VI_1 that tracks vrrp_script chk; its
+// closing brace is the caller's.
+const trackChk = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100
+    }
+    track_script {
+        chk
+    }
+`
