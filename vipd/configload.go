@@ -383,24 +383,28 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 			s.TrackScripts = append(s.TrackScripts, trackScript{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
 	}
-	notify := func(sc *config.Script) (script.Command, bool) {
+	notify := func(sc *config.Script, kw string) (script.Command, bool) {
 		if sc == nil {
 			return script.Command{}, false
 		}
 		// keepalived bounds no notify script's run but notify_stop's
 		// (see notifier).
-		return r.command(sc, sc.User, sc.Group, script.NoTimeout, in.Pos, "vrrp_instance "+in.Name+" notify script")
+		return r.command(sc, sc.User, sc.Group, script.NoTimeout, in.KeywordPos(kw), "vrrp_instance "+in.Name+" "+kw)
 	}
 	s.NotifyState = map[vrrp.State]script.Command{}
-	for st, sc := range map[vrrp.State]*config.Script{
-		vrrp.Master: in.NotifyMaster, vrrp.Backup: in.NotifyBackup,
-		vrrp.Fault: in.NotifyFault, vrrp.Stopped: in.NotifyStop,
+	for _, n := range []struct {
+		st vrrp.State
+		sc *config.Script
+		kw string
+	}{
+		{vrrp.Master, in.NotifyMaster, "notify_master"}, {vrrp.Backup, in.NotifyBackup, "notify_backup"},
+		{vrrp.Fault, in.NotifyFault, "notify_fault"}, {vrrp.Stopped, in.NotifyStop, "notify_stop"},
 	} {
-		if c, ok := notify(sc); ok {
-			s.NotifyState[st] = c
+		if c, ok := notify(n.sc, n.kw); ok {
+			s.NotifyState[n.st] = c
 		}
 	}
-	if c, ok := notify(in.Notify); ok {
+	if c, ok := notify(in.Notify, "notify"); ok {
 		s.Notify = &c
 	}
 	return s
