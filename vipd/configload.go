@@ -264,7 +264,7 @@ func (r *resolver) command(s *config.Script, usr, group string, timeout time.Dur
 		r.errorf(p, "%s: %v (enable_script_security: keepalived disables such a script; vipd refuses to run without it)", what, err)
 		return c, false
 	}
-	if script.ShellOnly(s.Argv[0]) && strings.Contains(s.Argv[0], "/dev/") && !shellIsBash() {
+	if script.ShellOnly(s.Argv[0]) && (strings.Contains(s.Argv[0], "/dev/tcp/") || strings.Contains(s.Argv[0], "/dev/udp/")) && !shellIsBash() {
 		r.warnf(p, "%s: %q runs through /bin/sh, as in keepalived; /bin/sh here is not bash, which alone opens /dev/tcp and /dev/udp: it fails every time", what, s.Raw)
 	}
 	return resolved, true

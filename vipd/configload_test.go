@@ -428,3 +428,22 @@ const trackChk = `vrrp_instance VI_1 {
         chk
     }
 `
+
+// TestResolveDevTCPWithoutBash: keepalived's vrrp.localcheck sample
+// ("</dev/tcp/127.0.0.1/80") runs through /bin/sh; where that is not bash
+// it fails every time, in keepalived too, and vipd check warns.
+func TestResolveDevTCPWithoutBash(t *testing.T) {
+	_, warnings, errs := resolve(parse(t, `
+vrrp_script chk {
+    script "</dev/tcp/127.0.0.1/80"
+}
+`+trackChk+`}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	warned := len(warnings) == 1 && strings.HasPrefix(warnings[0], "test.conf:2: ") && strings.Contains(warnings[0], "not bash")
+	if warned == shellIsBash() {
+		t.Fatalf("/bin/sh is bash: %v; warnings %q", shellIsBash(), warnings)
+	}
+}
