@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/amqpha/amqpha/internal/testenv"
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
 
@@ -107,53 +110,69 @@ vrrp_instance VI_1 {
 	}
 }
 
+// TestResolveScriptSecurity: under enable_script_security a bare command
+// name is looked up in PATH and then checked like any path, as keepalived
+// does (killall -0 haproxy stays tracked); a script keepalived would
+// disable as unsafe refuses the configuration with file:line; a missing
+// program is a warning and the script fails closed; without script_user
+// and without keepalived's default user, every script is refused.
 func TestResolveScriptSecurity(t *testing.T) {
-	dir := t.TempDir() // under /tmp: writable by everyone, so unsafe
-	unsafe := filepath.Join(dir, "notify.sh")
-	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+	requireRoot(t)
+	unsafe := unsafeScript(t)
+	truePath, err := exec.LookPath("true")
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := parse(t, `
+	conf := func(global, script, notify string) string {
+		return `
 global_defs {
     enable_script_security
+` + global + `
 }
 vrrp_script chk {
-    script "`+unsafe+`"
+    script "` + script + `"
 }
-vrrp_instance VI_1 {
-    interface eth0
-    virtual_router_id 51
-    virtual_ipaddress {
-        10.0.0.100
-    }
-    track_script {
-        chk
-    }
-    notify_master "`+unsafe+`"
+` + trackChk + `    notify_master "` + notify + `"
     notify_backup "/bin/true"
 }
-`)
-	lc, warnings, errs := resolve(cfg)
-	if len(errs) > 0 {
-		t.Fatal(errs)
+`
 	}
-	if len(warnings) != 2 {
-		t.Fatalf("want a warning for the vrrp_script and the notify script, got %q", warnings)
+
+	lc, warnings, errs := resolve(parse(t, conf("script_user root", "true -x", "/bin/true")))
+	if len(errs) > 0 || len(warnings) > 0 {
+		t.Fatalf("a bare command name under enable_script_security: errors %v warnings %q", errs, warnings)
 	}
-	for _, w := range warnings {
-		if !strings.HasPrefix(w, "test.conf:") || !strings.Contains(w, "enable_script_security") {
-			t.Errorf("warning %q does not name file:line and the reason", w)
+	if len(lc.Scripts) != 1 || len(lc.Instances[0].TrackScripts) != 1 || strings.Join(lc.Scripts[0].Command.Argv, " ") != truePath+" -x" {
+		t.Fatalf("the script is not tracked as %s -x: %+v", truePath, lc.Scripts)
+	}
+
+	_, _, errs = resolve(parse(t, conf("script_user root", unsafe, unsafe)))
+	if len(errs) != 2 {
+		t.Fatalf("want an error for the vrrp_script and the notify script, got %v", errs)
+	}
+	for _, err := range errs {
+		if !strings.HasPrefix(err.Error(), "test.conf:") || !strings.Contains(err.Error(), "enable_script_security") {
+			t.Errorf("error %q does not name file:line and the reason", err)
 		}
 	}
-	s := lc.Instances[0]
-	if len(lc.Scripts) != 0 || len(s.TrackScripts) != 0 {
-		t.Errorf("the unsafe vrrp_script is still run or tracked: %+v %+v", lc.Scripts, s.TrackScripts)
+
+	lc, warnings, errs = resolve(parse(t, conf("script_user root", "no-such-check-here", "/nonexistent/notify")))
+	if len(errs) > 0 || len(warnings) != 2 {
+		t.Fatalf("missing programs: errors %v, warnings %q; want two warnings", errs, warnings)
 	}
-	if _, ok := s.NotifyState[vrrp.Master]; ok {
-		t.Error("the unsafe notify_master script is still run")
+	if len(lc.Instances[0].TrackScripts) != 1 || lc.Scripts[0].Command.Refused == nil {
+		t.Errorf("a missing vrrp_script is not kept tracked, failing: %+v", lc.Scripts)
 	}
-	if _, ok := s.NotifyState[vrrp.Backup]; !ok {
-		t.Error("the safe notify_backup script was dropped")
+	if r, err := script.Run(context.Background(), lc.Scripts[0].Command); err == nil || r.OK() {
+		t.Errorf("a missing vrrp_script ran: %+v %v", r, err)
+	}
+
+	if _, err := user.Lookup(defaultScriptUser); err == nil {
+		t.Skipf("user %s exists here", defaultScriptUser)
+	}
+	_, _, errs = resolve(parse(t, conf("", "/bin/true", "/bin/true")))
+	if len(errs) != 3 || !strings.Contains(errs[0].Error(), "script_user") {
+		t.Errorf("no script_user and no %s: %v, want three errors naming script_user", defaultScriptUser, errs)
 	}
 }
 
@@ -347,5 +366,84 @@ virtual_server 10.0.0.100 15672 {
 	}
 	if strings.Contains(joined, "s3cret") {
 		t.Fatal("a warning shows the AMQP_CHECK password")
+	}
+}
+
+// requireRoot fails (in CI) or skips a test that checks scripts as root
+// runs them.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root: scripts are checked as root runs them (CI runs as root)")
+		}
+		t.Skip("needs root: scripts are checked as root runs them")
+	}
+}
+
+// unsafeScript writes a script anyone may rewrite, which
+// enable_script_security refuses.
+func unsafeScript(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "unsafe.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o777); err != nil { // umask aside
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestResolveInitFail: keepalived resets init_fail for every script an
+// instance tracks (checked with keepalived 2.2.7: rise 3 with init_fail,
+// one success and the instance is BACKUP); vipd does the same and says so.
+func TestResolveInitFail(t *testing.T) {
+	lc, warnings, errs := resolve(parse(t, `
+vrrp_script chk {
+    script /bin/true
+    rise 3
+    init_fail
+}
+`+trackChk+`}
+`))
+	if len(errs) > 0 || len(warnings) != 1 || !strings.HasPrefix(warnings[0], "test.conf:2: vrrp_script chk: init_fail has no effect") {
+		t.Fatalf("errors %v, warnings %q; want one warning with file:line", errs, warnings)
+	}
+	st := newScriptTracker(lc.Scripts[0], false)
+	if st.record(true); !st.isOK() {
+		t.Error("with init_fail, one success did not make the script OK (keepalived: it does)")
+	}
+}
+
+// trackChk opens a vrrp_instance VI_1 that tracks vrrp_script chk; its
+// closing brace is the caller's.
+const trackChk = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100
+    }
+    track_script {
+        chk
+    }
+`
+
+// TestResolveDevTCPWithoutBash: keepalived's vrrp.localcheck sample
+// ("</dev/tcp/127.0.0.1/80") runs through /bin/sh; where that is not bash
+// it fails every time, in keepalived too, and vipd check warns.
+func TestResolveDevTCPWithoutBash(t *testing.T) {
+	_, warnings, errs := resolve(parse(t, `
+vrrp_script chk {
+    script "</dev/tcp/127.0.0.1/80"
+}
+`+trackChk+`}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	warned := len(warnings) == 1 && strings.HasPrefix(warnings[0], "test.conf:2: ") && strings.Contains(warnings[0], "not bash")
+	if warned == shellIsBash() {
+		t.Fatalf("/bin/sh is bash: %v; warnings %q", shellIsBash(), warnings)
 	}
 }

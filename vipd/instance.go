@@ -38,6 +38,10 @@ type instance struct {
 	mu     sync.Mutex
 	status instanceStatus
 	warned map[string]bool // peers whose address list differs, logged once
+	// quietFault: in FAULT since start only because tracked scripts have
+	// not reported yet; keepalived runs no notify_fault for that, but does
+	// when the first result is a failure. Only the loop touches it.
+	quietFault bool
 }
 
 func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *slog.Logger) (*instance, error) {
@@ -224,8 +228,10 @@ func (i *instance) loop() {
 	defer close(i.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	i.apply(i.m.Start(time.Now()))
+	// What is tracked decides the state the instance starts in: a
+	// weight-0 script without a result yet holds it in FAULT.
 	i.retrack()
+	i.apply(i.m.Start(time.Now()))
 	for {
 		if d := i.m.Deadline(); !d.IsZero() {
 			timer.Reset(time.Until(d))
@@ -268,11 +274,21 @@ func (i *instance) refreshStatus() {
 // retrack recomputes the effective priority and fault from the tracked
 // scripts and interfaces.
 func (i *instance) retrack() {
-	prio, fault, why := i.track.effective(i.spec)
+	prio, fault, waiting, why := i.track.evaluate(i.spec)
 	now := time.Now()
+	if i.m.State() == vrrp.Initialize {
+		i.quietFault = fault && waiting
+	} else if i.quietFault && fault && !waiting {
+		// The first result was a failure: FAULT for a reason now.
+		i.quietFault = false
+		i.log.Warn("staying in FAULT", "reason", why)
+		i.notify.enqueue(i, vrrp.Fault, int(i.m.Status().Priority))
+	}
 	if fault != (i.m.State() == vrrp.Fault) {
 		if fault {
 			i.log.Warn("entering FAULT", "reason", why)
+		} else {
+			i.quietFault = false
 		}
 		i.apply(i.m.SetFault(now, fault))
 	}
@@ -444,6 +460,9 @@ func (i *instance) transition(act vrrp.Action) {
 	i.status.Since = time.Now()
 	prio := i.status.Priority
 	i.mu.Unlock()
+	if act.To == vrrp.Fault && i.quietFault {
+		return
+	}
 	i.notify.enqueue(i, act.To, prio)
 }
 
