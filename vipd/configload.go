@@ -330,9 +330,10 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	return s
 }
 
-// checkConfig is `vipd check`: notes and errors on stderr (file:line
-// each), the effective configuration as JSON on stdout when it is valid.
-func checkConfig(path string, stdout, stderr io.Writer) error {
+// checkConfig is `vipd check`: warnings and errors on stderr (file:line
+// each); when the file is valid, "FILE: OK (...)" on stdout, or with dump
+// the configuration in effect as JSON on stdout and the OK line on stderr.
+func checkConfig(path string, dump bool, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if cfg != nil {
 		for _, n := range cfg.Notes {
@@ -349,14 +350,18 @@ func checkConfig(path string, stdout, stderr io.Writer) error {
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	js, err := cfg.JSON()
-	if err != nil {
-		return err
+	ok := stdout
+	if dump {
+		js, err := cfg.JSON()
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(append(js, '\n')); err != nil {
+			return err
+		}
+		ok = stderr
 	}
-	if _, err := stdout.Write(append(js, '\n')); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
+	_, err = fmt.Fprintf(ok, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
 		path, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.VirtualServers))
-	return nil
+	return err
 }

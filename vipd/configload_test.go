@@ -194,8 +194,9 @@ virtual_ipaddress {
 }
 
 // TestCheckCommand runs `vipd check` on the project's example configs and
-// on the source documents' own files: every one is accepted, the JSON it
-// prints carries no password.
+// on the source documents' own files: every one is accepted; by default
+// only the OK line goes to stdout, with -dump the JSON, which carries no
+// password.
 func TestCheckCommand(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "vipd", "*.conf"))
@@ -215,6 +216,18 @@ func TestCheckCommand(t *testing.T) {
 		if code := run([]string{"check", "-f", f}, &stdout, &stderr); code != 0 {
 			t.Errorf("vipd check %s: exit %d\n%s", f, code, stderr.String())
 			continue
+		}
+		if got := stdout.String(); !strings.HasPrefix(got, f+": OK (") || strings.Count(got, "\n") != 1 {
+			t.Errorf("vipd check %s printed %q, want only the OK line", f, got)
+		}
+		stdout.Reset()
+		stderr.Reset()
+		if code := run([]string{"check", "-f", f, "-dump"}, &stdout, &stderr); code != 0 {
+			t.Errorf("vipd check -dump %s: exit %d\n%s", f, code, stderr.String())
+			continue
+		}
+		if !strings.Contains(stderr.String(), f+": OK (") {
+			t.Errorf("vipd check -dump %s: no OK line on stderr:\n%s", f, stderr.String())
 		}
 		if !strings.Contains(stdout.String(), `"vrrp_instance"`) {
 			t.Errorf("vipd check %s printed no configuration", f)
@@ -242,6 +255,52 @@ func TestCheckCommandReportsFileAndLine(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("a refused config printed %q", stdout.String())
+	}
+}
+
+// TestCheckAndRunRefuseWhatVipdDoesNotDo: a keyword vipd does not
+// implement that could change failover, and a misspelt keyword, fail
+// `vipd check` (exit 1, file:line and what to do on stderr, nothing on
+// stdout) and keep `vipd run` from starting; a keyword that cannot change
+// failover is a warning and the check passes.
+func TestCheckAndRunRefuseWhatVipdDoesNotDo(t *testing.T) {
+	const head = "vrrp_instance V {\n    interface eth0\n    virtual_router_id 7\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n"
+	cases := []struct {
+		name, text string
+		code       int
+		want       string
+	}{
+		{"SMTP_CHECK", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    real_server 10.0.0.2 25 {\n        SMTP_CHECK {\n        }\n    }\n}\n",
+			1, ":11: SMTP_CHECK: not supported by vipd: vipd has no SMTP check; use TCP_CHECK"},
+		{"misspelt", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    delay_lop 5\n    real_server 10.0.0.2 25 {\n        TCP_CHECK {\n        }\n    }\n}\n",
+			1, `:10: unknown keyword "delay_lop" in virtual_server 10.0.0.1 25: did you mean "delay_loop"?`},
+		{"mail only", "global_defs {\n    smtp_helo_name lb1\n}\n" + head, 0, "warning: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keepalived.conf")
+			if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"check", "-f", path}, &stdout, &stderr)
+			if code != c.code || !strings.Contains(stderr.String(), c.want) {
+				t.Fatalf("exit %d, want %d; stderr:\n%s\nwant it to contain %q", code, c.code, stderr.String(), c.want)
+			}
+			_, err := loadConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if c.code != 0 {
+				if stdout.Len() != 0 {
+					t.Errorf("a refused config printed %q", stdout.String())
+				}
+				if err == nil || !strings.Contains(err.Error(), path+c.want) {
+					t.Errorf("vipd run would start: loadConfig error %v", err)
+				}
+				return
+			}
+			if err != nil || !strings.HasPrefix(stdout.String(), path+": OK") {
+				t.Errorf("loadConfig %v; stdout %q", err, stdout.String())
+			}
+		})
 	}
 }
 

@@ -66,7 +66,7 @@ virtual_server 10.0.0.100 5672 {
 	// check 10.0.0.11 port 5672 every 1m0s
 	// keepalived.conf:18: track_script "chk_missing": no vrrp_script chk_missing is defined; vrrp_instance VI_1 does not track it
 	// keepalived.conf:21: virtual_server 10.0.0.100 5672: no protocol set; vipd uses TCP, where keepalived 1.3.6 and later would use UDP
-	// keepalived.conf:24: unknown keyword "protocal" in virtual_server 10.0.0.100 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default
+	// keepalived.conf:24: unknown keyword "protocal" in virtual_server 10.0.0.100 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default, which is what this line asks for
 }
 
 // A file with errors: parsing goes on after the first, so one run reports
@@ -249,7 +249,7 @@ global_defs {
 vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
-    priorty 150
+    priorty 100
     virtual_ipaddress {
         10.0.0.100/24
     }
@@ -263,7 +263,7 @@ vrrp_instance VI_1 {
 	}
 	fmt.Println("priority:", cfg.VRRPInstance("VI_1").Priority, "notes in all:", len(cfg.Notes))
 	// Output:
-	// keepalived.conf:11: unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default
+	// keepalived.conf:11: unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default, which is what this line asks for
 	// priority: 100 notes in all: 2
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"time"
@@ -253,11 +254,12 @@ func (d *decoder) finalizeVS(vs *VirtualServer) {
 		for j := range rs.TCPCheck {
 			inherit(&rs.TCPCheck[j].CheckCommon, 1, time.Second)
 		}
-		for j := range rs.HTTPGet {
-			inherit(&rs.HTTPGet[j].CheckCommon, 1, 3*time.Second)
-		}
-		for j := range rs.SSLGet {
-			inherit(&rs.SSLGet[j].CheckCommon, 1, 3*time.Second)
+		for _, list := range [][]HTTPCheck{rs.HTTPGet, rs.SSLGet} {
+			for j := range list {
+				c := &list[j]
+				inherit(&c.CheckCommon, 1, 3*time.Second)
+				c.Virtualhost = cmp.Or(c.Virtualhost, rs.Virtualhost, vs.Virtualhost)
+			}
 		}
 		for j := range rs.AMQPCheck {
 			inherit(&rs.AMQPCheck[j].CheckCommon, 1, time.Second)

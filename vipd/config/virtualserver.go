@@ -50,6 +50,10 @@ type VirtualServer struct {
 	Protocol         string      `json:"protocol"`
 	SorryServer      *ServerAddr `json:"sorry_server,omitempty"`
 	InhibitOnFailure bool        `json:"inhibit_on_failure"`
+	// Virtualhost is the default Host header (and TLS server name) of the
+	// HTTP_GET and SSL_GET checks of the real servers; after Parse the
+	// checks hold the value in effect.
+	Virtualhost string `json:"virtualhost,omitempty"`
 
 	// Defaults for the real servers' checkers, shown when set here.
 	ConnectTimeout   Duration `json:"connect_timeout,omitempty"`
@@ -93,6 +97,10 @@ type RealServer struct {
 	InhibitOnFailure bool    `json:"inhibit_on_failure"`
 	NotifyUp         *Script `json:"notify_up,omitempty"`
 	NotifyDown       *Script `json:"notify_down,omitempty"`
+	// Virtualhost is the default Host header (and TLS server name) of this
+	// real server's HTTP_GET and SSL_GET checks, before the virtual
+	// server's.
+	Virtualhost string `json:"virtualhost,omitempty"`
 
 	// Defaults for this real server's checkers, shown when set here.
 	DelayLoop        Duration `json:"delay_loop,omitempty"`
@@ -253,6 +261,7 @@ func (d *decoder) vsKeywords(vs *VirtualServer) keywords {
 		"connect_timeout":    value(d.timeoutHandler(&vs.ConnectTimeout)),
 		"retry":              value(d.retryHandler(&vs.Retry)),
 		"delay_before_retry": value(d.delayHandler(&vs.DelayBeforeRetry)),
+		"virtualhost":        value(d.hostHandler(&vs.Virtualhost)),
 		"real_server": block(func(s *stmt) {
 			if rs, ok := d.realServer(s); ok {
 				vs.RealServers = append(vs.RealServers, rs)
@@ -290,8 +299,9 @@ func (d *decoder) methodArg(s *stmt) (string, bool) {
 		}
 		return v, true
 	case MethodTUN:
-		if len(s.args) > 1 {
-			d.note(s, NoteNotImplemented, "%s: tunnel options accepted, not implemented by vipd; ignored: the tunnel type is ipip", s.kw.val)
+		if len(s.args) > 2 || (len(s.args) == 2 && s.args[1].val != "ipip") {
+			d.errorf(s, s.args[1].line, "%s: TUN: tunnel options: not supported by vipd: its tunnels are ipip; give TUN alone or TUN ipip", s.kw.val)
+			return "", false
 		}
 		return v, true
 	}
@@ -372,6 +382,7 @@ func (d *decoder) rsKeywords(rs *RealServer) keywords {
 		}),
 		"notify_up":   value(notify(&rs.NotifyUp)),
 		"notify_down": value(notify(&rs.NotifyDown)),
+		"virtualhost": value(d.hostHandler(&rs.Virtualhost)),
 		"delay_loop": value(func(s *stmt) {
 			if v, ok := d.secondsArg(s, time.Millisecond, 24*time.Hour); ok {
 				rs.DelayLoop = v

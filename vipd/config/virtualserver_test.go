@@ -191,7 +191,7 @@ virtual_server 10.0.0.5 80 {
     protocol TCP
     persistence_timeout
     lvs_sched sh
-    lvs_method TUN type gue port 6080
+    lvs_method TUN ipip
     real_server 10.0.0.2 80 {
     }
 }
@@ -228,7 +228,6 @@ virtual_server 10.0.0.6 80 {
 	}
 	requireNote(t, cfg, NoteCompat, "keepalived.conf:18:", "persistence_timeout is set to 360s")
 	requireNote(t, cfg, NoteNoEffect, "keepalived.conf:31:", "has no real_server; it is ignored")
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:27:", "tunnel options")
 	if _, ok := findNote(cfg, "keepalived.conf:14:", "no protocol"); ok {
 		t.Error("a fwmark service got a protocol note")
 	}
@@ -239,16 +238,12 @@ func TestVirtualServerNotes(t *testing.T) {
     protocal TCP
     real_server 192.168.0.2 5672 {
         weight 1
-        tcp_check {
+        TCP_CHECK {
+            warmup 5
         }
-        SMTP_CHECK {
-        }
-        uthreshold 5
     }
 }`)
 	requireNote(t, cfg, NoteUnknown, "keepalived.conf:2:",
 		`unknown keyword "protocal" in virtual_server 192.168.0.10 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default`)
-	requireNote(t, cfg, NoteUnknown, "keepalived.conf:5:", `(did you mean "TCP_CHECK"?); ignored, with its block`)
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:7:", "SMTP_CHECK: accepted, not implemented by vipd; ignored: no such check runs")
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:9:", "uthreshold")
+	requireNote(t, cfg, NoteIgnored, "keepalived.conf:6:", "warmup: ignored; vipd starts each check at once")
 }
