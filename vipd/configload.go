@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/lvs"
 	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
@@ -71,6 +72,12 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
 	lc.Health.TLS = r.sslConfig()
+	// What the kernel would not take, or vipd would leave out or change
+	// when it programs IPVS, refuses the file here rather than a warning
+	// at run time.
+	if _, errs := lvs.FromConfig(cfg, nil); len(errs) > 0 {
+		r.errs = append(r.errs, errs...)
+	}
 	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs

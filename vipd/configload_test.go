@@ -274,6 +274,8 @@ func TestCheckAndRunRefuseWhatVipdDoesNotDo(t *testing.T) {
 			1, ":11: SMTP_CHECK: not supported by vipd: vipd has no SMTP check; use TCP_CHECK"},
 		{"misspelt", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    delay_lop 5\n    real_server 10.0.0.2 25 {\n        TCP_CHECK {\n        }\n    }\n}\n",
 			1, `:10: unknown keyword "delay_lop" in virtual_server 10.0.0.1 25: did you mean "delay_loop"?`},
+		{"weight IPVS would clamp", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    real_server 10.0.0.2 25 {\n        weight 70000\n        TCP_CHECK {\n        }\n    }\n}\n",
+			1, ":8: virtual_server 10.0.0.1 25: real_server 10.0.0.2:25: weight 70000 is above 65535"},
 		{"mail only", "global_defs {\n    smtp_helo_name lb1\n}\n" + head, 0, "warning: "},
 	}
 	for _, c := range cases {
