@@ -300,7 +300,7 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		}
 	}
 	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
-	s.LowerPriorityNoAdvert = in.StrictMode
+	s.LowerPriorityNoAdvert = in.StrictMode || in.LowerPrioNoAdvert
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT.
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})

@@ -111,6 +111,9 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 	if !m.has("v3_checksum_as_v2") {
 		in.V3ChecksumAsV2 = g.V3ChecksumAsV2
 	}
+	if !m.has("lower_prio_no_advert") {
+		in.LowerPrioNoAdvert = g.VRRPLowerPrioNoAdvert
+	}
 	if in.Authentication != nil && in.Version == 3 {
 		d.notePos(m.pos("authentication", in.Pos), NoteNoEffect, "authentication",
 			"vrrp_instance %s: version 3 has no authentication; the authentication block is ignored, as keepalived does", in.Name)
@@ -178,6 +181,11 @@ func (d *decoder) strict(g *GlobalDefs, in *VRRPInstance) {
 			"vrrp_instance %s: %s allows no authentication; it is ignored, as keepalived does: adverts go without it and adverts carrying it are dropped", in.Name, why)
 		in.Authentication = nil
 	}
+	if !in.LowerPrioNoAdvert && m.has("lower_prio_no_advert") {
+		d.notePos(m.pos("lower_prio_no_advert", in.Pos), NoteCompat, "lower_prio_no_advert",
+			"vrrp_instance %s: %s: a master never answers a lower priority advert; lower_prio_no_advert off is turned on, as keepalived does", in.Name, why)
+	}
+	in.LowerPrioNoAdvert = true
 	if in.PreemptDelay > 0 && in.State != StateMaster && !in.Nopreempt {
 		d.notePos(m.pos("preempt_delay", in.Pos), NoteCompat, "preempt_delay",
 			"vrrp_instance %s: %s allows no preempt_delay; it is reset to 0, as keepalived does", in.Name, why)

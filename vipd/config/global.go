@@ -49,8 +49,11 @@ type GlobalDefs struct {
 	VRRPStrict           bool `json:"vrrp_strict"`
 	VRRPSkipCheckAdvAddr bool `json:"vrrp_skip_check_adv_addr"`
 	// VRRPCheckUnicastSrc turns check_unicast_src on for every instance.
-	VRRPCheckUnicastSrc bool     `json:"vrrp_check_unicast_src"`
-	VRRPStartupDelay    Duration `json:"vrrp_startup_delay"`
+	VRRPCheckUnicastSrc bool `json:"vrrp_check_unicast_src"`
+	// VRRPLowerPrioNoAdvert is the default of the instances'
+	// lower_prio_no_advert.
+	VRRPLowerPrioNoAdvert bool     `json:"vrrp_lower_prio_no_advert"`
+	VRRPStartupDelay      Duration `json:"vrrp_startup_delay"`
 
 	meta *meta
 }
@@ -224,6 +227,7 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 		"vrrp_strict":                     value(flag(&g.VRRPStrict)),
 		"vrrp_skip_check_adv_addr":        value(flag(&g.VRRPSkipCheckAdvAddr)),
 		"vrrp_check_unicast_src":          value(flag(&g.VRRPCheckUnicastSrc)),
+		"vrrp_lower_prio_no_advert":       value(boolean(&g.VRRPLowerPrioNoAdvert)),
 		"vrrp_startup_delay": value(func(s *stmt) {
 			if v, ok := d.secondsArg(s, 0, time.Hour); ok {
 				g.VRRPStartupDelay = v

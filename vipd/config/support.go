@@ -213,7 +213,7 @@ var refusedKeywords = map[string]map[string]string{
 			"lvs_flush lvs_flush_on_stop lvs_flush_onstop"),
 		words("vipd runs no IPVS connection-sync daemon; run it with ipvsadm --start-daemon", "lvs_sync_daemon"),
 		words(noTiming, "vrrp_garp_lower_prio_delay vrrp_garp_lower_prio_repeat vrrp_down_timer_adverts "+
-			"vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert vrrp_delay_after_boot vrrp_owner_ignore_adverts"),
+			"vrrp_higher_prio_send_advert vrrp_delay_after_boot vrrp_owner_ignore_adverts"),
 		words(noVMAC, "vrrp_garp_extra_if vrrp_vmac_garp_intvl"),
 		words("vipd marks no IPVS traffic with nftables; remove it, and mark traffic with your own firewall for fwmark services",
 			"nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
@@ -231,7 +231,7 @@ var refusedKeywords = map[string]map[string]string{
 		words("set net.ipv4.conf.IFACE.promote_secondaries=1 with sysctl instead", "promote_secondaries"),
 		words(netConfig+" (routes and rules that follow the state: use notify scripts)", "virtual_routes virtual_rules"),
 		words("vipd runs no IPVS connection-sync daemon; run it with ipvsadm --start-daemon", "lvs_sync_daemon_interface"),
-		words(noTiming, "garp_lower_prio_delay garp_lower_prio_repeat down_timer_adverts lower_prio_no_advert "+
+		words(noTiming, "garp_lower_prio_delay garp_lower_prio_repeat down_timer_adverts "+
 			"higher_prio_send_advert timer_expired_backup thread_timer_expired owner_ignore_adverts"),
 		words("vipd sends adverts without an HMAC; remove it on both routers", "auth_hmac"),
 	),

@@ -354,3 +354,27 @@ func TestInstanceNotes(t *testing.T) {
 		})
 	}
 }
+
+// TestLowerPrioNoAdvert: lower_prio_no_advert, else global_defs
+// vrrp_lower_prio_no_advert, else off; strict mode turns it on, as
+// keepalived does.
+func TestLowerPrioNoAdvert(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      bool
+	}{
+		{"default off", instance(""), false},
+		{"instance", instance("lower_prio_no_advert"), true},
+		{"instance off", "global_defs {\n vrrp_lower_prio_no_advert\n}\n" + instance("lower_prio_no_advert false"), false},
+		{"global", "global_defs {\n vrrp_lower_prio_no_advert true\n}\n" + instance(""), true},
+		{"strict owner", "global_defs {\n vrrp_strict\n}\n" + instance("priority 255\nlower_prio_no_advert off"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, tt.src)
+			if got := cfg.VRRPInstances[0].LowerPrioNoAdvert; got != tt.want {
+				t.Errorf("LowerPrioNoAdvert %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
