@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -306,6 +307,14 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
 	for _, t := range in.TrackInterface {
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+	}
+	// keepalived also tracks the device of every address on another one
+	// (weight 0: down puts the instance in FAULT), unless no_track.
+	for _, v := range append(slices.Clone(in.VirtualIPAddress), in.VirtualIPAddressExcluded...) {
+		if v.Dev == "" || v.NoTrack || slices.ContainsFunc(s.TrackInterfaces, func(t trackInterface) bool { return t.Name == v.Dev }) {
+			continue
+		}
+		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
 	}
 	for _, t := range in.TrackScript {
 		known := false

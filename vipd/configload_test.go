@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,10 +94,8 @@ vrrp_instance VI_1 {
 		{"VIP label", s.VIPs[0].Label, "eth1:vip"},
 		{"VIP prefix", s.VIPs[1].Prefix, netip.MustParsePrefix("10.0.0.101/32")},
 		// The instance's own interface is tracked (FAULT while down), then
-		// the configured ones.
-		{"tracked interfaces", len(s.TrackInterfaces), 2},
-		{"own interface first", s.TrackInterfaces[0], trackInterface{Name: "eth0"}},
-		{"tracked interface weight", s.TrackInterfaces[1].Weight, -10},
+		// the configured ones, then the devices of the addresses.
+		{"tracked interfaces", fmt.Sprint(s.TrackInterfaces), fmt.Sprint([]trackInterface{{Name: "eth0"}, {Name: "eth2", Weight: -10}, {Name: "eth1"}})},
 		{"tracked script weight", s.TrackScripts[0].Weight, -30},
 		{"notify_master", strings.Join(s.NotifyState[vrrp.Master].Argv, " "), "/bin/echo master"},
 		{"notify", strings.Join(s.Notify.Argv, " "), "/bin/echo any"},
@@ -104,6 +104,39 @@ vrrp_instance VI_1 {
 		if w.got != w.want {
 			t.Errorf("%s = %v, want %v", w.name, w.got, w.want)
 		}
+	}
+}
+
+// TestResolveTracksAddressDevices: as keepalived does, the device of an
+// address (or excluded address) other than the instance's interface is
+// tracked with weight 0, once, unless the address says no_track or the
+// device is tracked already.
+func TestResolveTracksAddressDevices(t *testing.T) {
+	lc, _, errs := resolve(parse(t, `
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100/24 dev eth0
+        10.0.1.100/24 dev eth1
+        10.0.1.101/24 dev eth1
+        10.0.2.100/24 dev eth2 no_track
+        10.0.3.100/24 dev eth3
+    }
+    virtual_ipaddress_excluded {
+        10.0.4.100/24 dev eth4
+        10.0.5.100/24 dev eth5 no_track
+    }
+    track_interface {
+        eth3 weight -20
+    }
+}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := []trackInterface{{Name: "eth0"}, {Name: "eth3", Weight: -20}, {Name: "eth1"}, {Name: "eth4"}}
+	if got := lc.Instances[0].TrackInterfaces; !slices.Equal(got, want) {
+		t.Errorf("tracked %+v, want %+v", got, want)
 	}
 }
 

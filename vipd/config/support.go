@@ -70,7 +70,7 @@ func Keywords() []KeywordSupport {
 			out = append(out, KeywordSupport{Block: kind, Keyword: kw, Support: Warned, Why: why})
 		}
 	}
-	for _, kw := range []string{"dev", "label", "brd", "broadcast", "scope"} {
+	for _, kw := range []string{"dev", "label", "brd", "broadcast", "scope", "no_track"} {
 		out = append(out, KeywordSupport{Block: "virtual_ipaddress", Keyword: kw, Support: Implemented})
 	}
 	for _, o := range vipOptions {
@@ -286,7 +286,6 @@ var vipOptions = []vipOption{
 	{"home", false, Warned, "a Mobile IPv6 flag; it does not change which address is served"},
 	{"mngtmpaddr", false, Warned, "it only lets the kernel make temporary addresses from the prefix"},
 	{"preferred_lft", true, Warned, "vipd's addresses are always preferred; it changes only source address selection"},
-	{"no_track", false, Warned, "vipd tracks only the instance's interface and track_interface, never an address's dev"},
 	{"-nodad", false, Refused, "vipd adds IPv6 addresses without duplicate address detection, as keepalived does without -nodad; remove it"},
 	{"noprefixroute", false, Refused, "vipd adds the prefix route of each address; remove it"},
 	{"autojoin", false, Refused, "vipd joins no multicast group for an address; remove it"},

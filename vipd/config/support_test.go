@@ -188,7 +188,7 @@ func TestKeywordsListsEveryTable(t *testing.T) {
 	}{
 		{"vrrp_instance", "priority", Implemented}, {"real_server", "SMTP_CHECK", Refused},
 		{"global_defs", "enable_snmp_vrrp", Warned}, {"virtual_ipaddress", "peer", Refused},
-		{"virtual_ipaddress", "no_track", Warned}, {"HTTP_GET", "virtualhost", Implemented},
+		{"virtual_ipaddress", "no_track", Implemented}, {"virtual_ipaddress", "home", Warned}, {"HTTP_GET", "virtualhost", Implemented},
 		{"real_server", "virtualhost", Implemented}, {"virtual_server", "virtualhost", Implemented},
 	} {
 		if !has(c.block, c.kw, c.s) {

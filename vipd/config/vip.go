@@ -17,9 +17,13 @@ type VirtualIP struct {
 	Label   string       `json:"label,omitempty"`
 	Brd     string       `json:"brd,omitempty"`
 	Scope   string       `json:"scope,omitempty"`
+	// NoTrack: the instance does not go to FAULT while Dev is down. As in
+	// keepalived, an address on a device other than the instance's
+	// interface is tracked (weight 0) unless no_track is given.
+	NoTrack bool `json:"no_track,omitempty"`
 	// Options holds the options vipd accepts with a warning, since they
 	// do not change which address is served (home, mngtmpaddr,
-	// preferred_lft, no_track), as written. Other options keepalived knows
+	// preferred_lft), as written. Other options keepalived knows
 	// (peer, -nodad, noprefixroute, autojoin, use_vmac, track_group) are
 	// errors.
 	Options []string `json:"options,omitempty"`
@@ -156,6 +160,8 @@ func (d *decoder) vip(kw string, e *stmt) (VirtualIP, bool) {
 				}
 				v.Brd = arg
 			}
+		case "no_track":
+			v.NoTrack = true
 		default:
 			i, ok = d.vipOption(kw, e, args, i, &ignored)
 			if !ok {
@@ -309,7 +315,7 @@ func (d *decoder) vipOption(kw string, e *stmt, args []token, i int, ignored *[]
 		for _, o := range vipOptions {
 			names = append(names, o.name)
 		}
-		names = append(names, "dev", "label", "brd", "broadcast", "scope")
+		names = append(names, "dev", "label", "brd", "broadcast", "scope", "no_track")
 		msg := fmt.Sprintf("%s: unknown option %q after %s", kw, opt, e.kw.val)
 		if sug := suggest(opt, names); sug != "" {
 			msg += fmt.Sprintf(": did you mean %q?", sug)
