@@ -139,7 +139,7 @@ var warnedKeywords = map[string]map[string]string{
 		words(logReason, "checker_log_all_failures log_unknown_vrids"),
 		words(firewallWhy, "vrrp_iptables vrrp_ipsets nftables nftables_priority nftables_ifindex nftables_counters"),
 		words("only used with use_vmac, which vipd refuses", "vmac_prefix vmac_addr_prefix"),
-		words("vipd joins no multicast group it does not need", "disable_local_igmp"),
+		words("it only stops the kernel's IGMP reports for 224.0.0.0/24; set net.ipv4.igmp_link_local_mcast_reports=0 with sysctl if wanted", "disable_local_igmp"),
 	),
 	"vrrp_instance": merge(
 		words(mailReason, "smtp_alert"),
@@ -147,7 +147,7 @@ var warnedKeywords = map[string]map[string]string{
 		words(pollingReason, "linkbeat_use_polling"),
 		words(tuningReason, "kernel_rx_buf_size"),
 		words(fifoReason, "notify_priority_changes"),
-		words("vipd runs notify_stop when an instance is removed", "notify_deleted"),
+		words("it only changes the state notify scripts are told when a reload removes an instance", "notify_deleted"),
 		words("vipd has no script for a lower-priority advert heard as master; the master answers it with an advert", "notify_master_rx_lower_pri"),
 		words("vipd never drops an advert for its address list (it counts the mismatch), so there is nothing to skip", "skip_check_adv_addr"),
 	),
@@ -155,7 +155,7 @@ var warnedKeywords = map[string]map[string]string{
 		words(mailReason, "smtp_alert"),
 		words(snmpReason, "snmp_name"),
 		words(warmupReason, "warmup"),
-		words("vipd keeps its IPVS services on the backup too; the backup gets no traffic for the virtual address", "ha_suspend"),
+		words("vipd keeps checking the real servers while it does not hold the address, so their states are current when it takes over", "ha_suspend"),
 	),
 	"real_server": merge(
 		words(mailReason, "smtp_alert"),
@@ -221,8 +221,8 @@ var refusedKeywords = map[string]map[string]string{
 	),
 	"vrrp_instance": merge(
 		words(noVMAC, "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan garp_extra_if vmac_garp_intvl"),
-		words("vipd stays BACKUP with no peer answering; remove it", "unicast_fault_no_peer"),
-		words("vipd computes the unicast checksum as keepalived 1.2.24 and later do; upgrade the old peer", "old_unicast_checksum"),
+		words("an instance without unicast_peer sends multicast in vipd, it never goes to FAULT for it; give its peers or remove it", "unicast_fault_no_peer"),
+		words("vipd checksums unicast adverts as current keepalived does; remove it, and upgrade the peer that needs the old checksum", "old_unicast_checksum"),
 		words("vipd takes the address family from the virtual_ipaddress entries; remove it", "native_ipv6"),
 		words("vipd runs in the default VRF; remove it", "vrf"),
 		words(useScript, "track_file track_process track_bfd"),
