@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing/fstest"
 
 	"github.com/amqpha/amqpha/vipd/config"
@@ -304,4 +305,21 @@ virtual_server 10.0.0.100 15672 {
 	// Output:
 	// 204 true
 	// 503 false
+}
+
+// What vipd does with keepalived's keywords: here the checkers a
+// real_server may hold that vipd refuses, with what to do instead.
+func ExampleKeywords() {
+	for _, k := range config.Keywords() {
+		if k.Block == "real_server" && k.Support == config.Refused && strings.HasSuffix(k.Keyword, "_CHECK") {
+			fmt.Printf("%s: %s\n", k.Keyword, k.Why)
+		}
+	}
+	// Output:
+	// BFD_CHECK: vipd has no BFD; use TCP_CHECK or MISC_CHECK
+	// DNS_CHECK: vipd has no DNS check; use MISC_CHECK with a script that queries the server (e.g. dig)
+	// FILE_CHECK: vipd has no file check; use MISC_CHECK with a script that reads the file
+	// PING_CHECK: vipd has no ICMP check; use TCP_CHECK on the service's port, or MISC_CHECK with ping
+	// SMTP_CHECK: vipd has no SMTP check; use TCP_CHECK on the SMTP port, or MISC_CHECK with a script that speaks SMTP
+	// UDP_CHECK: vipd has no UDP check; use MISC_CHECK with a script that probes the service
 }
