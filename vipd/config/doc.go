@@ -6,7 +6,7 @@
 // [HTTPCheck], [MiscCheck], and vipd's own [AMQPCheck]), and
 // [VirtualServerGroup]. Json tags are the keywords, so a [Config]
 // marshals (see [Config.JSON]) into the effective configuration that
-// `vipd check -f FILE` prints: defaults and inherited values filled in,
+// `vipd check -f FILE -dump` prints: defaults and inherited values filled in,
 // durations as "1s" or "100ms", passwords as "<redacted>".
 //
 // [Load] reads a file and what it includes; [Parse] parses bytes;
