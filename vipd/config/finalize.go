@@ -242,6 +242,9 @@ func (d *decoder) finalizeVS(vs *VirtualServer) {
 		if rs.LVSMethod == "" {
 			rs.LVSMethod = vs.LVSMethod
 		}
+		if !rs.meta.has("weight") && vs.Weight > 0 {
+			rs.Weight = vs.Weight
+		}
 		if !rs.meta.has("inhibit_on_failure") {
 			rs.InhibitOnFailure = vs.InhibitOnFailure
 		}

@@ -148,7 +148,7 @@ var warnedKeywords = map[string]map[string]string{
 		words(tuningReason, "kernel_rx_buf_size"),
 		words(fifoReason, "notify_priority_changes"),
 		words("it only changes the state notify scripts are told when a reload removes an instance", "notify_deleted"),
-		words("vipd has no script for a lower-priority advert heard as master; the master answers it with an advert", "notify_master_rx_lower_pri"),
+		words("vipd runs no script when, as master, it hears a lower-priority advert; the election is the same", "notify_master_rx_lower_pri"),
 		words("vipd never drops an advert for its address list (it counts the mismatch), so there is nothing to skip", "skip_check_adv_addr"),
 	),
 	"virtual_server": merge(
@@ -241,7 +241,6 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd has no persistence engine (SIP); remove it", "persistence_engine"),
 		words(noAlpha, "alpha"),
 		words(noQuorum, "omega quorum quorum_up quorum_down hysteresis"),
-		words("vipd gives every service of a group the weights of its real servers; remove it", "weight"),
 		words("vipd adds the sorry_server with the service's lvs_method and only when no real server is up; remove it",
 			"sorry_server_inhibit sorry_server_lvs_method"),
 	),

@@ -54,6 +54,9 @@ type VirtualServer struct {
 	// HTTP_GET and SSL_GET checks of the real servers; after Parse the
 	// checks hold the value in effect.
 	Virtualhost string `json:"virtualhost,omitempty"`
+	// Weight is the default weight of the real servers (1..65535, default
+	// 1); after Parse the real servers hold the value in effect.
+	Weight int `json:"weight,omitempty"`
 
 	// Defaults for the real servers' checkers, shown when set here.
 	ConnectTimeout   Duration `json:"connect_timeout,omitempty"`
@@ -262,6 +265,11 @@ func (d *decoder) vsKeywords(vs *VirtualServer) keywords {
 		"retry":              value(d.retryHandler(&vs.Retry)),
 		"delay_before_retry": value(d.delayHandler(&vs.DelayBeforeRetry)),
 		"virtualhost":        value(d.hostHandler(&vs.Virtualhost)),
+		"weight": value(func(s *stmt) {
+			if v, ok := d.intArg(s, 1, 65535); ok {
+				vs.Weight = v
+			}
+		}),
 		"real_server": block(func(s *stmt) {
 			if rs, ok := d.realServer(s); ok {
 				vs.RealServers = append(vs.RealServers, rs)

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -246,4 +247,17 @@ func TestVirtualServerNotes(t *testing.T) {
 	requireNote(t, cfg, NoteUnknown, "keepalived.conf:2:",
 		`unknown keyword "protocal" in virtual_server 192.168.0.10 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default`)
 	requireNote(t, cfg, NoteIgnored, "keepalived.conf:6:", "warmup: ignored; vipd starts each check at once")
+}
+
+// TestVirtualServerWeight: a virtual_server's weight is the default weight
+// of its real servers, as in keepalived; a real server's own weight wins.
+func TestVirtualServerWeight(t *testing.T) {
+	cfg := mustParse(t, "virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 5\n real_server 10.0.0.2 80 {\n }\n real_server 10.0.0.3 80 {\n weight 2\n }\n}\nvirtual_server 10.0.0.1 81 {\n protocol TCP\n real_server 10.0.0.2 81 {\n }\n}\n")
+	if a, b, c := cfg.VirtualServers[0].RealServers[0].Weight, cfg.VirtualServers[0].RealServers[1].Weight, cfg.VirtualServers[1].RealServers[0].Weight; a != 5 || b != 2 || c != 1 {
+		t.Errorf("weights %d %d %d, want 5 2 1", a, b, c)
+	}
+	list := errorList(t, "virtual_server 10.0.0.1 80 {\n weight 0\n real_server 10.0.0.2 80 {\n }\n}\n")
+	if !strings.Contains(list.Error(), "keepalived.conf:2: weight: expected an integer 1..65535") {
+		t.Errorf("errors %v", list)
+	}
 }
