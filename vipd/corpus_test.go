@@ -148,6 +148,9 @@ func checksOf(t *testing.T, lc *loadedConfig) []string {
 			}
 			for _, c := range checks {
 				line := fmt.Sprintf("%s every %v retry %d after %v", c.Name, c.DelayLoop, c.Retry, c.DelayBeforeRetry)
+				if c.Alpha {
+					line += " alpha"
+				}
 				switch x := c.Checker.(type) {
 				case *health.HTTP:
 					line += fmt.Sprintf(" host %q tls %v", x.Virtualhost, x.TLS != nil)
@@ -242,6 +245,9 @@ var corpusEffects = map[string]func(t *testing.T, lc *loadedConfig){
 	"lvs-misc-check.conf": func(t *testing.T, lc *loadedConfig) {
 		wantLines(t, checksOf(t, lc),
 			`MISC_CHECK /bin/test every 1m0s retry 0 after 1s argv ["/bin/test" "-e" "/tmp/corpus up"] dynamic true timeout 5s`)
+	},
+	"lvs-alpha.conf": func(t *testing.T, lc *loadedConfig) {
+		wantLines(t, checksOf(t, lc), "TCP_CHECK 198.51.100.15:80 every 1m0s retry 1 after 1s alpha to 198.51.100.15:80")
 	},
 	"lvs-fwmark.conf": func(t *testing.T, lc *loadedConfig) {
 		wantLines(t, ipvsLines(t, lc), "FWM 7 IPv4 rr 30s -> 198.51.100.9:80 w1 Route")

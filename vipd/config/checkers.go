@@ -27,6 +27,10 @@ type CheckCommon struct {
 	DelayBeforeRetry Duration `json:"delay_before_retry"`
 	// DelayLoop is the time between checks, default the virtual server's.
 	DelayLoop Duration `json:"delay_loop"`
+	// Alpha starts the check failed, so the real server takes no traffic
+	// until it passes once; default the real server's, then the virtual
+	// server's, then off.
+	Alpha bool `json:"alpha,omitempty"`
 
 	meta *meta
 }
@@ -135,6 +139,7 @@ func (d *decoder) checkKeywords(c *CheckCommon, conn bool) keywords {
 				c.DelayLoop = v
 			}
 		}),
+		"alpha": value(d.boolHandler(&c.Alpha)),
 	}
 	if !conn {
 		return h
@@ -309,5 +314,14 @@ func (d *decoder) hostHandler(p *string) func(*stmt) {
 			return
 		}
 		*p = v
+	}
+}
+
+// boolHandler sets *p from an optional <BOOL> keyword.
+func (d *decoder) boolHandler(p *bool) func(*stmt) {
+	return func(s *stmt) {
+		if v, ok := d.boolArg(s); ok {
+			*p = v
+		}
 	}
 }

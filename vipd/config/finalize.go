@@ -261,6 +261,7 @@ func (d *decoder) finalizeVS(vs *VirtualServer) {
 			c.DelayBeforeRetry = pick(c.meta, rs.meta, vs.meta, "delay_before_retry",
 				c.DelayBeforeRetry, rs.DelayBeforeRetry, vs.DelayBeforeRetry, Duration(delay))
 			c.DelayLoop = pick(c.meta, rs.meta, nil, "delay_loop", c.DelayLoop, rs.DelayLoop, 0, vs.DelayLoop)
+			c.Alpha = pick(c.meta, rs.meta, vs.meta, "alpha", c.Alpha, rs.Alpha, vs.Alpha, false)
 		}
 		for j := range rs.TCPCheck {
 			inherit(&rs.TCPCheck[j].CheckCommon, 1, time.Second)

@@ -181,7 +181,6 @@ const (
 	noVMAC      = "vipd holds the virtual addresses on the interface itself with its own MAC address; remove it on both routers"
 	noIPVSFlag  = "vipd does not set IPVS scheduler flags; remove it (and use lvs_sched as it is)"
 	noQuorum    = "vipd has no quorum for a virtual server; remove it, or use sorry_server for a pool with no real server up"
-	noAlpha     = "vipd starts every real server up, as keepalived does without alpha; remove it"
 	noRegex     = "vipd has no regex match of the body; use digest or status_code, or a MISC_CHECK script"
 	netConfig   = "vipd adds only virtual addresses; configure these with the system's network configuration"
 	noNamespace = "run vipd in the namespace instead (ip netns exec NAME vipd run ...)"
@@ -239,14 +238,12 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd takes the family of a fwmark or group service from its real servers; remove it", "ip_family"),
 		words(noIPVSFlag, "hashed ops flag-1 flag-2 flag-3 sh-port sh-fallback mh-port mh-fallback"),
 		words("vipd has no persistence engine (SIP); remove it", "persistence_engine"),
-		words(noAlpha, "alpha"),
 		words(noQuorum, "omega quorum quorum_up quorum_down hysteresis"),
 		words("vipd adds the sorry_server with the service's lvs_method and only when no real server is up; remove it",
 			"sorry_server_inhibit sorry_server_lvs_method"),
 	),
 	"real_server": merge(
 		words("vipd sets no connection limits; remove it", "uthreshold lthreshold"),
-		words(noAlpha, "alpha"),
 		words("vipd has no SMTP check; use TCP_CHECK on the SMTP port, or MISC_CHECK with a script that speaks SMTP", "SMTP_CHECK"),
 		words("vipd has no DNS check; use MISC_CHECK with a script that queries the server (e.g. dig)", "DNS_CHECK"),
 		words("vipd has no UDP check; use MISC_CHECK with a script that probes the service", "UDP_CHECK"),
@@ -254,12 +251,10 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd has no file check; use MISC_CHECK with a script that reads the file", "FILE_CHECK"),
 		words("vipd has no BFD; use TCP_CHECK or MISC_CHECK", "BFD_CHECK"),
 	),
-	"TCP_CHECK":  merge(words(checkerBind, "bind_port bind_if fwmark"), words(noAlpha, "alpha")),
-	"AMQP_CHECK": merge(words(checkerBind, "bind_port bind_if fwmark"), words(noAlpha, "alpha")),
-	"MISC_CHECK": words(noAlpha, "alpha"),
+	"TCP_CHECK":  words(checkerBind, "bind_port bind_if fwmark"),
+	"AMQP_CHECK": words(checkerBind, "bind_port bind_if fwmark"),
 	"HTTP_GET": merge(
 		words(checkerBind, "bind_port bind_if fwmark"),
-		words(noAlpha, "alpha"),
 		words("vipd checks again after delay_loop, as keepalived does without it; remove it", "fast_recovery"),
 	),
 	"url": words(noRegex, "regex regex_no_match regex_options regex_min_offset regex_max_offset regex_stack"),

@@ -57,6 +57,8 @@ type VirtualServer struct {
 	// Weight is the default weight of the real servers (1..65535, default
 	// 1); after Parse the real servers hold the value in effect.
 	Weight int `json:"weight,omitempty"`
+	// Alpha is the default of the checkers' alpha.
+	Alpha bool `json:"alpha,omitempty"`
 
 	// Defaults for the real servers' checkers, shown when set here.
 	ConnectTimeout   Duration `json:"connect_timeout,omitempty"`
@@ -104,6 +106,9 @@ type RealServer struct {
 	// real server's HTTP_GET and SSL_GET checks, before the virtual
 	// server's.
 	Virtualhost string `json:"virtualhost,omitempty"`
+	// Alpha is the default of this real server's checkers' alpha, before
+	// the virtual server's.
+	Alpha bool `json:"alpha,omitempty"`
 
 	// Defaults for this real server's checkers, shown when set here.
 	DelayLoop        Duration `json:"delay_loop,omitempty"`
@@ -265,6 +270,7 @@ func (d *decoder) vsKeywords(vs *VirtualServer) keywords {
 		"retry":              value(d.retryHandler(&vs.Retry)),
 		"delay_before_retry": value(d.delayHandler(&vs.DelayBeforeRetry)),
 		"virtualhost":        value(d.hostHandler(&vs.Virtualhost)),
+		"alpha":              value(d.boolHandler(&vs.Alpha)),
 		"weight": value(func(s *stmt) {
 			if v, ok := d.intArg(s, 1, 65535); ok {
 				vs.Weight = v
@@ -391,6 +397,7 @@ func (d *decoder) rsKeywords(rs *RealServer) keywords {
 		"notify_up":   value(notify(&rs.NotifyUp)),
 		"notify_down": value(notify(&rs.NotifyDown)),
 		"virtualhost": value(d.hostHandler(&rs.Virtualhost)),
+		"alpha":       value(d.boolHandler(&rs.Alpha)),
 		"delay_loop": value(func(s *stmt) {
 			if v, ok := d.secondsArg(s, time.Millisecond, 24*time.Hour); ok {
 				rs.DelayLoop = v

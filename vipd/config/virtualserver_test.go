@@ -261,3 +261,43 @@ func TestVirtualServerWeight(t *testing.T) {
 		t.Errorf("errors %v", list)
 	}
 }
+
+// TestAlphaInherited: a checker's alpha is its own, else its real
+// server's, else its virtual server's, else off, as in keepalived.
+func TestAlphaInherited(t *testing.T) {
+	cfg := mustParse(t, `virtual_server 10.0.0.1 80 {
+    protocol TCP
+    alpha
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+            alpha off
+        }
+    }
+    real_server 10.0.0.3 80 {
+        alpha no
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+        AMQP_CHECK {
+            alpha yes
+        }
+    }
+}
+virtual_server 10.0.0.1 81 {
+    protocol TCP
+    real_server 10.0.0.2 81 {
+        TCP_CHECK {
+        }
+    }
+}`)
+	r0, r1 := cfg.VirtualServers[0].RealServers[0], cfg.VirtualServers[0].RealServers[1]
+	got := []bool{r0.TCPCheck[0].Alpha, r0.MiscCheck[0].Alpha, r1.HTTPGet[0].Alpha, r1.AMQPCheck[0].Alpha, cfg.VirtualServers[1].RealServers[0].TCPCheck[0].Alpha}
+	if want := []bool{true, false, false, true, false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("alpha %v, want %v", got, want)
+	}
+}

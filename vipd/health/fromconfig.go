@@ -45,6 +45,7 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 			DelayLoop:        common.DelayLoop.Duration(),
 			Retry:            common.Retry,
 			DelayBeforeRetry: common.DelayBeforeRetry.Duration(),
+			Alpha:            common.Alpha,
 		})
 	}
 	addr := func(kind string, c *config.CheckCommon) (netip.AddrPort, bool) {
