@@ -235,7 +235,6 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd sends adverts without an HMAC; remove it on both routers", "auth_hmac"),
 	),
 	"virtual_server": merge(
-		words("vipd takes the family of a fwmark or group service from its real servers; remove it", "ip_family"),
 		words(noIPVSFlag, "hashed ops flag-1 flag-2 flag-3 sh-port sh-fallback mh-port mh-fallback"),
 		words("vipd has no persistence engine (SIP); remove it", "persistence_engine"),
 		words(noQuorum, "omega quorum quorum_up quorum_down hysteresis"),

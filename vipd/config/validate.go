@@ -310,6 +310,25 @@ func (v *validator) virtualServer(c *Config, vs *VirtualServer) {
 	if vs.Group != "" && c.VirtualServerGroup(vs.Group) == nil {
 		v.errorf(vs.Pos, "%s: no virtual_server_group %s is defined", label, vs.Group)
 	}
+	if f := vs.IPFamily; f != "" {
+		var addrs []netip.Addr
+		if vs.IP.IsValid() {
+			addrs = append(addrs, vs.IP)
+		}
+		if g := c.VirtualServerGroup(vs.Group); g != nil {
+			for _, e := range g.Entries {
+				if e.First.IsValid() {
+					addrs = append(addrs, e.First)
+				}
+			}
+		}
+		for _, a := range addrs {
+			if a.Is6() != (f == "inet6") {
+				v.errorf(m.pos("ip_family", vs.Pos), "%s: ip_family %s, but %s is %s", label, f, a, family(a))
+				break
+			}
+		}
+	}
 	if vs.Protocol != "" && !slices.Contains([]string{"TCP", "UDP", "SCTP"}, vs.Protocol) && !m.isBad("protocol") {
 		v.errorf(m.pos("protocol", vs.Pos), "protocol: expected TCP, UDP or SCTP, got %q", vs.Protocol)
 	}

@@ -59,6 +59,11 @@ type VirtualServer struct {
 	Weight int `json:"weight,omitempty"`
 	// Alpha is the default of the checkers' alpha.
 	Alpha bool `json:"alpha,omitempty"`
+	// IPFamily is ip_family: "inet" or "inet6", the family of a
+	// firewall-mark service (and of a group's fwmark entries without their
+	// own); empty: from the real servers. Addresses of the service must be
+	// of this family.
+	IPFamily string `json:"ip_family,omitempty"`
 
 	// Defaults for the real servers' checkers, shown when set here.
 	ConnectTimeout   Duration `json:"connect_timeout,omitempty"`
@@ -271,6 +276,17 @@ func (d *decoder) vsKeywords(vs *VirtualServer) keywords {
 		"delay_before_retry": value(d.delayHandler(&vs.DelayBeforeRetry)),
 		"virtualhost":        value(d.hostHandler(&vs.Virtualhost)),
 		"alpha":              value(d.boolHandler(&vs.Alpha)),
+		"ip_family": value(func(s *stmt) {
+			v, ok := d.strArg(s)
+			if !ok {
+				return
+			}
+			if v != "inet" && v != "inet6" {
+				d.errorf(s, s.args[0].line, "ip_family: expected inet or inet6, got %q", v)
+				return
+			}
+			vs.IPFamily = v
+		}),
 		"weight": value(func(s *stmt) {
 			if v, ok := d.intArg(s, 1, 65535); ok {
 				vs.Weight = v
