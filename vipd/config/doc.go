@@ -57,7 +57,9 @@
 // (never), garp_master_refresh_repeat 1; vrrp_script interval 1s, timeout
 // equal to the interval, rise and fall 1, weight 0; virtual_server
 // delay_loop 60s, lvs_sched wlc, lvs_method NAT, persistence_timeout 360s
-// when given without a value; real_server weight 1; checkers
+// when given without a value; real_server weight the virtual_server's
+// weight, 1 without one; alpha off; virtualhost the url's, else the
+// checker's, else the real server's, else the virtual server's; checkers
 // connect_timeout 5s, retry 1 (0 for MISC_CHECK), delay_before_retry 1s
 // (3s for HTTP_GET and SSL_GET), connect_ip and connect_port those of the
 // real server. One default differs: a virtual_server without protocol is
