@@ -5,13 +5,15 @@
 #                   report at the end (Ctrl-C stops it cleanly)
 #   ./run.sh cluster  start a local 3-node RabbitMQ cluster and show it (Ctrl-C stops it)
 #   ./run.sh test   install what is missing, vet, run unit and integration tests
-#   ./run.sh setup  only install what is missing
+#   ./run.sh setup [demo]  only install what is missing (for the tests; demo: for
+#                   the demo and the cluster command)
 #   ./run.sh bench  run the benchmarks whose figures are in BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="/usr/local/go/bin:$PATH"
 
-setup() { scripts/setup.sh; }
+# setup demo|test: install the packages of that set that are missing.
+setup() { scripts/setup.sh "$1"; }
 
 vet() {
 	echo "== gofmt, go vet"
@@ -62,26 +64,26 @@ bench() {
 
 case "${1:-}" in
 demo)
-	setup
+	setup demo
 	shift
 	go run ./integration/cmd/amqpha-demo "$@"
 	;;
 cluster)
-	setup
+	setup demo
 	shift
 	go run ./integration/cmd/amqpha-cluster "$@"
 	;;
 test)
-	setup
+	setup test
 	vet
 	unit
 	fuzz
 	integration
 	echo "== all tests passed"
 	;;
-setup) setup ;;
+setup) setup "${2:-test}" ;;
 bench)
-	setup
+	setup test
 	bench
 	;;
 *)

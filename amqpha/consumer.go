@@ -35,6 +35,10 @@ type ConsumerConfig struct {
 	// consumer is a queue argument ("x-single-active-consumer"), and
 	// works with several consumers of this kind.
 	Args amqp.Table
+	// Retry, if MaxAttempts is set, makes a handler's Requeue a retry
+	// after a growing delay, and dead-letters the message after
+	// MaxAttempts (see RetryPolicy).
+	Retry RetryPolicy
 }
 
 const defaultPrefetch = 100
@@ -96,6 +100,7 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	}
 	orDefault(&cfg.Prefetch, defaultPrefetch)
 	orDefault(&cfg.Concurrency, 1)
+	cfg.Retry = cfg.Retry.withDefaults()
 	if cfg.Tag == "" {
 		var b [6]byte
 		rand.Read(b[:])

@@ -17,7 +17,8 @@ const (
 	// Ack acknowledges the delivery: the broker forgets the message.
 	Ack Action = iota
 	// Requeue returns the message to its queue (basic.nack, requeue) to be
-	// delivered again, possibly to another consumer.
+	// delivered again, possibly to another consumer: at once, or after a
+	// delay and at most a number of times with ConsumerConfig.Retry.
 	Requeue
 	// Nack refuses the message without requeueing it (basic.nack): the
 	// broker dead-letters it if the queue has a dead-letter exchange, else
@@ -126,6 +127,9 @@ func (d *Delivery) apply(a Action) error {
 	case Ack:
 		return d.Ack()
 	case Requeue:
+		if d.s.k.cfg.Retry.MaxAttempts > 0 {
+			return d.s.k.retryLater(d)
+		}
 		return d.Nack(true)
 	case Nack:
 		return d.Nack(false)

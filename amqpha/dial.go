@@ -103,7 +103,13 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Conn
 	tracked := &trackedConn{Conn: conn, sock: raw}
 	tracked.touch(time.Now())
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	ac, err := amqp.Open(tracked, c.amqpConfig(a, name))
+	cfg, secretVersion := c.creds.apply(c.amqpConfig(a, name))
+	ac, err := amqp.Open(tracked, cfg)
+	if err == nil {
+		// A secret set while this dial logged in is pushed now, under
+		// the dial's deadline.
+		err = c.creds.opened(ac, secretVersion, a.String())
+	}
 	if !stop() {
 		// ctx ended while Open ran: whatever Open returned, the deadline
 		// is spoilt.

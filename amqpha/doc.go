@@ -62,6 +62,20 @@
 // message again. Consumers are registered again after every reconnect and,
 // with backoff, after the broker cancels them.
 //
+// [ConsumerConfig.Retry] makes a handler's [Requeue] a retry after a
+// growing delay, and dead-letters the message after a number of attempts
+// counted by the broker (a quorum queue's x-delivery-count): no hot loop of
+// redeliveries (see [RetryPolicy]).
+//
+// # Beyond what amqpha wraps
+//
+// [Client.WithChannel] runs a function with a channel of its own on the
+// live connection, for basic.get, queue.purge, a passive declare for a
+// queue's depth or any other call; it runs again on the next node if the
+// connection dies under it. [Client.UpdateSecret] hands the client a new
+// password or OAuth 2 token: later logins use it, and live connections are
+// told with connection.update-secret.
+//
 // # Failover
 //
 // The client walks the nodes without sleeping until each has failed once,

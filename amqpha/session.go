@@ -212,24 +212,33 @@ func (s *session) dispatch() {
 			s.onReturn(r)
 		case <-s.added:
 		case <-done:
-			// When the channel closes, amqp091-go closes the NotifyClose
-			// channel first and then nacks every confirmation still
-			// pending: a nack seen once NotifyClose is closed is the
-			// channel's death, not the broker's answer. (A real nack
-			// read just before a close the dispatcher sees only after
-			// both is taken for the death: the message is sent again,
-			// without counting as a nack.)
-			ack := next.dc.Acked()
-			if !ack && s.closedNow() {
-				s.end()
-				return
+			// The confirms that came together (one multiple ack) are
+			// handed over in one go, without a select for each.
+			for {
+				// When the channel closes, amqp091-go closes the
+				// NotifyClose channel first and then nacks every
+				// confirmation still pending: a nack seen once
+				// NotifyClose is closed is the channel's death, not the
+				// broker's answer. (A real nack read just before a close
+				// the dispatcher sees only after both is taken for the
+				// death: the message is sent again, without counting as
+				// a nack.)
+				ack := next.dc.Acked()
+				if !ack && s.closedNow() {
+					s.end()
+					return
+				}
+				tag := next.tag
+				next, ok = s.popPending()
+				// A basic.return comes before its message's ack, and
+				// amqp091-go hands it over before it reads the ack, so
+				// any return for this ack is already waiting.
+				s.drainReturns()
+				s.onConfirm(amqp.Confirmation{DeliveryTag: tag, Ack: ack})
+				if !ok || !isClosed(next.dc.Done()) {
+					break
+				}
 			}
-			s.popPending()
-			// A basic.return comes before its message's ack, and
-			// amqp091-go hands it over before it reads the ack, so any
-			// return for this ack is already waiting.
-			s.drainReturns()
-			s.onConfirm(amqp.Confirmation{DeliveryTag: next.tag, Ack: ack})
 		case e, ok := <-closed:
 			if ok {
 				// The reason comes first; acks and nacks read before
@@ -310,8 +319,8 @@ func (s *session) nextPending() (pendingConfirm, bool) {
 }
 
 // popPending drops the oldest pending confirm, reusing the slice once it
-// is empty or mostly consumed.
-func (s *session) popPending() {
+// is empty or mostly consumed, and returns the next one, if any.
+func (s *session) popPending() (pendingConfirm, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending[s.head] = pendingConfirm{}
@@ -319,10 +328,22 @@ func (s *session) popPending() {
 	switch {
 	case s.head == len(s.pending):
 		s.pending, s.head = s.pending[:0], 0
+		return pendingConfirm{}, false
 	case s.head >= 1024 && s.head*2 >= len(s.pending):
 		n := copy(s.pending, s.pending[s.head:])
 		clear(s.pending[n:])
 		s.pending, s.head = s.pending[:n], 0
+	}
+	return s.pending[s.head], true
+}
+
+// isClosed reports whether done is closed, without waiting.
+func isClosed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
 	}
 }
 
