@@ -58,6 +58,10 @@ func Keywords() []KeywordSupport {
 	d := &decoder{}
 	for kind, build := range blockKinds() {
 		for kw := range build(d) {
+			if why, ok := readButWarned[kind][kw]; ok {
+				out = append(out, KeywordSupport{Block: kind, Keyword: kw, Support: Warned, Why: why})
+				continue
+			}
 			out = append(out, KeywordSupport{Block: kind, Keyword: kw, Support: Implemented})
 		}
 		for kw, why := range warnedKeywords[kind] {
@@ -257,6 +261,12 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd checks again after delay_loop, as keepalived does without it; remove it", "fast_recovery"),
 	),
 	"url": words(noRegex, "regex regex_no_match regex_options regex_min_offset regex_max_offset regex_stack"),
+}
+
+// readButWarned are keywords vipd reads (and shows in check -dump) but
+// that have no effect, with a warning: the mail settings.
+var readButWarned = map[string]map[string]string{
+	"global_defs": words(mailReason, "notification_email notification_email_from smtp_server smtp_connect_timeout"),
 }
 
 // pendingKeywords are keepalived keywords other changes implement; until

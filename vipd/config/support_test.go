@@ -190,6 +190,7 @@ func TestKeywordsListsEveryTable(t *testing.T) {
 		{"global_defs", "enable_snmp_vrrp", Warned}, {"virtual_ipaddress", "peer", Refused},
 		{"virtual_ipaddress", "no_track", Implemented}, {"virtual_ipaddress", "home", Warned}, {"HTTP_GET", "virtualhost", Implemented},
 		{"real_server", "virtualhost", Implemented}, {"virtual_server", "virtualhost", Implemented},
+		{"global_defs", "smtp_server", Warned}, {"global_defs", "router_id", Implemented},
 	} {
 		if !has(c.block, c.kw, c.s) {
 			t.Errorf("Keywords() lacks %s %s %v", c.block, c.kw, c.s)
