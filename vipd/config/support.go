@@ -226,7 +226,6 @@ var refusedKeywords = map[string]map[string]string{
 		words(noVMAC, "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan garp_extra_if vmac_garp_intvl"),
 		words("an instance without unicast_peer sends multicast in vipd, it never goes to FAULT for it; give its peers or remove it", "unicast_fault_no_peer"),
 		words("vipd checksums unicast adverts as current keepalived does; remove it, and upgrade the peer that needs the old checksum", "old_unicast_checksum"),
-		words("vipd takes the address family from the virtual_ipaddress entries; remove it", "native_ipv6"),
 		words("vipd runs in the default VRF; remove it", "vrf"),
 		words(useScript, "track_file track_process track_bfd"),
 		words("vipd does not go to FAULT when the source address goes away; track it with a vrrp_script", "track_src_ip"),

@@ -197,6 +197,9 @@ func (v *validator) instance(c *Config, in *VRRPInstance) {
 			break
 		}
 	}
+	if in.NativeIPv6 && !in.IPv6() {
+		v.errorf(m.pos("native_ipv6", in.Pos), "%s: native_ipv6: the instance's virtual_ipaddress entries are not IPv6 (or there are none); vipd takes the family from them: give IPv6 addresses, or remove native_ipv6", name)
+	}
 	if a := in.Authentication; a != nil {
 		p := m.pos("authentication", in.Pos)
 		switch {

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -376,5 +377,18 @@ func TestLowerPrioNoAdvert(t *testing.T) {
 				t.Errorf("LowerPrioNoAdvert %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNativeIPv6: native_ipv6 goes with IPv6 addresses (where it changes
+// nothing); with IPv4 addresses it is an error at its line.
+func TestNativeIPv6(t *testing.T) {
+	cfg := mustParse(t, "vrrp_instance V {\n interface eth0\n virtual_router_id 5\n native_ipv6\n virtual_ipaddress {\n fd00::5/64\n }\n}\n")
+	if in := cfg.VRRPInstances[0]; !in.NativeIPv6 || !in.IPv6() || in.EffectiveVersion() != 3 {
+		t.Errorf("instance %+v", in)
+	}
+	list := errorList(t, instance("native_ipv6"))
+	if len(list) != 1 || !strings.Contains(list[0].Error(), "keepalived.conf:7: vrrp_instance VI_1: native_ipv6: the instance's virtual_ipaddress entries are not IPv6") {
+		t.Errorf("errors %v", list)
 	}
 }
