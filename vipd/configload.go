@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/lvs"
 	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
@@ -76,6 +78,12 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	}
 	lc.Health.TLS = r.sslConfig()
 	lc.RealServerNotify = r.realServerNotify()
+	// What the kernel would not take, or vipd would leave out or change
+	// when it programs IPVS, refuses the file here rather than a warning
+	// at run time.
+	if _, errs := lvs.FromConfig(cfg, nil); len(errs) > 0 {
+		r.errs = append(r.errs, errs...)
+	}
 	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs
@@ -367,12 +375,20 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		}
 	}
 	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
-	s.LowerPriorityNoAdvert = in.StrictMode
+	s.LowerPriorityNoAdvert = in.StrictMode || in.LowerPrioNoAdvert
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT.
 	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
 	for _, t := range in.TrackInterface {
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+	}
+	// keepalived also tracks the device of every address on another one
+	// (weight 0: down puts the instance in FAULT), unless no_track.
+	for _, v := range append(slices.Clone(in.VirtualIPAddress), in.VirtualIPAddressExcluded...) {
+		if v.Dev == "" || v.NoTrack || slices.ContainsFunc(s.TrackInterfaces, func(t trackInterface) bool { return t.Name == v.Dev }) {
+			continue
+		}
+		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
 	}
 	for _, t := range in.TrackScript {
 		known := false
@@ -410,9 +426,10 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	return s
 }
 
-// checkConfig is `vipd check`: notes and errors on stderr (file:line
-// each), the effective configuration as JSON on stdout when it is valid.
-func checkConfig(path string, stdout, stderr io.Writer) error {
+// checkConfig is `vipd check`: warnings and errors on stderr (file:line
+// each); when the file is valid, "FILE: OK (...)" on stdout, or with dump
+// the configuration in effect as JSON on stdout and the OK line on stderr.
+func checkConfig(path string, dump bool, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if cfg != nil {
 		for _, n := range cfg.Notes {
@@ -429,14 +446,18 @@ func checkConfig(path string, stdout, stderr io.Writer) error {
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	js, err := cfg.JSON()
-	if err != nil {
-		return err
+	ok := stdout
+	if dump {
+		js, err := cfg.JSON()
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(append(js, '\n')); err != nil {
+			return err
+		}
+		ok = stderr
 	}
-	if _, err := stdout.Write(append(js, '\n')); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
+	_, err = fmt.Fprintf(ok, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
 		path, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.VirtualServers))
-	return nil
+	return err
 }

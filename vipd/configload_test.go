@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,10 +97,8 @@ vrrp_instance VI_1 {
 		{"VIP label", s.VIPs[0].Label, "eth1:vip"},
 		{"VIP prefix", s.VIPs[1].Prefix, netip.MustParsePrefix("10.0.0.101/32")},
 		// The instance's own interface is tracked (FAULT while down), then
-		// the configured ones.
-		{"tracked interfaces", len(s.TrackInterfaces), 2},
-		{"own interface first", s.TrackInterfaces[0], trackInterface{Name: "eth0"}},
-		{"tracked interface weight", s.TrackInterfaces[1].Weight, -10},
+		// the configured ones, then the devices of the addresses.
+		{"tracked interfaces", fmt.Sprint(s.TrackInterfaces), fmt.Sprint([]trackInterface{{Name: "eth0"}, {Name: "eth2", Weight: -10}, {Name: "eth1"}})},
 		{"tracked script weight", s.TrackScripts[0].Weight, -30},
 		{"notify_master", strings.Join(s.NotifyState[vrrp.Master].Argv, " "), "/bin/echo master"},
 		{"notify", strings.Join(s.Notify.Argv, " "), "/bin/echo any"},
@@ -107,6 +107,39 @@ vrrp_instance VI_1 {
 		if w.got != w.want {
 			t.Errorf("%s = %v, want %v", w.name, w.got, w.want)
 		}
+	}
+}
+
+// TestResolveTracksAddressDevices: as keepalived does, the device of an
+// address (or excluded address) other than the instance's interface is
+// tracked with weight 0, once, unless the address says no_track or the
+// device is tracked already.
+func TestResolveTracksAddressDevices(t *testing.T) {
+	lc, _, errs := resolve(parse(t, `
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        10.0.0.100/24 dev eth0
+        10.0.1.100/24 dev eth1
+        10.0.1.101/24 dev eth1
+        10.0.2.100/24 dev eth2 no_track
+        10.0.3.100/24 dev eth3
+    }
+    virtual_ipaddress_excluded {
+        10.0.4.100/24 dev eth4
+        10.0.5.100/24 dev eth5 no_track
+    }
+    track_interface {
+        eth3 weight -20
+    }
+}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := []trackInterface{{Name: "eth0"}, {Name: "eth3", Weight: -20}, {Name: "eth1"}, {Name: "eth4"}}
+	if got := lc.Instances[0].TrackInterfaces; !slices.Equal(got, want) {
+		t.Errorf("tracked %+v, want %+v", got, want)
 	}
 }
 
@@ -213,8 +246,9 @@ virtual_ipaddress {
 }
 
 // TestCheckCommand runs `vipd check` on the project's example configs and
-// on the source documents' own files: every one is accepted, the JSON it
-// prints carries no password.
+// on the source documents' own files: every one is accepted; by default
+// only the OK line goes to stdout, with -dump the JSON, which carries no
+// password.
 func TestCheckCommand(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "vipd", "*.conf"))
@@ -234,6 +268,18 @@ func TestCheckCommand(t *testing.T) {
 		if code := run([]string{"check", "-f", f}, &stdout, &stderr); code != 0 {
 			t.Errorf("vipd check %s: exit %d\n%s", f, code, stderr.String())
 			continue
+		}
+		if got := stdout.String(); !strings.HasPrefix(got, f+": OK (") || strings.Count(got, "\n") != 1 {
+			t.Errorf("vipd check %s printed %q, want only the OK line", f, got)
+		}
+		stdout.Reset()
+		stderr.Reset()
+		if code := run([]string{"check", "-f", f, "-dump"}, &stdout, &stderr); code != 0 {
+			t.Errorf("vipd check -dump %s: exit %d\n%s", f, code, stderr.String())
+			continue
+		}
+		if !strings.Contains(stderr.String(), f+": OK (") {
+			t.Errorf("vipd check -dump %s: no OK line on stderr:\n%s", f, stderr.String())
 		}
 		if !strings.Contains(stdout.String(), `"vrrp_instance"`) {
 			t.Errorf("vipd check %s printed no configuration", f)
@@ -261,6 +307,54 @@ func TestCheckCommandReportsFileAndLine(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("a refused config printed %q", stdout.String())
+	}
+}
+
+// TestCheckAndRunRefuseWhatVipdDoesNotDo: a keyword vipd does not
+// implement that could change failover, and a misspelt keyword, fail
+// `vipd check` (exit 1, file:line and what to do on stderr, nothing on
+// stdout) and keep `vipd run` from starting; a keyword that cannot change
+// failover is a warning and the check passes.
+func TestCheckAndRunRefuseWhatVipdDoesNotDo(t *testing.T) {
+	const head = "vrrp_instance V {\n    interface eth0\n    virtual_router_id 7\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n"
+	cases := []struct {
+		name, text string
+		code       int
+		want       string
+	}{
+		{"SMTP_CHECK", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    real_server 10.0.0.2 25 {\n        SMTP_CHECK {\n        }\n    }\n}\n",
+			1, ":11: SMTP_CHECK: not supported by vipd: vipd has no SMTP check; use TCP_CHECK"},
+		{"misspelt", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    delay_lop 5\n    real_server 10.0.0.2 25 {\n        TCP_CHECK {\n        }\n    }\n}\n",
+			1, `:10: unknown keyword "delay_lop" in virtual_server 10.0.0.1 25: did you mean "delay_loop"?`},
+		{"weight IPVS would clamp", head + "virtual_server 10.0.0.1 25 {\n    protocol TCP\n    real_server 10.0.0.2 25 {\n        weight 70000\n        TCP_CHECK {\n        }\n    }\n}\n",
+			1, ":8: virtual_server 10.0.0.1 25: real_server 10.0.0.2:25: weight 70000 is above 65535"},
+		{"mail only", "global_defs {\n    smtp_helo_name lb1\n}\n" + head, 0, "warning: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keepalived.conf")
+			if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"check", "-f", path}, &stdout, &stderr)
+			if code != c.code || !strings.Contains(stderr.String(), c.want) {
+				t.Fatalf("exit %d, want %d; stderr:\n%s\nwant it to contain %q", code, c.code, stderr.String(), c.want)
+			}
+			_, err := loadConfig(path, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if c.code != 0 {
+				if stdout.Len() != 0 {
+					t.Errorf("a refused config printed %q", stdout.String())
+				}
+				if err == nil || !strings.Contains(err.Error(), path+c.want) {
+					t.Errorf("vipd run would start: loadConfig error %v", err)
+				}
+				return
+			}
+			if err != nil || !strings.HasPrefix(stdout.String(), path+": OK") {
+				t.Errorf("loadConfig %v; stdout %q", err, stdout.String())
+			}
+		})
 	}
 }
 
