@@ -25,7 +25,9 @@ type Config struct {
 	// auth_mechanism (plain, amqplain, external; repeated for a list in
 	// order of preference), heartbeat (whole seconds; it takes precedence
 	// over Heartbeat), connection_timeout (milliseconds; it takes
-	// precedence over DialTimeout for that node's dials) and channel_max;
+	// precedence over DialTimeout for that node's dials) and channel_max
+	// (at least 2: each connection takes one channel for the hang
+	// detector and one per publisher and consumer);
 	// and frame_max (bytes, 0 or 4096 and up), verify=verify_peer. The
 	// TLS parameters need amqps://. auth_mechanism=external logs in with
 	// the client certificate (SASL EXTERNAL; RabbitMQ's

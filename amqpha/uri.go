@@ -57,6 +57,10 @@ var unsupportedParams = map[string]string{
 const (
 	// minFrameMax is AMQP's frame-min-size: no peer may ask for less.
 	minFrameMax = 4096
+	// minChannelMax is the fewest channels with which a connection can
+	// serve anything: the hang detector's probe and one publisher or
+	// consumer (declarations borrow one briefly).
+	minChannelMax = 2
 	// maxConnTimeoutMs bounds connection_timeout (about 24.8 days).
 	maxConnTimeoutMs = math.MaxInt32
 )
@@ -160,8 +164,8 @@ func parseParams(scheme string, q url.Values) (uriParams, error) {
 			p.dialTimeout = time.Duration(n) * time.Millisecond
 		case paramChannelMax:
 			var n uint64
-			if n, err = strconv.ParseUint(v, 10, 16); err != nil {
-				return p, fmt.Errorf("URI parameter channel_max: want 0 (the default) to 65535")
+			if n, err = strconv.ParseUint(v, 10, 16); err != nil || n == 1 {
+				return p, fmt.Errorf("URI parameter channel_max: want 0 (the default, 2047) or %d to 65535: amqpha's hang detector takes one channel of each connection, and each publisher and consumer another", minChannelMax)
 			}
 			p.channelMax = uint16(n)
 		case paramFrameMax:

@@ -71,6 +71,8 @@ func TestNodeURIParameters(t *testing.T) {
 		{"amqp://h/?connection_timeout=99999999999999999999", "connection_timeout: want milliseconds"},
 		{"amqp://h/?channel_max=65536", "channel_max: want"},
 		{"amqp://h/?channel_max=x", "channel_max: want"},
+		{"amqp://h/?channel_max=1", "channel_max: want 0 (the default, 2047) or 2 to 65535"},
+		{"amqp://h/?channel_max=2", ""},
 		{"amqp://h/?frame_max=4095", "frame_max: want bytes"},
 		{"amqp://h/?frame_max=1", "frame_max: want bytes"},
 		{"amqp://h/?frame_max=4294967296", "frame_max: want bytes"},
