@@ -3,7 +3,6 @@
 package tlscluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -230,12 +229,22 @@ func TestTLSVerified(t *testing.T) {
 	withUser := func(params ...string) string {
 		return strings.Replace(uri(shared.Node(0), params...), "guest:guest@", user+":"+password+"@", 1)
 	}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	onEvent := func(e amqpha.Event) { fmt.Fprintf(&logs, "event %s %s %v\n", e.Kind, e.Node, e.Err) }
+	var (
+		mu   sync.Mutex
+		seen strings.Builder // every log line and event
+	)
+	record := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen.Write(p)
+	})
+	log := slog.New(slog.NewTextHandler(record, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	onEvent := func(e amqpha.Event) { fmt.Fprintf(record, "event %s %s %v\n", e.Kind, e.Node, e.Err) }
 	t.Cleanup(func() {
-		if strings.Contains(logs.String(), password) {
-			t.Errorf("logs or events show the password:\n%s", logs.String())
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(seen.String(), password) {
+			t.Errorf("logs or events show the password:\n%s", seen.String())
 		}
 	})
 
@@ -270,23 +279,10 @@ func TestTLSVerified(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// writerFunc is an io.Writer.
+type writerFunc func([]byte) (int, error)
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestTLSExternal: a URI with the client certificate and
 // auth_mechanism=external, and no user or password, logs in as the user
