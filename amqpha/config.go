@@ -53,7 +53,9 @@ type Config struct {
 	// caller's config says InsecureSkipVerify. A node URI's cacertfile,
 	// certfile and server_name_indication add to it for that node; a URI
 	// that sets what TLS sets already (RootCAs, Certificates or
-	// GetClientCertificate, ServerName) is an error, not a silent choice.
+	// GetClientCertificate, ServerName), or asks for the verification
+	// that InsecureSkipVerify turns off (cacertfile, verify=verify_peer),
+	// is an error, not a silent choice.
 	TLS *tls.Config
 	// Heartbeat is the AMQP heartbeat asked of the broker, in whole
 	// seconds, at most 65535 s; a node URI's heartbeat parameter takes

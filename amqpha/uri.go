@@ -70,6 +70,7 @@ type uriParams struct {
 	certFile, keyFile string // both or neither
 	caFile            string
 	serverName        string
+	verifyPeer        bool          // verify=verify_peer
 	sasl              []string      // SASL mechanisms in order, upper case; nil: PLAIN
 	heartbeat         time.Duration // whole seconds
 	hasHeartbeat      bool
@@ -132,7 +133,7 @@ func parseParams(scheme string, q url.Values) (uriParams, error) {
 		case paramVerify:
 			switch v {
 			case "verify_peer":
-				// What amqpha always does.
+				p.verifyPeer = true // what amqpha always does, unless Config.TLS says otherwise
 			case "verify_none":
 				return p, fmt.Errorf("URI parameter verify=verify_none is refused: amqpha always verifies the server's certificate (set Config.TLS.InsecureSkipVerify to turn that off for every node)")
 			default:
@@ -282,6 +283,8 @@ func tlsConflict(base *tls.Config, p *uriParams) error {
 			return errors.New("URI parameter certfile and Config.TLS both give a client certificate: set it in one place")
 		case p.serverName != "" && base.ServerName != "":
 			return errors.New("URI parameter server_name_indication and Config.TLS.ServerName both set the server name: set it in one place")
+		case (p.caFile != "" || p.verifyPeer) && base.InsecureSkipVerify:
+			return errors.New("URI parameter cacertfile or verify=verify_peer asks for the server's certificate to be verified, and Config.TLS.InsecureSkipVerify turns that off")
 		}
 	}
 	if p.external() && p.certFile == "" && (base == nil || len(base.Certificates) == 0 && base.GetClientCertificate == nil) {
