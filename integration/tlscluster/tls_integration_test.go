@@ -4,6 +4,7 @@ package tlscluster
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -284,22 +285,34 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// TestTLSExternal: a URI with the client certificate and
-// auth_mechanism=external, and no user or password, logs in as the user
-// the certificate's common name names (SASL EXTERNAL); its publish is
-// confirmed.
+// TestTLSExternal: a URI with auth_mechanism=external and no user or
+// password logs in as the user the client certificate's common name
+// names (SASL EXTERNAL), with the certificate from the URI's certfile and
+// keyfile, or from Config.TLS; its publish is confirmed.
 func TestTLSExternal(t *testing.T) {
 	t.Parallel() // after TestTLSFailover, which kills a node and restores it
 	q := quorumQueue(t)
-	u := "amqps://" + strings.SplitN(shared.Node(1).TLSURI(), "@", 2)[1] + "?" +
-		strings.Join(append(certParams(), caParam(), "auth_mechanism=external"), "&")
-	c := dial(t, amqpha.Config{Nodes: []string{u}})
-	publishConfirmed(t, c, q, "external-1")
-	bc := connection(t, t.Name())
-	if !bc.SSL || bc.AuthMechanism != "EXTERNAL" || bc.User != cluster.TLSClientName {
-		t.Fatalf("broker sees %+v, want user %s logged in over EXTERNAL on TLS", bc, cluster.TLSClientName)
+	host := "amqps://" + strings.SplitN(shared.Node(1).TLSURI(), "@", 2)[1] + "?auth_mechanism=external&"
+	f := shared.TLS()
+	for _, tc := range []struct {
+		name string
+		uri  string
+		tls  *tls.Config
+	}{
+		{"files in the URI", host + strings.Join(append(certParams(), caParam()), "&"), nil},
+		{"Config.TLS", host + caParam(), &tls.Config{Certificates: []tls.Certificate{f.Client}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits for the management API to list it
+			c := dial(t, amqpha.Config{Nodes: []string{tc.uri}, TLS: tc.tls})
+			publishConfirmed(t, c, q, tc.name)
+			bc := connection(t, t.Name())
+			if !bc.SSL || bc.AuthMechanism != "EXTERNAL" || bc.User != cluster.TLSClientName {
+				t.Fatalf("broker sees %+v, want user %s logged in over EXTERNAL on TLS", bc, cluster.TLSClientName)
+			}
+			t.Logf("broker: user %s over %s, peer certificate %s", bc.User, bc.AuthMechanism, bc.PeerCertSubject)
+		})
 	}
-	t.Logf("broker: user %s over %s, peer certificate %s", bc.User, bc.AuthMechanism, bc.PeerCertSubject)
 }
 
 // TestTLSURIParametersReachTheBroker: heartbeat, channel_max and
