@@ -165,13 +165,13 @@ func parseParams(scheme string, q url.Values) (uriParams, error) {
 			p.dialTimeout = time.Duration(n) * time.Millisecond
 		case paramChannelMax:
 			var n uint64
-			if n, err = strconv.ParseUint(v, 10, 16); err != nil || n == 1 {
+			if n, err = strconv.ParseUint(v, 10, 16); err != nil || n != 0 && n < minChannelMax {
 				return p, fmt.Errorf("URI parameter channel_max: want 0 (the default, 2047) or %d to 65535: amqpha's hang detector takes one channel of each connection, and each publisher and consumer another", minChannelMax)
 			}
 			p.channelMax = uint16(n)
 		case paramFrameMax:
 			var n uint64
-			if n, err = strconv.ParseUint(v, 10, 32); err != nil || (n != 0 && n < minFrameMax) {
+			if n, err = strconv.ParseUint(v, 10, 32); err != nil || n != 0 && n < minFrameMax || n > math.MaxInt {
 				return p, fmt.Errorf("URI parameter frame_max: want bytes, 0 (the broker's) or %d (AMQP's minimum) to %d", minFrameMax, uint32(math.MaxUint32))
 			}
 			p.frameMax = int(n)
