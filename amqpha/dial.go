@@ -143,7 +143,7 @@ func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 		heartbeat = a.params.heartbeat
 	}
 	return amqp.Config{
-		SASL:       c.credentials(a),
+		SASL:       c.saslFor(a),
 		Vhost:      a.uri.Vhost,
 		Heartbeat:  heartbeat,
 		Locale:     "en_US",
@@ -153,12 +153,12 @@ func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 	}
 }
 
-// credentials is the one place where a dial gets its credentials: the
+// saslFor is the one place where a dial gets its credentials: the
 // SASL mechanisms the URI's auth_mechanism lists, in its order (PLAIN by
 // default), with the URI's user and password; EXTERNAL sends neither and
 // lets the broker take the user from the client certificate. Each call
 // builds new values: amqp091-go zeroes a password it has used.
-func (c *Client) credentials(a *nodeAddr) []amqp.Authentication {
+func (c *Client) saslFor(a *nodeAddr) []amqp.Authentication {
 	if len(a.params.sasl) == 0 {
 		return []amqp.Authentication{a.uri.PlainAuth()}
 	}

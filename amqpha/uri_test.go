@@ -261,10 +261,10 @@ func TestCredentialsAreFreshEachDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Client{}
-	first := c.credentials(a)
+	first := c.saslFor(a)
 	first[0].(*amqp.PlainAuth).Password = ""
 	first[1].(*amqp.AMQPlainAuth).Password = ""
-	again := c.credentials(a)
+	again := c.saslFor(a)
 	if again[0].(*amqp.PlainAuth).Password != "p" || again[1].(*amqp.AMQPlainAuth).Password != "p" {
 		t.Fatal("a dial's credentials share values with an earlier dial's")
 	}
