@@ -83,15 +83,21 @@ func dial(t *testing.T, cfg amqpha.Config) *amqpha.Client {
 	return c
 }
 
-// publishConfirmed publishes one persistent message to queue and fails
-// the test unless the broker confirms it.
-func publishConfirmed(t *testing.T, c *amqpha.Client, queue, id string) {
+// publisher makes a publisher of c, closed when the test ends.
+func publisher(t *testing.T, c *amqpha.Client) *amqpha.Publisher {
 	t.Helper()
 	pub, err := c.NewPublisher(amqpha.PublisherConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close(context.Background())
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	return pub
+}
+
+// publishConfirmed publishes one persistent message to queue and fails
+// the test unless the broker confirms it.
+func publishConfirmed(t *testing.T, pub *amqpha.Publisher, queue, id string) {
+	t.Helper()
 	if err := pub.Publish(ctxFor(t, 30*time.Second), "", queue, amqp.Publishing{MessageId: id, Body: []byte(id)}); err != nil {
 		t.Fatalf("publish %s: %v", id, err)
 	}
@@ -251,7 +257,7 @@ func TestTLSVerified(t *testing.T) {
 
 	q := quorumQueue(t)
 	c := dial(t, amqpha.Config{Nodes: []string{withUser(caParam())}, Logger: log, OnEvent: onEvent})
-	publishConfirmed(t, c, q, "tls-1")
+	publishConfirmed(t, publisher(t, c), q, "tls-1")
 	bc := connection(t, t.Name())
 	if !bc.SSL || bc.User != user || bc.AuthMechanism != "PLAIN" {
 		t.Fatalf("broker sees %+v, want a TLS connection of %s over PLAIN", bc, user)
@@ -305,7 +311,7 @@ func TestTLSExternal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each waits for the management API to list it
 			c := dial(t, amqpha.Config{Nodes: []string{tc.uri}, TLS: tc.tls})
-			publishConfirmed(t, c, q, tc.name)
+			publishConfirmed(t, publisher(t, c), q, tc.name)
 			bc := connection(t, t.Name())
 			if !bc.SSL || bc.AuthMechanism != "EXTERNAL" || bc.User != cluster.TLSClientName {
 				t.Fatalf("broker sees %+v, want user %s logged in over EXTERNAL on TLS", bc, cluster.TLSClientName)
@@ -350,12 +356,13 @@ func TestTLSFailover(t *testing.T) {
 		nodes = append(nodes, uri(n, caParam()))
 	}
 	c := dial(t, amqpha.Config{Nodes: nodes})
-	publishConfirmed(t, c, q, "before")
+	pub := publisher(t, c)
+	publishConfirmed(t, pub, q, "before")
 	first := nodeOf(t, c.Node())
 	if err := first.Kill(ctxFor(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	publishConfirmed(t, c, q, "after")
+	publishConfirmed(t, pub, q, "after")
 	second := nodeOf(t, c.Node())
 	if second == first {
 		t.Fatalf("still on %v after it was killed", first)
