@@ -65,32 +65,32 @@ func (c *trackedConn) idle(now time.Time) time.Duration {
 	return time.Duration(mono(now) - c.lastRead.Load())
 }
 
-// dial opens an AMQP connection to one node within DialTimeout and ctx:
-// TCP connect with the context, TLS handshake with the context, then the
-// AMQP handshake under a deadline that the context's end also cuts short.
+// dial opens an AMQP connection to one node within its dial timeout
+// (the URI's connection_timeout, else DialTimeout) and ctx: TCP connect
+// with the context, TLS handshake with the context, then the AMQP
+// handshake under a deadline that the context's end also cuts short.
 // Every attempt builds a fresh amqp091.Config (amqp091-go zeroes a
 // password it has used) and leaves amqp091-go's own recovery off.
 func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Connection, *trackedConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.dialTimeout(a))
 	defer cancel()
+	var tlsCfg *tls.Config
+	if a.uri.Scheme == "amqps" {
+		// Before the socket: the files are read again (renewed
+		// certificates take effect), and may have gone bad since.
+		var err error
+		if tlsCfg, err = nodeTLS(c.cfg.TLS, a); err != nil {
+			return nil, nil, &NodeError{Node: a.String(), Op: "tls", Err: err}
+		}
+	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", a.hostPort())
 	if err != nil {
 		return nil, nil, &NodeError{Node: a.String(), Op: "dial", Err: err}
 	}
 	conn := raw
-	if a.uri.Scheme == "amqps" {
-		cfg := &tls.Config{}
-		if c.cfg.TLS != nil {
-			cfg = c.cfg.TLS.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = a.uri.ServerName
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = a.uri.Host
-		}
-		tc := tls.Client(raw, cfg)
+	if tlsCfg != nil {
+		tc := tls.Client(raw, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, nil, &NodeError{Node: a.String(), Op: "tls", Err: err}
@@ -128,15 +128,56 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Conn
 	return ac, tracked, nil
 }
 
+// dialTimeout bounds one dial to a: the URI's connection_timeout takes
+// precedence over Config.DialTimeout, as it is the node's own.
+func (c *Client) dialTimeout(a *nodeAddr) time.Duration {
+	if a.params.dialTimeout > 0 {
+		return a.params.dialTimeout
+	}
+	return c.cfg.DialTimeout
+}
+
+// amqpConfig is the amqp091-go configuration of one dial to a. The URI's
+// heartbeat takes precedence over Config.Heartbeat (as in amqp091-go's
+// DialConfig); its channel_max and frame_max are asked of the broker,
+// which may lower them.
 func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
+	heartbeat := max(c.cfg.Heartbeat, 0) // 0: as the broker proposes
+	if a.params.hasHeartbeat {
+		heartbeat = a.params.heartbeat
+	}
 	return amqp.Config{
-		SASL:       []amqp.Authentication{a.uri.PlainAuth()},
+		SASL:       c.saslFor(a),
 		Vhost:      a.uri.Vhost,
-		Heartbeat:  max(c.cfg.Heartbeat, 0), // 0: as the broker proposes
+		Heartbeat:  heartbeat,
 		Locale:     "en_US",
 		Properties: props,
-		ChannelMax: a.uri.ChannelMax,
+		ChannelMax: a.params.channelMax,
+		FrameSize:  a.params.frameMax,
 	}
+}
+
+// saslFor is the one place where a dial gets its credentials: the
+// SASL mechanisms the URI's auth_mechanism lists, in its order (PLAIN by
+// default), with the URI's user and password; EXTERNAL sends neither and
+// lets the broker take the user from the client certificate. Each call
+// builds new values: amqp091-go zeroes a password it has used.
+func (c *Client) saslFor(a *nodeAddr) []amqp.Authentication {
+	if len(a.params.sasl) == 0 {
+		return []amqp.Authentication{a.uri.PlainAuth()}
+	}
+	sasl := make([]amqp.Authentication, 0, len(a.params.sasl))
+	for _, m := range a.params.sasl {
+		switch m {
+		case "EXTERNAL":
+			sasl = append(sasl, &amqp.ExternalAuth{})
+		case "AMQPLAIN":
+			sasl = append(sasl, a.uri.AMQPlainAuth())
+		default:
+			sasl = append(sasl, a.uri.PlainAuth())
+		}
+	}
+	return sasl
 }

@@ -87,6 +87,17 @@
 // seconds and take several of them. The detector blames the node only for
 // a request it left unanswered, never for a pause of the client's own.
 //
+// # TLS and URI parameters
+//
+// An amqps:// node's certificate is always verified (against the system's
+// roots, or the CA a node URI's cacertfile names, or [Config.TLS]). A node
+// URI's query parameters mean what amqp091-go says they mean, for that
+// node: cacertfile, certfile and keyfile, server_name_indication,
+// auth_mechanism (external: SASL EXTERNAL with the client certificate),
+// heartbeat, connection_timeout, channel_max, and frame_max. An unknown,
+// repeated or empty parameter is refused by [Config.Validate] and [Dial]
+// rather than ignored; see [Config.Nodes].
+//
 // # Events
 //
 // [Config.OnEvent] receives [Event] values (connecting, ready,

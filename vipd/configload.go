@@ -2,13 +2,11 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/health"
 	"github.com/amqpha/amqpha/vipd/lvs"
 	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
@@ -89,32 +88,18 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	return lc, r.warnings, r.errs
 }
 
-// sslConfig turns the SSL block into the TLS settings of SSL_GET checks:
-// the CA file's certificates as the only roots, the client certificate.
+// sslConfig turns the SSL block into the TLS settings of SSL_GET checks
+// (health.TLSFromSSL), reporting each unusable file at the block's line.
 // Without a block (nil) checks verify against the system's roots.
 func (r *resolver) sslConfig() *tls.Config {
-	ssl := r.cfg.SSL
-	if ssl == nil {
-		return nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ssl.CA != "" {
-		pem, err := os.ReadFile(ssl.CA)
-		if err != nil {
-			r.errorf(ssl.Pos, "SSL: ca: %v", err)
-		} else {
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				r.errorf(ssl.Pos, "SSL: ca: %s holds no PEM certificate", ssl.CA)
-			}
+	cfg, err := health.TLSFromSSL(r.cfg.SSL)
+	if err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
 		}
-	}
-	if ssl.Certificate != "" && ssl.Key != "" {
-		cert, err := tls.LoadX509KeyPair(ssl.Certificate, ssl.Key)
-		if err != nil {
-			r.errorf(ssl.Pos, "SSL: certificate %s and key %s: %v", ssl.Certificate, ssl.Key, err)
-		} else {
-			cfg.Certificates = []tls.Certificate{cert}
+		for _, e := range errs {
+			r.errorf(r.cfg.SSL.Pos, "%v", e)
 		}
 	}
 	return cfg
