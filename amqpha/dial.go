@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,21 @@ type trackedConn struct {
 	sock      net.Conn     // the TCP connection under TLS, if any
 	lastRead  atomic.Int64 // monotonic nanoseconds since monoBase
 	lastWrite atomic.Int64 // monotonic nanoseconds since monoBase, taken after the write
+	// Write coalescing: while a publish is corked (others wait to send
+	// behind it), what amqp091-go writes is kept in wbuf and goes out
+	// with the next write, or at flush, in one system call. wmu is the
+	// socket's write lock: amqp091-go already writes one frame batch at a
+	// time; wmu orders those with a flush from amqpha.
+	wmu   sync.Mutex
+	corks int
+	wbuf  []byte
+	// writes counts the socket writes (tests).
+	writes atomic.Uint64
 }
+
+// corkMax bounds the bytes held back by a cork: beyond it they go out at
+// once, so that a long queue of senders still streams to the broker.
+const corkMax = 64 << 10
 
 // monoBase anchors trackedConn's times: they are kept as offsets from it,
 // so that they compare on the monotonic clock (a wall-clock step cannot
@@ -45,6 +60,23 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.wbuf)+len(b) <= corkMax && (c.corks > 0 || len(c.wbuf) > 0) {
+		c.wbuf = append(c.wbuf, b...)
+		if c.corks > 0 {
+			return len(b), nil
+		}
+		b, c.wbuf = c.wbuf, c.wbuf[:0]
+	} else if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.writeLocked(b)
+}
+
+// writeLocked writes b to the socket; wmu is held.
+func (c *trackedConn) writeLocked(b []byte) (int, error) {
+	c.writes.Add(1)
 	n, err := c.Conn.Write(b)
 	if n > 0 {
 		// Taken after the write: an answer read meanwhile leaves the
@@ -52,6 +84,41 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 		c.lastWrite.Store(mono(time.Now()))
 	}
 	return n, err
+}
+
+// flushLocked writes what a cork held back; wmu is held.
+func (c *trackedConn) flushLocked() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// cork holds back what is written until uncork and the next write or
+// flush (publish, while other sends wait behind it).
+func (c *trackedConn) cork() {
+	c.wmu.Lock()
+	c.corks++
+	c.wmu.Unlock()
+}
+
+func (c *trackedConn) uncork() {
+	c.wmu.Lock()
+	c.corks--
+	c.wmu.Unlock()
+}
+
+// flush writes what a cork held back. A failed write closes the socket:
+// amqp091-go then sees the connection fail as if its own write had.
+func (c *trackedConn) flush() {
+	c.wmu.Lock()
+	err := c.flushLocked()
+	c.wmu.Unlock()
+	if err != nil {
+		c.Conn.Close()
+	}
 }
 
 // awaiting reports whether something was sent since the broker last sent

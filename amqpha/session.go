@@ -43,6 +43,12 @@ type session struct {
 	// sendSem serializes sends; a channel so that a caller waiting for it
 	// (behind a write the broker does not read) leaves at its ctx's end.
 	sendSem chan struct{}
+	// waiting counts the sends waiting for sendSem. A send with others
+	// behind it corks tc (its frames go out with the next send's, in one
+	// system call); the last send of a queue, or a waiter that gives up
+	// as the last, flushes. tc is nil where corking is off.
+	waiting atomic.Int32
+	tc      *trackedConn
 
 	mu       sync.Mutex
 	inflight map[uint64]*Confirmation // by delivery tag
@@ -101,6 +107,7 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 		conn:     conn,
 		ch:       ch,
 		inflight: make(map[uint64]*Confirmation, p.cfg.Window),
+		tc:       p.sup.trackedFor(conn),
 		added:    make(chan struct{}, 1),
 		returns:  ch.NotifyReturn(make(chan amqp.Return, buf)),
 		closed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
@@ -118,15 +125,23 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 func (s *session) publish(c *Confirmation) error {
 	select {
 	case s.sendSem <- struct{}{}:
-	case <-c.ctx.Done():
-		c.resolve(s.p.contextError(c.ctx))
-		c.drop()
-		return nil
-	case <-s.p.stop:
-		c.settle(ErrClosed)
-		return nil
+	default:
+		s.waiting.Add(1)
+		select {
+		case s.sendSem <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-c.ctx.Done():
+			s.stopWaiting()
+			c.resolve(s.p.contextError(c.ctx))
+			c.drop()
+			return nil
+		case <-s.p.stop:
+			s.stopWaiting()
+			c.settle(ErrClosed)
+			return nil
+		}
 	}
-	defer func() { <-s.sendSem }()
+	defer s.endSend()
 	switch c.claim() {
 	case resolved:
 		c.drop() // nothing to send
@@ -146,7 +161,14 @@ func (s *session) publish(c *Confirmation) error {
 	s.inflight[tag] = c
 	s.mu.Unlock()
 
+	corked := s.tc != nil && s.waiting.Load() > 0
+	if corked {
+		s.tc.cork()
+	}
 	dc, err := s.ch.PublishWithDeferredConfirm(c.exchange, c.key, c.mandatory, false, c.msg)
+	if corked {
+		s.tc.uncork()
+	}
 	if err == nil && dc == nil {
 		err = errors.New("amqpha: channel not in confirm mode")
 	}
@@ -190,6 +212,23 @@ func (s *session) publish(c *Confirmation) error {
 		return err
 	}
 	return errSessionGone
+}
+
+// endSend ends a send: sendSem is freed, and what corks held back goes out
+// unless another send waits to take it along.
+func (s *session) endSend() {
+	if s.tc != nil && s.waiting.Load() == 0 {
+		s.tc.flush()
+	}
+	<-s.sendSem
+}
+
+// stopWaiting ends a wait for sendSem that gave up. The last waiter to give
+// up flushes: the send before it may have left its frames for it to take.
+func (s *session) stopWaiting() {
+	if s.waiting.Add(-1) == 0 && s.tc != nil {
+		s.tc.flush()
+	}
 }
 
 // dispatch hands the session's confirms and returns to their messages, in
