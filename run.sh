@@ -23,11 +23,14 @@ vet() {
 	fi
 	go vet ./...
 	go vet -tags integration ./...
+	# amqpha/otelamqpha is a module of its own, which ./... leaves out.
+	(cd amqpha/otelamqpha && go vet ./... && go vet -tags integration ./...)
 }
 
 unit() {
 	echo "== unit tests (-race)"
 	go test -race -count=1 -timeout 5m ./...
+	(cd amqpha/otelamqpha && go test -race -count=1 -timeout 5m ./...)
 }
 
 fuzz() {
@@ -41,6 +44,8 @@ integration() {
 	# One package at a time: each starts its own cluster, and two cores are
 	# not enough for several at once.
 	go test -race -count=1 -tags integration -p 1 -timeout 30m ./integration/...
+	# OpenTelemetry tracing across a failover, on a 2-node cluster of its own.
+	(cd amqpha/otelamqpha && go test -race -count=1 -tags integration -timeout 10m ./...)
 }
 
 bench() {
