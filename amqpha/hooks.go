@@ -44,6 +44,8 @@ type ConsumeHook func(next Handler) Handler
 // OutgoingMessage is a message on its way to the broker, as a PublishHook
 // sees it.
 type OutgoingMessage struct {
+	// Exchange and Key say where the message goes; changing them changes
+	// nothing.
 	Exchange string
 	Key      string
 	// Msg is the message as it will be sent. A hook may change its fields,
@@ -135,7 +137,8 @@ func (r ResendReason) String() string {
 // filled by the goroutines that handle the message (under the
 // Confirmation's mu), read once it is resolved.
 type publishTrace struct {
-	done    []func(PublishResult) // in hook order
+	first   func(PublishResult)   // the first hook's
+	more    []func(PublishResult) // the others', in hook order
 	resends []Resend
 	peer    *amqp.Connection // the connection that answered
 	at      time.Time        // when the outcome was known (complete)
@@ -148,15 +151,22 @@ func (p *Publisher) runHooks(ctx context.Context, exchange, key string, msg amqp
 	m := OutgoingMessage{Exchange: exchange, Key: key, Msg: msg}
 	var tr *publishTrace
 	for _, h := range p.hooks {
-		if done := h(ctx, &m); done != nil {
-			if tr == nil {
-				tr = &publishTrace{done: make([]func(PublishResult), 0, len(p.hooks))}
-			}
-			tr.done = append(tr.done, done)
+		switch done := h(ctx, &m); {
+		case done == nil:
+		case tr == nil:
+			tr = &publishTrace{first: done}
+		default:
+			tr.more = append(tr.more, done)
 		}
 	}
-	// The hooks may not change where the message goes: exchange and key
-	// are the caller's.
+	// The hooks may not change where the message goes (exchange and key
+	// are the caller's) nor take away what amqpha promises of it.
+	if m.Msg.DeliveryMode == 0 {
+		m.Msg.DeliveryMode = amqp.Persistent
+	}
+	if m.Msg.MessageId == "" {
+		m.Msg.MessageId = p.newID()
+	}
 	return m.Msg, tr
 }
 
@@ -169,9 +179,10 @@ func (tr *publishTrace) refused(err error) {
 
 // deliver runs the outcome functions, last hook first.
 func (tr *publishTrace) deliver(r PublishResult) {
-	for i := len(tr.done) - 1; i >= 0; i-- {
-		tr.done[i](r)
+	for i := len(tr.more) - 1; i >= 0; i-- {
+		tr.more[i](r)
 	}
+	tr.first(r)
 }
 
 // report hands c's outcome to its hooks; c is resolved.
@@ -182,9 +193,25 @@ func (c *Confirmation) report() {
 	peer := tr.peer
 	c.mu.Unlock()
 	if peer != nil {
-		r.Peer = peer.RemoteAddr().String()
+		r.Peer = c.p.peerName(peer)
 	}
 	tr.deliver(r)
+}
+
+// peerName is conn's remote address as text, remembered for the last
+// connection asked about (it is the same for every message on it).
+func (p *Publisher) peerName(conn *amqp.Connection) string {
+	if last := p.lastPeer.Load(); last != nil && last.conn == conn {
+		return last.addr
+	}
+	addr := addrOf(conn)
+	p.lastPeer.Store(&connAddr{conn, addr})
+	return addr
+}
+
+type connAddr struct {
+	conn *amqp.Connection
+	addr string
 }
 
 // noteResend records that c, taken back from a session on conn, is sent

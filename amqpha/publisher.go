@@ -82,8 +82,10 @@ type Publisher struct {
 	// user runs Metrics calls and logs of the confirm path; nil (in
 	// tests) runs them at once.
 	user *userCalls
-	// hooks is Config.PublishHooks (hooks.go).
-	hooks []PublishHook
+	// hooks is Config.PublishHooks (hooks.go); lastPeer names the last
+	// connection that answered a message they follow.
+	hooks    []PublishHook
+	lastPeer atomic.Pointer[connAddr]
 
 	sem        chan struct{} // one token per message amqpha holds
 	isolating  atomic.Int32  // suspects of an unexplained channel close not let go of yet

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel"
@@ -264,16 +263,23 @@ func publishDestination(exchange, key string) string {
 // "{exchange}:{routing key}:{queue}" without the empty ones, and the
 // routing key once when it is the queue's name.
 func consumeDestination(exchange, key, queue string) string {
-	parts := make([]string, 0, 3)
-	for _, p := range []string{exchange, key, queue} {
-		if p != "" && (len(parts) == 0 || parts[len(parts)-1] != p) {
-			parts = append(parts, p)
+	if key == queue {
+		queue = ""
+	}
+	dest := exchange
+	for _, p := range [...]string{key, queue} {
+		switch {
+		case p == "":
+		case dest == "":
+			dest = p
+		default:
+			dest += ":" + p
 		}
 	}
-	if len(parts) == 0 {
+	if dest == "" {
 		return "amq.default"
 	}
-	return strings.Join(parts, ":")
+	return dest
 }
 
 // publishErrorType is error.type for a publish that failed: amqpha's
