@@ -54,6 +54,8 @@ bench() {
 	go test -run '^$' -bench 'Apply100x10|ReconcileOneChange' -benchmem ./vipd/lvs/
 	go test -tags integration -run '^$' -bench ClusterStart -benchtime 3x -timeout 10m ./integration/cluster/
 	go run ./integration/cmd/amqpha-bench -seconds 3 -rounds 3 -kills 10 -hangs 10
+	# What the tracing hooks cost per message (fake broker).
+	(cd amqpha/otelamqpha && go test -run '^$' -bench Hooks -benchtime 20000x -count 5 .)
 	go run ./integration/cmd/amqpha-bench -idle 60 -idle-hangs 10
 	# Stalls per fault kind (kill, hang, stop, drain, cut) of the clients' node
 	# and of the queues' leader, amqpha vs a hand-written amqp091-go loop side

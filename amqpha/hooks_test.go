@@ -365,3 +365,22 @@ func TestNilHooksRefused(t *testing.T) {
 		t.Fatalf("Consume with a hook that returns nil: %v, want ErrInvalidArgument", err)
 	}
 }
+
+// A hook that clears the message-id or the delivery mode does not take
+// away what amqpha promises: a unique id, persistence by default.
+func TestHookCannotClearDefaults(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	clear := func(_ context.Context, m *OutgoingMessage) func(PublishResult) {
+		m.Msg.MessageId, m.Msg.DeliveryMode = "", 0
+		return nil
+	}
+	c := fakeClient(t, srv.URL(), func(cfg *Config) { cfg.PublishHooks = []PublishHook{clear} })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	if err := p.Publish(testCtx(t, 10*time.Second), "", "q", amqp.Publishing{}); err != nil {
+		t.Fatal(err)
+	}
+	if pub := srv.Publishes()[0]; pub.Props.MessageID == "" || pub.Props.DeliveryMode != amqp.Persistent {
+		t.Fatalf("sent with message-id %q, delivery mode %d", pub.Props.MessageID, pub.Props.DeliveryMode)
+	}
+}
