@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -189,7 +190,7 @@ func (tr *publishTrace) deliver(r PublishResult) {
 func (c *Confirmation) report() {
 	tr := c.trace
 	c.mu.Lock()
-	r := PublishResult{Err: c.err, At: tr.at, Resends: tr.resends}
+	r := PublishResult{Err: c.err, At: tr.at, Resends: slices.Clone(tr.resends)}
 	peer := tr.peer
 	c.mu.Unlock()
 	if peer != nil {
