@@ -328,3 +328,29 @@ func TestHeaderCarriers(t *testing.T) {
 		t.Fatalf("carrier reads %q %q %q, keys %v", c.Get("a"), c.Get("b"), c.Get("c"), c.Keys())
 	}
 }
+
+// A span the handler's context already holds (from the context given to
+// Consume) becomes a link of the process span, whose parent stays the
+// message's publish span.
+func TestAmbientSpanBecomesALink(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	tr := New(WithTracerProvider(tp))
+	ctx, startup := tp.Tracer("test").Start(context.Background(), "startup")
+	startup.End()
+	const tp1 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	h := tr.Consume(func(context.Context, *amqpha.Delivery) amqpha.Action { return amqpha.Ack })
+	h(ctx, &amqpha.Delivery{Delivery: amqp.Delivery{RoutingKey: "q", Headers: amqp.Table{"traceparent": tp1}}})
+	var proc tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.Name == "process q" {
+			proc = s
+		}
+	}
+	if proc.Parent.SpanID().String() != "b7ad6b7169203331" {
+		t.Fatalf("process span's parent %v, want the message's b7ad6b7169203331", proc.Parent.SpanID())
+	}
+	if len(proc.Links) != 2 || proc.Links[1].SpanContext.SpanID() != startup.SpanContext().SpanID() {
+		t.Fatalf("links %v, want the message's and the startup span", proc.Links)
+	}
+}
