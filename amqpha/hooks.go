@@ -15,8 +15,10 @@ import (
 // context had already ended), in the caller's goroutine, before the message
 // is checked and sent. It sees the message as it will be sent (MessageId
 // and DeliveryMode filled in) and may add headers (SetHeader) or change
-// other properties; what it leaves is checked like the caller's message, so
-// a header AMQP cannot carry fails the call with ErrInvalidMessage.
+// other properties (a MessageId or DeliveryMode it clears is filled in
+// again); what it leaves is checked like the caller's message, so a header
+// AMQP cannot carry fails the call with ErrInvalidMessage. m is valid only
+// during the call.
 //
 // The function it returns, if not nil, receives the message's outcome
 // exactly once: for Publish in the caller's goroutine just before Publish
@@ -35,11 +37,13 @@ import (
 type PublishHook func(ctx context.Context, m *OutgoingMessage) (done func(PublishResult))
 
 // ConsumeHook wraps the handler of every consumer of the client
-// ([Config.ConsumeHooks]): it returns a Handler that calls next, typically
-// with a context derived from ctx and the delivery (for instance one that
-// carries a span started from the delivery's headers), and may look at what
-// next decided. The first hook is the outermost. Hooks run on the
-// consumer's handler goroutines, like the handler.
+// ([Config.ConsumeHooks]); Client.Consume calls it once, and refuses a
+// nil Handler with ErrInvalidArgument. It returns a Handler that calls
+// next, typically with a context derived from ctx and the delivery (for
+// instance one that carries a span started from the delivery's headers),
+// and may look at what next decided. The first hook is the outermost. The
+// Handler it returns runs on the consumer's handler goroutines, like the
+// handler.
 type ConsumeHook func(next Handler) Handler
 
 // OutgoingMessage is a message on its way to the broker, as a PublishHook
