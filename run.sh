@@ -25,11 +25,14 @@ vet() {
 	fi
 	go vet ./...
 	go vet -tags integration ./...
+	# amqpha/otelamqpha is a module of its own, which ./... leaves out.
+	(cd amqpha/otelamqpha && go vet ./... && go vet -tags integration ./...)
 }
 
 unit() {
 	echo "== unit tests (-race)"
 	go test -race -count=1 -timeout 5m ./...
+	(cd amqpha/otelamqpha && go test -race -count=1 -timeout 5m ./...)
 }
 
 fuzz() {
@@ -43,6 +46,8 @@ integration() {
 	# One package at a time: each starts its own cluster, and two cores are
 	# not enough for several at once.
 	go test -race -count=1 -tags integration -p 1 -timeout 30m ./integration/...
+	# OpenTelemetry tracing across a failover, on a 2-node cluster of its own.
+	(cd amqpha/otelamqpha && go test -race -count=1 -tags integration -timeout 10m ./...)
 }
 
 bench() {
@@ -51,6 +56,8 @@ bench() {
 	go test -run '^$' -bench 'Apply100x10|ReconcileOneChange' -benchmem ./vipd/lvs/
 	go test -tags integration -run '^$' -bench ClusterStart -benchtime 3x -timeout 10m ./integration/cluster/
 	go run ./integration/cmd/amqpha-bench -seconds 3 -rounds 3 -kills 10 -hangs 10
+	# What the tracing hooks cost per message (fake broker).
+	(cd amqpha/otelamqpha && go test -run '^$' -bench Hooks -benchtime 20000x -count 5 .)
 	go run ./integration/cmd/amqpha-bench -idle 60 -idle-hangs 10
 	# Stalls per fault kind (kill, hang, stop, drain, cut) of the clients' node
 	# and of the queues' leader, amqpha vs a hand-written amqp091-go loop side

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/amqpha/amqpha/balancer"
@@ -137,6 +138,15 @@ type Config struct {
 	// Nil, the default, costs a nil check. Package
 	// github.com/amqpha/amqpha/amqpha/prommetrics adapts it to Prometheus.
 	Metrics Metrics
+
+	// PublishHooks run for every message the client's publishers take, in
+	// the publishing goroutine, and hear each one's outcome (see
+	// PublishHook); ConsumeHooks wrap every consumer's handler, the first
+	// outermost (see ConsumeHook). Package
+	// github.com/amqpha/amqpha/amqpha/otelamqpha makes OpenTelemetry spans
+	// with them. Nil entries are refused.
+	PublishHooks []PublishHook
+	ConsumeHooks []ConsumeHook
 }
 
 // One rule holds for every duration in Config, PublisherConfig and
@@ -203,6 +213,9 @@ func (c Config) Validate() error {
 	if c.Connections < 0 || c.Connections > maxConnections {
 		return fmt.Errorf("amqpha: config: Connections = %d, want 0 (one) to %d", c.Connections, maxConnections)
 	}
+	if err := checkHooks(c.PublishHooks, c.ConsumeHooks); err != nil {
+		return err
+	}
 	if c.EventBuffer < 0 || c.EventBuffer > maxEventBuffer {
 		return fmt.Errorf("amqpha: config: EventBuffer = %d, want 0 (the default) to %d", c.EventBuffer, maxEventBuffer)
 	}
@@ -234,6 +247,9 @@ func (c Config) withDefaults() Config {
 			c.Balancer = b
 		}
 	}
+	// The caller's slices are not read again.
+	c.PublishHooks = slices.Clone(c.PublishHooks)
+	c.ConsumeHooks = slices.Clone(c.ConsumeHooks)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -107,11 +107,17 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		cfg.Tag = fmt.Sprintf("amqpha-%s-%d", hex.EncodeToString(b[:]), consumerSeq.Add(1))
 	}
 	cfg.Args = cloneTable(cfg.Args)
+	handler, err := wrapHandler(handler, c.cfg.ConsumeHooks)
+	if err != nil {
+		return nil, err
+	}
 	sup, err := c.consumeSupervisor()
 	if err != nil {
 		return nil, err
 	}
-	hard, hardCancel := context.WithCancel(context.Background())
+	// Handlers' contexts carry ctx's values (a logger, a span), not its
+	// end: ctx bounds only this call.
+	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	k := &Consumer{
 		c:          c,
 		sup:        sup,

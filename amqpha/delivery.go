@@ -48,7 +48,9 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", int(a))
 }
 
-// Handler handles one delivery and says what to do with it. ctx ends when
+// Handler handles one delivery and says what to do with it. ctx carries
+// the values of the context given to Client.Consume (not its end, which
+// bounds only Consume), as changed by Config.ConsumeHooks. It ends when
 // the delivery's connection or channel is lost (its acknowledgement can no
 // longer reach the broker, which will deliver the message again) or when
 // Consumer.Close gives up waiting. Handlers run on the consumer's
@@ -86,6 +88,15 @@ func (d *Delivery) Nack(requeue bool) error {
 // Reject refuses the delivery (basic.reject). Errors as for Ack.
 func (d *Delivery) Reject(requeue bool) error {
 	return d.settle("reject", refusal(Reject, requeue), func() error { return d.Delivery.Reject(requeue) })
+}
+
+// Queue is the current name of the queue the delivery's consumer reads
+// (a server-named queue's name changes after a failover).
+func (d *Delivery) Queue() string {
+	if d.s == nil {
+		return ""
+	}
+	return d.s.k.Queue()
 }
 
 // Stale reports whether the delivery's channel is gone, so that it can no

@@ -105,6 +105,16 @@
 // queue renamed, consumer cancelled and registered) in order, on one
 // goroutine of the client's; the connections never wait for it.
 //
+// # Hooks and tracing
+//
+// [Config.PublishHooks] run for every message in the publishing goroutine
+// (they may add headers) and hear its outcome once, with every resend;
+// [Config.ConsumeHooks] wrap every handler. They never run where confirms
+// are handled. A handler's context carries the values of the context given
+// to [Client.Consume]. Package otelamqpha (module
+// github.com/amqpha/amqpha/amqpha/otelamqpha) makes OpenTelemetry spans
+// with them; amqpha itself does not depend on OpenTelemetry.
+//
 // # Metrics
 //
 // [Config.Metrics] takes a [Metrics]: publishes, confirms with their

@@ -448,6 +448,7 @@ func (s *session) onConfirm(conf amqp.Confirmation) {
 	if c == nil {
 		return
 	}
+	c.notePeer(s.conn)
 	switch {
 	case conf.Ack && returned:
 		c.settle(fmt.Errorf("%w: exchange %q, routing key %q", ErrUnroutable, c.exchange, c.key))
@@ -598,6 +599,7 @@ func (s *session) die(chErr *amqp.Error) {
 				continue
 			}
 		}
+		c.noteResend(resendReasonFor(chErr), s.conn)
 		s.p.requeue(c)
 	}
 	if len(culprits) > 0 || suspects {

@@ -80,3 +80,4 @@ if ! command -v go >/dev/null; then
 	exit 1
 fi
 go mod download
+(cd amqpha/otelamqpha && go mod download) # its own module (OpenTelemetry)
