@@ -51,6 +51,7 @@ type pendingPublish struct {
 type conn struct {
 	s         *Server
 	id        int
+	node      *node
 	nc        net.Conn
 	br        *bufio.Reader
 	done      chan struct{} // closed by shutdown
@@ -78,10 +79,11 @@ type conn struct {
 	ended    bool
 }
 
-func newConn(s *Server, id int, nc net.Conn) *conn {
+func newConn(s *Server, id int, nc net.Conn, n *node) *conn {
 	c := &conn{
 		s:         s,
 		id:        id,
+		node:      n,
 		nc:        nc,
 		br:        bufio.NewReader(nc),
 		done:      make(chan struct{}),
@@ -177,6 +179,8 @@ func (c *conn) gate(handshake bool) bool {
 		c.s.mu.Lock()
 		var wait chan struct{}
 		switch {
+		case c.node.hung:
+			wait = c.node.hungCh
 		case c.s.stopReading:
 			wait = c.s.stopCh
 		case c.s.blocked && !handshake:
