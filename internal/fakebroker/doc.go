@@ -98,8 +98,9 @@
 //     if set) with x-death and x-first-death-* headers, or is dropped.
 //   - queue.purge and queue.delete count the ready messages; queue.delete
 //     honours if-unused and if-empty (406).
-//   - tx.select, tx.commit, tx.rollback, basic.recover and
-//     basic.recover-async close the connection with 540 NOT_IMPLEMENTED.
+//   - tx.select, tx.commit, tx.rollback, basic.recover,
+//     basic.recover-async and channel.flow with active false close the
+//     connection with 540 NOT_IMPLEMENTED.
 //   - Not modelled: message TTL and expiration, queue length limits
 //     (x-max-length and x-overflow), priorities, delivery limits, single
 //     active consumer, streams; such arguments are kept (they count in

@@ -658,6 +658,13 @@ func (c *conn) answerStored(ch *channel, m *inMethod, at time.Time) bool {
 		c.enqueue(&outItem{lane: c.ch0, at: at, kind: itemConnClose,
 			data: closeFrame(0, 540, fmt.Sprintf("NOT_IMPLEMENTED - %s is not supported by this test server", m.key), m.key)})
 		return true
+	case chanFlow:
+		if !m.active {
+			// RabbitMQ does not let a client stop a channel's deliveries.
+			c.enqueue(&outItem{lane: c.ch0, at: at, kind: itemConnClose,
+				data: closeFrame(0, 540, "NOT_IMPLEMENTED - active=false", m.key)})
+			return true
+		}
 	case bQos:
 		cs := s.store.chanLocked(c, ch)
 		if m.global {

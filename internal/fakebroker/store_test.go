@@ -318,6 +318,7 @@ func TestStoreRefusals(t *testing.T) {
 			return ch.ExchangeDeclare("y", "x-delayed-message", true, false, false, false, nil)
 		}, 503, "unknown exchange type"},
 		{"tx.select", func(ch *amqp.Channel) error { return ch.Tx() }, 540, "tx.select"},
+		{"channel.flow false", func(ch *amqp.Channel) error { return ch.Flow(false) }, 540, "active=false"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			wantAMQPError(t, c.do(channelOf(t, s)), c.code, c.sub)
