@@ -106,3 +106,27 @@ func TestPublishInputs(t *testing.T) {
 		t.Fatal("an undeclared queue has messages")
 	}
 }
+
+func TestNodeIndex(t *testing.T) {
+	srv := amqphatest.NewServer(t)
+	u := srv.URL(2)
+	host := strings.TrimSuffix(strings.TrimPrefix(u, "amqp://guest:guest@"), "/")
+	for _, c := range []struct {
+		addr string
+		want int
+	}{
+		{u, 2},
+		{"amqp://guest:xxxxx@" + host + "/", 2},
+		{"amqp://other:pw@" + host + "/vhost", 2},
+		{host, 2},
+		{srv.URL(0), 0},
+		{"", -1},
+		{"amqp://127.0.0.1:1/", -1},
+		{"not a url", -1},
+		{"%zz", -1},
+	} {
+		if got := srv.NodeIndex(c.addr); got != c.want {
+			t.Errorf("NodeIndex(%q) = %d, want %d", c.addr, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package amqphatest
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -107,6 +108,25 @@ func (s *Server) Nodes() int { return s.fb.Nodes() }
 // user, password and vhost are accepted. It panics if i is not 0 to
 // Nodes()-1, like an index out of range.
 func (s *Server) URL(i int) string { return s.fb.NodeURL(i) }
+
+// NodeIndex returns the index of the node addr names, or -1 if it names
+// none. addr is a node's URI as URL returns it or as amqpha reports it
+// (Client.Node, Client.ConsumerNode, Event.Node: the password replaced), or
+// its "127.0.0.1:PORT", so a test can hit the node the client is on:
+//
+//	srv.Kill(srv.NodeIndex(client.Node()))
+func (s *Server) NodeIndex(addr string) int {
+	host := addr
+	if u, err := url.Parse(addr); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	for i := range s.Nodes() {
+		if s.fb.NodeAddr(i) == host {
+			return i
+		}
+	}
+	return -1
+}
 
 // URLs returns every node's AMQP URI, in node order.
 func (s *Server) URLs() []string {

@@ -70,20 +70,6 @@ func wait(t *testing.T, srv *amqphatest.Server, what string, cond func() bool) {
 	}
 }
 
-// nodeOf returns the index of the node whose URL is addr's node, -1 if none.
-func nodeOf(srv *amqphatest.Server, node string) int {
-	for i, u := range srv.URLs() {
-		if u == node || redacted(u) == node {
-			return i
-		}
-	}
-	return -1
-}
-
-func redacted(u string) string {
-	return "amqp://guest:xxxxx@" + u[len("amqp://guest:guest@"):]
-}
-
 func TestPublishConsumeAck(t *testing.T) {
 	srv := amqphatest.NewServer(t)
 	c := dial(t, srv, nil)
@@ -159,7 +145,7 @@ func TestKillRedelivers(t *testing.T) {
 	}
 	t.Cleanup(func() { close(release); _ = k.Close(context.Background()) })
 	<-first
-	node := nodeOf(srv, c.ConsumerNode())
+	node := srv.NodeIndex(c.ConsumerNode())
 	if node < 0 {
 		t.Fatalf("consumer node %q is none of %v", c.ConsumerNode(), srv.URLs())
 	}
@@ -174,7 +160,7 @@ func TestKillRedelivers(t *testing.T) {
 	if s := <-got; !s.redelivered || s.count != int64(1) {
 		t.Fatalf("second delivery: redelivered %v, x-delivery-count %v; want true, 1", s.redelivered, s.count)
 	}
-	if now := nodeOf(srv, c.ConsumerNode()); now == node {
+	if now := srv.NodeIndex(c.ConsumerNode()); now == node {
 		t.Fatalf("consumer still on killed node %d", node)
 	}
 	if m := srv.Acked(q)[0]; !m.Redelivered || m.Deliveries != 2 || m.MessageId != "job-1" {
@@ -231,7 +217,7 @@ func TestHangFailsOver(t *testing.T) {
 	if err := pub.Publish(testCtx(t), "", q, amqp.Publishing{Body: []byte("2")}); err != nil {
 		t.Fatalf("Publish while the node hangs: %v", err)
 	}
-	if now := nodeOf(srv, c.Node()); now == hung {
+	if now := srv.NodeIndex(c.Node()); now == hung {
 		t.Fatalf("client still on hung node %d", hung)
 	}
 	for _, m := range srv.PublishedTo(q) {
@@ -369,7 +355,7 @@ func TestShutdownMovesClient(t *testing.T) {
 		}
 	})
 	pub := publisher(t, c, amqpha.PublisherConfig{AllowUnroutable: true})
-	node := nodeOf(srv, c.Node())
+	node := srv.NodeIndex(c.Node())
 	srv.Shutdown(node)
 	var e amqpha.Event
 	select {
@@ -443,7 +429,7 @@ func TestExclusiveQueueFollowsFailover(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	before := c.QueueName(q)
-	srv.Kill(nodeOf(srv, c.Node()))
+	srv.Kill(srv.NodeIndex(c.Node()))
 	wait(t, srv, "the queue declared again", func() bool {
 		now := c.QueueName(q)
 		return now != before && srv.Consumers(now) == 1
@@ -491,10 +477,10 @@ func TestHangHoldsUnackedUntilKill(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	<-holding
-	hung := nodeOf(srv, c.ConsumerNode())
+	hung := srv.NodeIndex(c.ConsumerNode())
 	srv.Hang(hung)
 	wait(t, srv, "the consumer to move", func() bool {
-		n := nodeOf(srv, c.ConsumerNode())
+		n := srv.NodeIndex(c.ConsumerNode())
 		return n >= 0 && n != hung && srv.Consumers(q) == 2
 	})
 	if _, err := srv.Publish("", q, amqp.Publishing{Body: []byte("second")}); err != nil {
