@@ -420,3 +420,28 @@ func TestNodes(t *testing.T) {
 		s.Kill(3)
 	}()
 }
+
+// A hung node writes nothing, deliveries included, until Revive.
+func TestHangWritesNothing(t *testing.T) {
+	s := Start(t, WithNodes(2))
+	conn := dial(t, s)
+	ch, err := conn.Channel()
+	mustDo(t, "channel", err)
+	ds, err := ch.Consume("q", "", true, false, false, false, nil)
+	mustDo(t, "consume", err)
+	s.Hang(0)
+	mustDo(t, "deliver", s.Deliver("q", Properties{}, []byte("held")))
+	// A connection to the other node works meanwhile: the hang is node 0's.
+	other, err := amqp.Dial(s.NodeURL(1))
+	mustDo(t, "dial node 1", err)
+	mustDo(t, "close node 1", other.Close())
+	select {
+	case d := <-ds:
+		t.Fatalf("a hung node delivered %q", d.Body)
+	default:
+	}
+	s.Revive(0)
+	if d := recv(t, ds, "delivery after Revive"); string(d.Body) != "held" {
+		t.Fatalf("got %q", d.Body)
+	}
+}
