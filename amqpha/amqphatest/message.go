@@ -48,7 +48,7 @@ func (m Message) Stored() bool { return len(m.Queues) > 0 }
 func toProps(p amqp.Publishing) fakebroker.Properties {
 	var h map[string]any
 	if p.Headers != nil {
-		h = map[string]any(p.Headers)
+		h, _ = toServer(p.Headers).(map[string]any)
 	}
 	return fakebroker.Properties{
 		ContentType: p.ContentType, ContentEncoding: p.ContentEncoding, Headers: h,
@@ -62,7 +62,7 @@ func toProps(p amqp.Publishing) fakebroker.Properties {
 func toPublishing(p fakebroker.Properties, body []byte) amqp.Publishing {
 	var h amqp.Table
 	if p.Headers != nil {
-		h = amqp.Table(p.Headers)
+		h, _ = toClient(p.Headers).(amqp.Table)
 	}
 	return amqp.Publishing{
 		ContentType: p.ContentType, ContentEncoding: p.ContentEncoding, Headers: h,
@@ -88,4 +88,52 @@ func fromStored(ms []fakebroker.Message, queue string) []Message {
 		}
 	}
 	return out
+}
+
+// toClient converts a header value as the server decoded it to the types
+// amqp091-go gives a consumer: nested tables as amqp.Table, decimals as
+// amqp.Decimal.
+func toClient(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		t := make(amqp.Table, len(v))
+		for k, x := range v {
+			t[k] = toClient(x)
+		}
+		return t
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = toClient(x)
+		}
+		return out
+	case fakebroker.Decimal:
+		return amqp.Decimal{Scale: v.Scale, Value: v.Value}
+	}
+	return v
+}
+
+// toServer converts a header value from amqp091-go's types to the server's;
+// values of other types stay as they are (the server refuses those it
+// cannot encode).
+func toServer(v any) any {
+	switch v := v.(type) {
+	case amqp.Table:
+		return toServer(map[string]any(v))
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = toServer(x)
+		}
+		return m
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = toServer(x)
+		}
+		return out
+	case amqp.Decimal:
+		return fakebroker.Decimal{Scale: v.Scale, Value: v.Value}
+	}
+	return v
 }
