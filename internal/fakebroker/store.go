@@ -165,23 +165,28 @@ func matches(kind string, b binding, key string, headers map[string]any) bool {
 }
 
 // topicMatch matches words against a binding pattern: "*" is one word, "#"
-// zero or more.
+// zero or more. It takes time proportional to len(pattern)*len(words)
+// whatever the pattern (a naive backtracking match is exponential in the
+// number of "#").
 func topicMatch(pattern, words []string) bool {
-	if len(pattern) == 0 {
-		return len(words) == 0
-	}
-	switch pattern[0] {
-	case "#":
-		for i := 0; i <= len(words); i++ {
-			if topicMatch(pattern[1:], words[i:]) {
-				return true
+	// ok[j]: pattern[:i] matches words[:j], for the current i.
+	ok := make([]bool, len(words)+1)
+	ok[0] = true
+	for _, p := range pattern {
+		next := make([]bool, len(words)+1)
+		for j := range next {
+			switch p {
+			case "#":
+				next[j] = ok[j] || j > 0 && next[j-1]
+			case "*":
+				next[j] = j > 0 && ok[j-1]
+			default:
+				next[j] = j > 0 && ok[j-1] && words[j-1] == p
 			}
 		}
-		return false
-	case "*":
-		return len(words) > 0 && topicMatch(pattern[1:], words[1:])
+		ok = next
 	}
-	return len(words) > 0 && words[0] == pattern[0] && topicMatch(pattern[1:], words[1:])
+	return ok[len(words)]
 }
 
 // headersMatch applies a headers binding: x-match "any" needs one matching
