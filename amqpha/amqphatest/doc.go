@@ -62,6 +62,10 @@
 //     redeliveries carry x-delivery-count;
 //   - dead-lettering of nacked and rejected messages to x-dead-letter-exchange
 //     (and x-dead-letter-routing-key), with x-death headers;
+//   - queue length limits: x-max-length and x-max-length-bytes with
+//     x-overflow drop-head (dead-letters the oldest), reject-publish (nacks
+//     the publish: ErrNacked) and reject-publish-dlx; a quorum queue's
+//     x-delivery-limit (a message returned more often is dead-lettered);
 //   - RabbitMQ's refusals: redeclaring a queue or exchange with other
 //     properties or arguments (406), a quorum queue that is exclusive,
 //     auto-delete or not durable (406), reserved "amq." names (403), missing
@@ -83,9 +87,8 @@
 // leader to elect and no nack while one is elected (use NackNext for that).
 // Nothing is written to disk. Not modelled, though their arguments are
 // accepted and kept (they take part in the equivalence checks): message
-// TTL and expiration, queue length limits (x-max-length, x-overflow),
-// priorities, delivery limits (x-delivery-limit), single active consumer,
-// streams, lazy queues. There are no users or permissions, no flow control
+// TTL and expiration, priorities, single active consumer, lazy queues.
+// Streams are refused (540). There are no users or permissions, no flow control
 // (credit-based slowing of publishers), no management API, no
 // TLS, and prefetch-size is ignored. A hung node keeps the messages its
 // consumers held until Revive or Kill, where RabbitMQ would give them to

@@ -96,6 +96,8 @@ func (s *Server) onPublish(p *fakebroker.Publish) fakebroker.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case len(p.Refused) > 0: // a full queue with x-overflow reject-publish
+		m.Nacked = true
 	case s.nackAll || s.nackNext > 0:
 		if !s.nackAll {
 			s.nackNext--
@@ -107,9 +109,9 @@ func (s *Server) onPublish(p *fakebroker.Publish) fakebroker.Reply {
 		r.Unroutable = true
 	}
 	if !exists || r.Nack || r.Unroutable {
-		m.Queues = nil
+		m.Queues = nil // not stored anywhere
 	}
-	m.Returned = exists && p.Mandatory && (r.Unroutable || len(p.Queues) == 0)
+	m.Returned = exists && p.Mandatory && (r.Unroutable || len(p.Queues)+len(p.Refused) == 0)
 	s.published = append(s.published, m)
 	return r
 }

@@ -17,15 +17,18 @@ type Message struct {
 	// Mandatory is the publish's mandatory flag (Published only).
 	Mandatory bool
 	// Queues are the queues the server stored the message in: for
-	// Published, all of them, none if it was nacked, unroutable or sent to
-	// an exchange that does not exist (the server closed the channel); for
-	// Ready, Acked and Rejected, the queue asked about.
+	// Published, all of them, none if it was unroutable, nacked by
+	// NackNext or NackAll, or sent to an exchange that does not exist (the
+	// server closed the channel); a message a full queue refused (Nacked)
+	// lists the other queues it reached. For Ready, Acked and Rejected, the
+	// queue asked about.
 	Queues []string
 	// Node is the node a published message arrived on (Published only;
 	// -1 elsewhere, or if its connection ended before the server noted it).
 	Node int
-	// Nacked is set when the server answered the publish with basic.nack
-	// (NackNext, NackAll). Published only.
+	// Nacked is set when the server answered the publish with basic.nack:
+	// NackNext, NackAll, or a full queue with x-overflow reject-publish.
+	// Published only.
 	Nacked bool
 	// Returned is set when the server sent the message back with
 	// basic.return (312 NO_ROUTE): it was mandatory and no queue took it.

@@ -501,3 +501,58 @@ func TestHangHoldsUnackedUntilKill(t *testing.T) {
 	}
 	wait(t, srv, "all acked", func() bool { return len(srv.Acked(q)) == 2 && srv.Unacked(q) == 0 })
 }
+
+// A full queue with x-overflow reject-publish nacks: amqpha's Publish
+// fails with ErrNacked, as against RabbitMQ.
+func TestFullQueueNacks(t *testing.T) {
+	srv := amqphatest.NewServer(t, amqphatest.WithNodes(1))
+	c := dial(t, srv, nil)
+	q := amqpha.QuorumQueue("bounded")
+	q.Args["x-max-length"] = int64(1)
+	q.Args["x-overflow"] = "reject-publish"
+	name := declare(t, c, q)
+	pub := publisher(t, c, amqpha.PublisherConfig{NackRetryFor: -1})
+	if err := pub.Publish(testCtx(t), "", name, amqp.Publishing{Body: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(testCtx(t), "", name, amqp.Publishing{Body: []byte("2")}); !errors.Is(err, amqpha.ErrNacked) {
+		t.Fatalf("Publish to the full queue = %v, want ErrNacked", err)
+	}
+	if p := srv.Published(); !p[1].Nacked || p[1].Stored() {
+		t.Fatalf("second publish %+v: want nacked, not stored", p[1])
+	}
+}
+
+// A handler that keeps requeueing a message of a quorum queue with
+// x-delivery-limit sees it limit+1 times; then it is dead-lettered.
+func TestDeliveryLimitDeadLetters(t *testing.T) {
+	srv := amqphatest.NewServer(t, amqphatest.WithNodes(1))
+	c := dial(t, srv, nil)
+	dead := declare(t, c, amqpha.QuorumQueue("poison.dead"))
+	q := amqpha.QuorumQueue("poison")
+	q.Args["x-delivery-limit"] = int64(2)
+	q.Args["x-dead-letter-exchange"] = ""
+	q.Args["x-dead-letter-routing-key"] = dead
+	name := declare(t, c, q)
+	if _, err := srv.Publish("", name, amqp.Publishing{Body: []byte("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := 0
+	k, err := c.Consume(testCtx(t), name, amqpha.ConsumerConfig{}, func(context.Context, *amqpha.Delivery) amqpha.Action {
+		mu.Lock()
+		seen++
+		mu.Unlock()
+		return amqpha.Requeue
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(context.Background()) })
+	wait(t, srv, "the dead letter", func() bool { return len(srv.Ready(dead)) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != 3 {
+		t.Fatalf("handler saw the message %d times, want 3 (limit 2, then dead-lettered)", seen)
+	}
+}

@@ -265,14 +265,14 @@ func (c *conn) publish(ch *channel) error {
 	if s.store != nil {
 		noExchange = s.kindLocked(p.Exchange) == ""
 		if !noExchange {
-			p.Queues = s.routeLocked(p.Exchange, p.RoutingKey, p.Props.Headers)
+			p.Queues, p.Refused = s.admitLocked(s.routeLocked(p.Exchange, p.RoutingKey, p.Props.Headers), len(p.Body))
 		}
 	}
 	s.publishes = append(s.publishes, p)
 	hook := s.onPublish
 	unroutable := (p.Exchange == "" && s.queues[p.RoutingKey] == nil) || strings.HasPrefix(p.RoutingKey, "unroutable")
 	if s.store != nil {
-		unroutable = len(p.Queues) == 0
+		unroutable = len(p.Queues)+len(p.Refused) == 0
 	}
 	s.mu.Unlock()
 
@@ -294,8 +294,11 @@ func (c *conn) publish(ch *channel) error {
 	unroutable = unroutable || r.Unroutable
 	if s.store != nil && !unroutable && !r.Nack {
 		s.mu.Lock()
-		s.storeLocked(p.Queues, Message{Exchange: p.Exchange, RoutingKey: p.RoutingKey, Props: p.Props, Body: p.Body})
+		s.storeRoutedLocked(p.Queues, p.Refused, Message{Exchange: p.Exchange, RoutingKey: p.RoutingKey, Props: p.Props, Body: p.Body})
 		s.mu.Unlock()
+		if len(p.Refused) > 0 {
+			r.Nack = true // a full queue with reject-publish refused it
+		}
 	}
 	var items []*outItem
 	if r.Return || (unroutable && p.Mandatory) {

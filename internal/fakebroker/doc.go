@@ -96,14 +96,22 @@
 //     x-delivery-count. A message nacked or rejected without requeue goes
 //     to the queue's x-dead-letter-exchange (with x-dead-letter-routing-key
 //     if set) with x-death and x-first-death-* headers, or is dropped.
+//   - x-max-length and x-max-length-bytes bound a queue's ready messages:
+//     x-overflow drop-head (the default) drops or dead-letters the oldest
+//     (reason maxlen); reject-publish refuses the publish (Publish.Refused,
+//     nacked); reject-publish-dlx also dead-letters it (not for quorum
+//     queues). A quorum queue's x-delivery-limit dead-letters a message
+//     returned more often than the limit (reason delivery_limit). Such
+//     arguments of the wrong type or negative get 406; x-queue-type stream
+//     closes the connection with 540. A chain of dead-letterings deeper
+//     than 16 (full queues in a cycle) drops the message.
 //   - queue.purge and queue.delete count the ready messages; queue.delete
 //     honours if-unused and if-empty (406).
 //   - tx.select, tx.commit, tx.rollback, basic.recover,
 //     basic.recover-async and channel.flow with active false close the
 //     connection with 540 NOT_IMPLEMENTED.
-//   - Not modelled: message TTL and expiration, queue length limits
-//     (x-max-length and x-overflow), priorities, delivery limits, single
-//     active consumer, streams; such arguments are kept (they count in
+//   - Not modelled: message TTL and expiration, priorities, single active
+//     consumer, lazy mode; such arguments are kept (they count in
 //     equivalence checks) and have no effect. Vhosts share one namespace.
 //
 // Send puts a message on the server from the test; Ready, Unacked, Acked

@@ -173,9 +173,14 @@ type Publish struct {
 	Immediate  bool
 	Props      Properties
 	Body       []byte
-	// Queues are the queues the publish was routed to, in WithStore mode
-	// (set before the OnPublish hook runs, which may still prevent storing).
+	// Queues are the queues the publish was routed to and that take it, in
+	// WithStore mode (set before the OnPublish hook runs, which may still
+	// prevent storing).
 	Queues []string
+	// Refused are the queues the publish was routed to that refuse it for
+	// being full (x-overflow reject-publish or reject-publish-dlx), in
+	// WithStore mode; if there are any, the publish is nacked.
+	Refused []string
 }
 
 // Ack is a basic.ack, basic.nack or basic.reject a client sent for a

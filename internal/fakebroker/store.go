@@ -74,6 +74,7 @@ type store struct {
 	chans    map[chanKey]*chanStore
 	acked    map[string][]Message // by queue, in acknowledgement order
 	rejected map[string][]Message // nacked or rejected without requeue
+	dlDepth  int                  // dead-letterings under way, nested
 }
 
 func newStore() *store {
@@ -258,8 +259,9 @@ func sameArgs(a, b map[string]any) bool {
 	return true
 }
 
-// storeLocked appends a copy of the message to each queue and delivers what
-// it can.
+// storeLocked appends a copy of the message to each queue, delivers what it
+// can, and then drops (dead-letters) the oldest ready messages of a queue
+// past its length limits (x-overflow drop-head, the default).
 func (s *Server) storeLocked(queues []string, m Message) {
 	for _, q := range queues {
 		qi := s.queues[q]
@@ -268,8 +270,61 @@ func (s *Server) storeLocked(queues []string, m Message) {
 		}
 		qi.ready = append(qi.ready, &message{Message: m})
 		s.dispatchLocked(q)
+		for qi.overLimit(0) {
+			head := qi.ready[0]
+			qi.ready[0] = nil
+			qi.ready = qi.ready[1:]
+			s.deadLetterLocked(q, head, "maxlen")
+		}
 	}
 }
+
+// admitLocked splits the queues a message of size bytes routes to into
+// those that take it and those that refuse it: full, with x-overflow
+// reject-publish or reject-publish-dlx.
+func (s *Server) admitLocked(queues []string, size int) (take, refuse []string) {
+	for _, q := range queues {
+		qi := s.queues[q]
+		if qi != nil && qi.args["x-overflow"] != nil && qi.args["x-overflow"] != "drop-head" && qi.overLimit(size) {
+			refuse = append(refuse, q)
+		} else {
+			take = append(take, q)
+		}
+	}
+	return take, refuse
+}
+
+// storeRoutedLocked stores m in the queues that take it and dead-letters it
+// from those that refuse it with reject-publish-dlx.
+func (s *Server) storeRoutedLocked(take, refuse []string, m Message) {
+	s.storeLocked(take, m)
+	for _, q := range refuse {
+		if qi := s.queues[q]; qi != nil && qi.args["x-overflow"] == "reject-publish-dlx" {
+			s.deadLetterLocked(q, &message{Message: m}, "maxlen")
+		}
+	}
+}
+
+// overLimit reports whether the queue's ready messages, with one more of
+// extra bytes if extra > 0, break x-max-length or x-max-length-bytes: for
+// extra > 0 whether there is no room for it, otherwise whether there are
+// too many already.
+func (q *queueInfo) overLimit(extra int) bool {
+	n := int64(len(q.ready))
+	var bytes int64
+	for _, m := range q.ready {
+		bytes += int64(len(m.Body))
+	}
+	if max, ok := asInt(q.args["x-max-length"]); ok && (extra > 0 && n >= max || extra <= 0 && n > max) {
+		return true
+	}
+	if max, ok := asInt(q.args["x-max-length-bytes"]); ok && bytes+int64(max0(extra)) > max {
+		return true
+	}
+	return false
+}
+
+func max0(n int) int { return max(n, 0) }
 
 // dispatchAllLocked delivers what it can from every queue.
 func (s *Server) dispatchAllLocked() {
@@ -444,7 +499,7 @@ func (c *conn) settle(ch *channel, m *inMethod) {
 			requeue[inf.queue] = append(requeue[inf.queue], inf.msg)
 		default:
 			s.store.rejected[inf.queue] = append(s.store.rejected[inf.queue], inf.msg.Message)
-			s.deadLetterLocked(inf.queue, inf.msg)
+			s.deadLetterLocked(inf.queue, inf.msg, "rejected")
 		}
 	}
 	for q, ms := range requeue {
@@ -457,25 +512,39 @@ func (c *conn) settle(ch *channel, m *inMethod) {
 }
 
 // requeueLocked puts ms back at the head of queue, in their order, marked
-// redelivered.
+// redelivered; in a quorum queue with x-delivery-limit, a message delivered
+// more often than the limit is dead-lettered instead.
 func (s *Server) requeueLocked(queue string, ms []*message) {
 	q := s.queues[queue]
 	if q == nil {
 		return
 	}
+	limit, limited := asInt(q.args["x-delivery-limit"])
+	limited = limited && q.args["x-queue-type"] == "quorum"
+	keep := ms[:0:0]
 	for _, m := range ms {
+		if limited && int64(m.Deliveries) > limit {
+			s.deadLetterLocked(queue, m, "delivery_limit")
+			continue
+		}
 		m.Redelivered = true
+		keep = append(keep, m)
 	}
-	q.ready = append(slices.Clip(ms), q.ready...)
+	q.ready = append(keep, q.ready...)
 }
 
-// deadLetterLocked routes a rejected message of queue to the queue's
-// x-dead-letter-exchange, if it has one, with x-death headers.
-func (s *Server) deadLetterLocked(queue string, m *message) {
+// deadLetterLocked routes a message leaving queue for reason ("rejected",
+// "maxlen", "delivery_limit") to the queue's x-dead-letter-exchange, if it
+// has one, with x-death headers; without one it is dropped. A chain of
+// dead-letterings deeper than maxDeadLetterDepth (a cycle of full queues)
+// drops the message.
+func (s *Server) deadLetterLocked(queue string, m *message, reason string) {
 	q := s.queues[queue]
-	if q == nil {
+	if q == nil || s.store.dlDepth >= maxDeadLetterDepth {
 		return
 	}
+	s.store.dlDepth++
+	defer func() { s.store.dlDepth-- }()
 	dlx, ok := q.args["x-dead-letter-exchange"].(string)
 	if !ok || s.kindLocked(dlx) == "" && dlx != "" {
 		return
@@ -490,17 +559,38 @@ func (s *Server) deadLetterLocked(queue string, m *message) {
 	for k, v := range d.Props.Headers {
 		h[k] = v
 	}
-	h["x-death"] = []any{map[string]any{
-		"count": int64(1), "reason": "rejected", "queue": queue, "time": time.Now(),
-		"exchange": m.Exchange, "routing-keys": []any{m.RoutingKey},
-	}}
+	h["x-death"] = addDeath(h["x-death"], queue, reason, m)
 	if _, ok := h["x-first-death-queue"]; !ok {
 		h["x-first-death-queue"] = queue
-		h["x-first-death-reason"] = "rejected"
+		h["x-first-death-reason"] = reason
 		h["x-first-death-exchange"] = m.Exchange
 	}
 	d.Props.Headers = h
 	s.storeLocked(s.routeLocked(dlx, key, h), d)
+}
+
+// maxDeadLetterDepth bounds chains of dead-lettering within one call.
+const maxDeadLetterDepth = 16
+
+// addDeath returns the x-death list with this death counted: the entry for
+// queue and reason (moved to the front) or a new one first.
+func addDeath(list any, queue, reason string, m *message) []any {
+	old, _ := list.([]any)
+	out := make([]any, 0, len(old)+1)
+	entry := map[string]any{
+		"count": int64(1), "reason": reason, "queue": queue, "time": time.Now(),
+		"exchange": m.Exchange, "routing-keys": []any{m.RoutingKey},
+	}
+	for _, e := range old {
+		t, ok := e.(map[string]any)
+		if ok && t["queue"] == queue && t["reason"] == reason {
+			n, _ := asInt(t["count"])
+			entry["count"] = n + 1
+			continue
+		}
+		out = append(out, e)
+	}
+	return append([]any{entry}, out...)
 }
 
 // forgetStoreLocked requeues the unsettled deliveries of the channels for
@@ -693,6 +783,14 @@ func (c *conn) checkQueueDeclareLocked(m *inMethod, closeCh func(uint16, string,
 	if strings.HasPrefix(m.queue, "amq.") {
 		return closeCh(403, "queue name '%s' contains reserved prefix 'amq.*'", m.queue)
 	}
+	if typ := m.args["x-queue-type"]; typ == "stream" {
+		c.enqueue(&outItem{lane: c.ch0, kind: itemConnClose,
+			data: closeFrame(0, 540, "NOT_IMPLEMENTED - this test server has no streams", m.key)})
+		return true
+	}
+	if bad, why := badQueueArg(m.args); bad != "" {
+		return closeCh(406, "invalid arg '%s' for queue '%s' in vhost '%s': %s", bad, m.queue, vhost, why)
+	}
 	q := c.s.queues[m.queue]
 	if q == nil || m.queue == "" {
 		// A new queue: a quorum queue cannot be exclusive, auto-delete or
@@ -730,6 +828,40 @@ func (c *conn) checkQueueDeclareLocked(m *inMethod, closeCh func(uint16, string,
 		}
 	}
 	return false
+}
+
+// badQueueArg returns the first queue argument the server would misread,
+// and why, or "". Limits must be integers of at least 0; x-overflow and
+// x-queue-type must name what the server implements.
+func badQueueArg(args map[string]any) (name, why string) {
+	for _, k := range []string{"x-max-length", "x-max-length-bytes", "x-delivery-limit"} {
+		v, ok := args[k]
+		if !ok {
+			continue
+		}
+		n, isInt := asInt(v)
+		switch {
+		case !isInt:
+			return k, fmt.Sprintf("{unacceptable_type,%T}", v)
+		case n < 0:
+			return k, fmt.Sprintf("{value_negative,%d}", n)
+		}
+	}
+	if v, ok := args["x-overflow"]; ok {
+		ok := v == "drop-head" || v == "reject-publish" || v == "reject-publish-dlx" && args["x-queue-type"] != "quorum"
+		if !ok {
+			return "x-overflow", fmt.Sprintf("{unknown_overflow,%v}", v)
+		}
+	}
+	if v, ok := args["x-queue-type"]; ok && v != "classic" && v != "quorum" {
+		return "x-queue-type", fmt.Sprintf("{unknown_queue_type,%v}", v)
+	}
+	if v, ok := args["x-dead-letter-exchange"]; ok {
+		if _, isString := v.(string); !isString {
+			return "x-dead-letter-exchange", fmt.Sprintf("{unacceptable_type,%T}", v)
+		}
+	}
+	return "", ""
 }
 
 func argNames(a, b map[string]any) []string {
@@ -776,9 +908,10 @@ func (c *conn) getLocked(ch *channel, m *inMethod, q *queueInfo, at time.Time) b
 
 // Send routes a message as if a client had published it to exchange with
 // routing key key, stores it in every queue it reaches and delivers it to
-// their consumers. It returns the queues, empty if the message was
-// unroutable (and is dropped), and an error if the server was not started
-// WithStore or the exchange does not exist.
+// their consumers. It returns the queues that took it, none if the message
+// was unroutable or refused by full queues (x-overflow reject-publish), and
+// an error if the server was not started WithStore or the exchange does not
+// exist.
 func (s *Server) Send(exchange, key string, p Properties, body []byte) ([]string, error) {
 	if len(exchange) > 255 || len(key) > 255 {
 		return nil, fmt.Errorf("fakebroker: exchange and routing key are short strings, at most 255 bytes (got %d and %d)", len(exchange), len(key))
@@ -794,9 +927,9 @@ func (s *Server) Send(exchange, key string, p Properties, body []byte) ([]string
 	if s.kindLocked(exchange) == "" {
 		return nil, fmt.Errorf("fakebroker: no exchange %q", exchange)
 	}
-	queues := s.routeLocked(exchange, key, p.Headers)
-	s.storeLocked(queues, Message{Exchange: exchange, RoutingKey: key, Props: p, Body: slices.Clone(body)})
-	return queues, nil
+	take, refuse := s.admitLocked(s.routeLocked(exchange, key, p.Headers), len(body))
+	s.storeRoutedLocked(take, refuse, Message{Exchange: exchange, RoutingKey: key, Props: p, Body: slices.Clone(body)})
+	return take, nil
 }
 
 // Ready returns copies of the messages waiting in queue (not delivered, or

@@ -445,3 +445,117 @@ func TestHangWritesNothing(t *testing.T) {
 		t.Fatalf("got %q", d.Body)
 	}
 }
+
+func TestStoreLengthLimits(t *testing.T) {
+	s := Start(t, WithStore())
+	ch := confirmChannel(t, dial(t, s))
+	mustDo(t, "dlx", ch.ExchangeDeclare("dlx", "fanout", true, false, false, false, nil))
+	declareQ(t, ch, "dead", nil)
+	mustDo(t, "bind", ch.QueueBind("dead", "", "dlx", false, nil))
+	declareQ(t, ch, "head", amqp.Table{"x-max-length": int64(2), "x-dead-letter-exchange": "dlx"})
+	declareQ(t, ch, "reject", amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"})
+	declareQ(t, ch, "rejectdlx", amqp.Table{"x-max-length-bytes": int64(5), "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": "dlx"})
+	for i := range 3 {
+		if !waitConfirm(t, publish(t, ch, "head", true, amqp.Publishing{Body: fmt.Appendf(nil, "%d", i)})) {
+			t.Fatal("drop-head nacked")
+		}
+	}
+	if r := s.Ready("head"); len(r) != 2 || string(r[0].Body) != "1" {
+		t.Fatalf("drop-head queue holds %d, first %q; want 2, first \"1\"", len(r), r[0].Body)
+	}
+	waitFor(t, s, "the dropped head dead-lettered", func() bool { return len(s.Ready("dead")) == 1 })
+	if d := s.Ready("dead")[0]; string(d.Body) != "0" || d.Props.Headers["x-first-death-reason"] != "maxlen" {
+		t.Fatalf("dead letter %q reason %v", d.Body, d.Props.Headers["x-first-death-reason"])
+	}
+	if !waitConfirm(t, publish(t, ch, "reject", true, amqp.Publishing{Body: []byte("a")})) {
+		t.Fatal("first publish to reject-publish queue nacked")
+	}
+	if waitConfirm(t, publish(t, ch, "reject", true, amqp.Publishing{Body: []byte("b")})) {
+		t.Fatal("publish to a full reject-publish queue acked")
+	}
+	if p := s.Publishes(); fmt.Sprint(p[len(p)-1].Refused) != "[reject]" || len(p[len(p)-1].Queues) != 0 {
+		t.Fatalf("refused publish recorded with Queues %v Refused %v", p[len(p)-1].Queues, p[len(p)-1].Refused)
+	}
+	if !waitConfirm(t, publish(t, ch, "rejectdlx", true, amqp.Publishing{Body: []byte("12345")})) {
+		t.Fatal("a message of exactly x-max-length-bytes nacked")
+	}
+	if waitConfirm(t, publish(t, ch, "rejectdlx", true, amqp.Publishing{Body: []byte("6")})) {
+		t.Fatal("publish past x-max-length-bytes acked")
+	}
+	waitFor(t, s, "the refused message dead-lettered", func() bool { return len(s.Ready("dead")) == 2 })
+	if got, _ := s.Send("", "reject", Properties{}, []byte("c")); len(got) != 0 {
+		t.Fatalf("Send to a full reject-publish queue stored in %v", got)
+	}
+}
+
+func TestStoreDeliveryLimit(t *testing.T) {
+	s := Start(t, WithStore())
+	ch := channelOf(t, s)
+	declareQ(t, ch, "dead", nil)
+	declareQ(t, ch, "q", amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int64(1), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dead"})
+	_, err := s.Send("", "q", Properties{}, []byte("m"))
+	mustDo(t, "send", err)
+	ds, err := ch.Consume("q", "", false, false, false, false, nil)
+	mustDo(t, "consume", err)
+	for i := range 2 {
+		d := recv(t, ds, "delivery")
+		if want := i > 0; d.Redelivered != want {
+			t.Fatalf("delivery %d redelivered %v", i+1, d.Redelivered)
+		}
+		mustDo(t, "requeue", d.Nack(false, true))
+	}
+	waitFor(t, s, "dead-lettered after the limit", func() bool { return len(s.Ready("dead")) == 1 })
+	if r := s.Ready("dead")[0].Props.Headers["x-first-death-reason"]; r != "delivery_limit" {
+		t.Fatalf("reason %v, want delivery_limit", r)
+	}
+	if len(s.Ready("q")) != 0 || s.Unacked("q") != 0 {
+		t.Fatal("the message is still in q")
+	}
+}
+
+// A full drop-head queue dead-lettering into itself ends (the chain is
+// bounded) instead of recursing forever.
+func TestStoreDeadLetterCycle(t *testing.T) {
+	s := Start(t, WithStore())
+	ch := channelOf(t, s)
+	declareQ(t, ch, "loop", amqp.Table{"x-max-length": int64(1), "x-dead-letter-exchange": ""})
+	// The default exchange with the queue's own name as the routing key.
+	_, err := s.Send("", "loop", Properties{}, []byte("1"))
+	mustDo(t, "send", err)
+	_, err = s.Send("", "loop", Properties{}, []byte("2"))
+	mustDo(t, "send", err)
+	if n := len(s.Ready("loop")); n != 1 {
+		t.Fatalf("loop holds %d messages, want 1", n)
+	}
+}
+
+func TestStoreBadQueueArgs(t *testing.T) {
+	s := Start(t, WithStore())
+	for _, c := range []struct {
+		args amqp.Table
+		code int
+		sub  string
+	}{
+		{amqp.Table{"x-max-length": int64(-1)}, 406, "invalid arg 'x-max-length'"},
+		{amqp.Table{"x-max-length": "10"}, 406, "invalid arg 'x-max-length'"},
+		{amqp.Table{"x-max-length-bytes": int32(-5)}, 406, "value_negative"},
+		{amqp.Table{"x-delivery-limit": 1.5}, 406, "invalid arg 'x-delivery-limit'"},
+		{amqp.Table{"x-overflow": "drop-tail"}, 406, "invalid arg 'x-overflow'"},
+		{amqp.Table{"x-overflow": "reject-publish-dlx", "x-queue-type": "quorum"}, 406, "invalid arg 'x-overflow'"},
+		{amqp.Table{"x-queue-type": "lazy"}, 406, "invalid arg 'x-queue-type'"},
+		{amqp.Table{"x-dead-letter-exchange": int32(1)}, 406, "invalid arg 'x-dead-letter-exchange'"},
+		{amqp.Table{"x-queue-type": "stream"}, 540, "no streams"},
+	} {
+		t.Run(fmt.Sprint(c.args), func(t *testing.T) {
+			_, err := channelOf(t, s).QueueDeclare("bad", true, false, false, false, c.args)
+			wantAMQPError(t, err, c.code, c.sub)
+		})
+	}
+	if s.HasQueue("bad") {
+		t.Fatal("a queue with a bad argument was declared")
+	}
+	for i, args := range []amqp.Table{{"x-max-length": int64(0)}, {"x-overflow": "reject-publish", "x-queue-type": "quorum"}, {"x-queue-type": "classic"}} {
+		_, err := channelOf(t, s).QueueDeclare(fmt.Sprint("ok", i), true, false, false, false, args)
+		mustDo(t, fmt.Sprint("declare with ", args), err)
+	}
+}
