@@ -33,8 +33,9 @@
 //     PublisherConfig.NackRetryFor before returning ErrNacked.
 //   - [Server.ReturnNext]: publishes are unroutable (mandatory ones come
 //     back with basic.return: ErrUnroutable).
-//   - [Server.Block]: a resource alarm; connection.blocked, and nothing is
-//     read until [Server.Unblock] (ErrBlocked or a wait, as configured).
+//   - [Server.Block]: a resource alarm; publishing connections get
+//     connection.blocked and are read no further until [Server.Unblock]
+//     (ErrBlocked or a wait, as configured); consuming ones go on.
 //
 // # What it implements
 //

@@ -33,12 +33,14 @@ func (s *Server) Hang(i int) { s.fb.Hang(i) }
 // client has not given up on them meanwhile). It panics if i is not a node.
 func (s *Server) Revive(i int) { s.fb.Revive(i) }
 
-// Block raises a resource alarm: every connection is sent
-// connection.blocked with reason (at most 255 bytes), and the server reads
-// nothing more from any of them until Unblock, so publishes wait unconfirmed
-// (amqpha's Publish then waits within its context or, with FailWhenBlocked,
-// fails with ErrBlocked). Consumers' deliveries still go out. It panics if
-// reason is longer than 255 bytes.
+// Block raises a resource alarm, which blocks publishing connections as
+// RabbitMQ's do: every connection that has published is sent
+// connection.blocked with reason (at most 255 bytes) and read no further
+// until Unblock, so its publishes wait unconfirmed (amqpha's Publish then
+// waits within its context or, with FailWhenBlocked, fails with
+// ErrBlocked); a connection that publishes for the first time meanwhile is
+// blocked at that publish. Connections that only consume go on receiving
+// and acknowledging. It panics if reason is longer than 255 bytes.
 func (s *Server) Block(reason string) {
 	if len(reason) > 255 {
 		panic(fmt.Sprintf("amqphatest: Block: reason is %d bytes, AMQP allows at most 255", len(reason)))

@@ -26,6 +26,9 @@ func (c *conn) channelMethod(ch *channel, m *inMethod) error {
 	switch m.key {
 	case bPublish:
 		ch.pending = &pendingPublish{m: *m}
+		if c.s.store != nil {
+			c.s.noteBlockedPublisher(c)
+		}
 		return nil
 	case bAck, bNack, bReject:
 		a := Ack{Conn: c.id, Channel: int(ch.id), Tag: m.deliveryTag, Multiple: m.multiple,

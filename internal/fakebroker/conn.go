@@ -69,6 +69,7 @@ type conn struct {
 	open        bool // past connection.open-ok
 	capBlocked  bool // client announced the connection.blocked capability
 	sentBlocked bool
+	published   bool // has sent basic.publish (WithStore: Block applies)
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -183,7 +184,7 @@ func (c *conn) gate(handshake bool) bool {
 			wait = c.node.hungCh
 		case c.s.stopReading:
 			wait = c.s.stopCh
-		case c.s.blocked && !handshake:
+		case c.s.blocked && !handshake && (c.s.store == nil || c.published):
 			wait = c.s.blockCh
 		}
 		c.s.mu.Unlock()
@@ -281,7 +282,7 @@ func (c *conn) handshake() error {
 	c.s.connections++
 	c.s.openConns++
 	c.enqueue(&outItem{lane: c.ch0, at: delayed(rec.reply), data: methodFrame(0, connOpenOk, func(e *encoder) { e.shortstr("") })})
-	if c.s.blocked && c.capBlocked {
+	if c.s.blocked && c.capBlocked && c.s.store == nil {
 		c.sentBlocked = true
 		c.enqueue(&outItem{lane: c.ch0, data: blockedFrame(c.s.blockReason)})
 	}

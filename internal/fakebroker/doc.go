@@ -110,6 +110,11 @@
 //   - tx.select, tx.commit, tx.rollback, basic.recover,
 //     basic.recover-async and channel.flow with active false close the
 //     connection with 540 NOT_IMPLEMENTED.
+//   - Block, as RabbitMQ's resource alarms, applies only to connections that
+//     have sent basic.publish: they are sent connection.blocked and not read
+//     until Unblock; a connection publishing for the first time while
+//     blocked is sent it then, and its reader stops before the content.
+//     Other connections go on.
 //   - Not modelled: message TTL and expiration, priorities, single active
 //     consumer, lazy mode; such arguments are kept (they count in
 //     equivalence checks) and have no effect. Vhosts share one namespace.

@@ -172,3 +172,20 @@ func (s *Server) Shutdown(i int) {
 		c.shutdown()
 	}
 }
+
+// noteBlockedPublisher marks c as a publishing connection. In WithStore
+// mode Block applies, as RabbitMQ's resource alarms do, only to connections
+// that publish: one that publishes for the first time while blocked is sent
+// connection.blocked now, and its reader stops before the publish's content.
+func (s *Server) noteBlockedPublisher(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.published {
+		return
+	}
+	c.published = true
+	if s.blocked && c.capBlocked && !c.sentBlocked {
+		c.sentBlocked = true
+		c.enqueue(&outItem{lane: c.ch0, data: blockedFrame(s.blockReason)})
+	}
+}

@@ -423,7 +423,7 @@ func (s *Server) Block(reason string) {
 	}
 	s.blockReason = reason
 	for _, c := range s.connList(true) {
-		if c.capBlocked && !c.sentBlocked {
+		if c.capBlocked && !c.sentBlocked && (s.store == nil || c.published) {
 			c.sentBlocked = true
 			c.enqueue(&outItem{lane: c.ch0, data: blockedFrame(reason)})
 		}

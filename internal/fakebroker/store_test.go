@@ -559,3 +559,39 @@ func TestStoreBadQueueArgs(t *testing.T) {
 		mustDo(t, fmt.Sprint("declare with ", args), err)
 	}
 }
+
+// In store mode Block stops only connections that publish, as RabbitMQ's
+// alarms do; one that first publishes while blocked is told then.
+func TestStoreBlockOnlyPublishers(t *testing.T) {
+	s := Start(t, WithStore())
+	s.DeclareQueue("q")
+	consumer := channelOf(t, s)
+	ds, err := consumer.Consume("q", "", false, false, false, false, nil)
+	mustDo(t, "consume", err)
+	pconn := dial(t, s)
+	blocked := pconn.NotifyBlocked(make(chan amqp.Blocking, 2))
+	pch := confirmChannel(t, pconn)
+	s.Block("disk")
+	_, err = s.Send("", "q", Properties{}, []byte("during"))
+	mustDo(t, "send", err)
+	mustDo(t, "ack while blocked", recv(t, ds, "delivery while blocked").Ack(false))
+	waitFor(t, s, "the consumer's ack read", func() bool { return len(s.Acked("q")) == 1 })
+	select {
+	case b := <-blocked:
+		t.Fatalf("connection.blocked %+v before publishing", b)
+	default:
+	}
+	dc := publish(t, pch, "q", true, amqp.Publishing{Body: []byte("waits")})
+	if b := recv(t, blocked, "connection.blocked at the first publish"); !b.Active || b.Reason != "disk" {
+		t.Fatalf("blocking %+v", b)
+	}
+	select {
+	case <-dc.Done():
+		t.Fatal("a blocked publish was confirmed")
+	default:
+	}
+	s.Unblock()
+	if !waitConfirm(t, dc) {
+		t.Fatal("nacked after Unblock")
+	}
+}
