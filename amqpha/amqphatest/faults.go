@@ -10,7 +10,9 @@ import (
 // cut without a word, messages delivered over them and not acknowledged go
 // back to their queues (to be delivered again, redelivered), and the node
 // resets every new connection until Revive. The queues and their messages
-// live on: they belong to the whole cluster. It panics if i is not a node.
+// live on: they belong to the whole cluster (but an exclusive queue goes
+// with the connection that declared it, as on RabbitMQ). It panics if i is
+// not a node.
 func (s *Server) Kill(i int) { s.fb.Kill(i) }
 
 // Shutdown stops node i as a broker shutting down: its clients are sent

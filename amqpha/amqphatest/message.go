@@ -95,9 +95,11 @@ func fromStored(ms []fakebroker.Message, queue string) []Message {
 
 // toClient converts a header value as the server decoded it to the types
 // amqp091-go gives a consumer: nested tables as amqp.Table, decimals as
-// amqp.Decimal.
+// amqp.Decimal. Tables and arrays are copied.
 func toClient(v any) any {
 	switch v := v.(type) {
+	case amqp.Table:
+		return toClient(map[string]any(v))
 	case map[string]any:
 		t := make(amqp.Table, len(v))
 		for k, x := range v {

@@ -56,3 +56,22 @@ func TestPropertiesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// What Published returns is the caller's to change.
+func TestPublishedIsACopy(t *testing.T) {
+	srv := amqphatest.NewServer(t, amqphatest.WithNodes(1))
+	c := dial(t, srv, nil)
+	q := declare(t, c, amqpha.QuorumQueue("copy"))
+	pub := publisher(t, c, amqpha.PublisherConfig{})
+	if err := pub.Publish(testCtx(t), "", q, amqp.Publishing{Headers: amqp.Table{"h": "v"}, Body: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	first := srv.Published()[0]
+	first.Body[0] = 'X'
+	first.Headers["h"] = "changed"
+	first.Queues[0] = "other"
+	again := srv.PublishedTo(q)[0]
+	if string(again.Body) != "b" || again.Headers["h"] != "v" || again.Queues[0] != q {
+		t.Fatalf("a change to a returned message reached the server's record: %+v", again)
+	}
+}

@@ -204,14 +204,17 @@ func (s *Server) PublishedTo(queue string) []Message {
 	return copyMessages(s.published, func(m Message) bool { return slices.Contains(m.Queues, queue) })
 }
 
-// copyMessages returns deep enough copies of the messages keep selects that
-// the caller may change them.
+// copyMessages returns copies of the messages keep selects that the caller
+// may change (body, queues and header tables copied).
 func copyMessages(ms []Message, keep func(Message) bool) []Message {
 	var out []Message
 	for _, m := range ms {
 		if keep(m) {
 			m.Body = slices.Clone(m.Body)
 			m.Queues = slices.Clone(m.Queues)
+			if m.Headers != nil {
+				m.Headers, _ = toClient(m.Headers).(amqp.Table)
+			}
 			out = append(out, m)
 		}
 	}
