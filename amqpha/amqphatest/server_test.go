@@ -580,3 +580,65 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 		t.Fatalf("handler saw the message %d times, want 3 (limit 2, then dead-lettered)", seen)
 	}
 }
+
+// Publishers and a consumer run while nodes die one after another: every
+// confirmed message is consumed at least once, none is lost.
+func TestNoLossAcrossKills(t *testing.T) {
+	srv := amqphatest.NewServer(t)
+	c := dial(t, srv, func(cfg *amqpha.Config) { cfg.Connections = 2 })
+	q := declare(t, c, amqpha.QuorumQueue("stream-of-work"))
+	var mu sync.Mutex
+	got := map[string]int{}
+	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{Prefetch: 5, Concurrency: 4}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+		mu.Lock()
+		got[string(d.Body)]++
+		mu.Unlock()
+		return amqpha.Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(context.Background()) })
+	pub := publisher(t, c, amqpha.PublisherConfig{Window: 16})
+	const perPublisher, publishers = 100, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, publishers)
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perPublisher {
+				if err := pub.Publish(testCtx(t), "", q, amqp.Publishing{Body: fmt.Appendf(nil, "%d-%d", p, i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for round := range 3 { // kill the consumers' node, wait for the move, revive it
+		node := srv.NodeIndex(c.ConsumerNode())
+		if node < 0 {
+			wait(t, srv, "a consumer connection", func() bool { return srv.NodeIndex(c.ConsumerNode()) >= 0 })
+			node = srv.NodeIndex(c.ConsumerNode())
+		}
+		srv.Kill(node)
+		wait(t, srv, fmt.Sprintf("round %d: the consumer off node %d", round, node), func() bool {
+			n := srv.NodeIndex(c.ConsumerNode())
+			return n >= 0 && n != node
+		})
+		srv.Revive(node)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Publish: %v", err)
+	}
+	wait(t, srv, "every message consumed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == perPublisher*publishers
+	})
+	if n := len(srv.Ready(q)); n != 0 {
+		t.Fatalf("%d messages left ready", n)
+	}
+}
