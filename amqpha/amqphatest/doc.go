@@ -36,6 +36,8 @@
 //   - [Server.Block]: a resource alarm; publishing connections get
 //     connection.blocked and are read no further until [Server.Unblock]
 //     (ErrBlocked or a wait, as configured); consuming ones go on.
+//   - [Server.CancelConsumers] and [Server.DeleteQueue]: the server cancels
+//     a queue's consumers (basic.cancel), or an operator deletes the queue.
 //
 // # What it implements
 //

@@ -119,3 +119,15 @@ func (s *Server) onPublish(p *fakebroker.Publish) fakebroker.Reply {
 	s.published = append(s.published, m)
 	return r
 }
+
+// CancelConsumers cancels every consumer of queue with a basic.cancel from
+// the server, as RabbitMQ does when a mirrored queue fails over, and
+// returns how many it cancelled. Messages they hold unacknowledged stay
+// theirs until they settle them or their channel closes. amqpha registers
+// its consumers again.
+func (s *Server) CancelConsumers(queue string) int { return s.fb.CancelConsumers(queue) }
+
+// DeleteQueue deletes queue with its messages and bindings, as an operator
+// would, and cancels its consumers with a basic.cancel. amqpha declares a
+// queue it declared again and registers its consumers again.
+func (s *Server) DeleteQueue(queue string) { s.fb.DeleteQueue(queue) }

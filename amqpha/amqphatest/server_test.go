@@ -642,3 +642,57 @@ func TestNoLossAcrossKills(t *testing.T) {
 		t.Fatalf("%d messages left ready", n)
 	}
 }
+
+// Consumers cancelled by the server, or whose queue an operator deleted,
+// are registered again by amqpha; a queue it declared is declared again.
+func TestCancelAndDeleteQueue(t *testing.T) {
+	srv := amqphatest.NewServer(t, amqphatest.WithNodes(1))
+	registered := make(chan struct{}, 4)
+	c := dial(t, srv, func(cfg *amqpha.Config) {
+		cfg.OnEvent = func(e amqpha.Event) {
+			if e.Kind == amqpha.EventConsumerRegistered {
+				select {
+				case registered <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	q := declare(t, c, amqpha.QuorumQueue("cancelled"))
+	got := make(chan string, 4)
+	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+		got <- string(d.Body)
+		return amqpha.Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.Close(context.Background()) })
+	for _, fault := range []struct {
+		name string
+		do   func()
+	}{
+		{"CancelConsumers", func() {
+			if n := srv.CancelConsumers(q); n != 1 {
+				t.Fatalf("CancelConsumers = %d, want 1", n)
+			}
+		}},
+		{"DeleteQueue", func() { srv.DeleteQueue(q) }},
+	} {
+		fault.do()
+		select {
+		case <-registered:
+		case <-testCtx(t).Done():
+			t.Fatalf("%s: the consumer was not registered again", fault.name)
+		}
+		wait(t, srv, fault.name+": queue and consumer back", func() bool {
+			return slices.Contains(srv.Queues(), q) && srv.Consumers(q) == 1
+		})
+		if _, err := srv.Publish("", q, amqp.Publishing{Body: []byte(fault.name)}); err != nil {
+			t.Fatal(err)
+		}
+		if b := <-got; b != fault.name {
+			t.Fatalf("got %q after %s", b, fault.name)
+		}
+	}
+}
