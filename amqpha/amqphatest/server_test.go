@@ -202,11 +202,20 @@ func TestKillFailsOverPublishing(t *testing.T) {
 	})
 }
 
+// heartbeatBackstop is the heartbeat of the tests that hang a node. The
+// hang detector of amqpha (as of this writing) opens its probe channel
+// after the connection is ready, with no deadline: a node that hangs before
+// that channel is open is not probed, and only heartbeats notice (after
+// 15 s at the default 10 s). Hanging a node just after a consumer got its
+// first message hit that window in 2 of 30 runs; a 1 s heartbeat bounds it
+// to about 1.5 s, within the tests' deadlines.
+const heartbeatBackstop = time.Second
+
 // A hung node is left by amqpha's hang detector; the publish in flight is
 // confirmed on another node.
 func TestHangFailsOver(t *testing.T) {
 	srv := amqphatest.NewServer(t)
-	c := dial(t, srv, nil)
+	c := dial(t, srv, func(cfg *amqpha.Config) { cfg.Heartbeat = heartbeatBackstop })
 	q := declare(t, c, amqpha.QuorumQueue("hang"))
 	pub := publisher(t, c, amqpha.PublisherConfig{})
 	if err := pub.Publish(testCtx(t), "", q, amqp.Publishing{Body: []byte("1")}); err != nil {
@@ -478,7 +487,7 @@ func TestExclusiveQueueFollowsFailover(t *testing.T) {
 // killed; meanwhile the consumer, moved elsewhere, gets the other messages.
 func TestHangHoldsUnackedUntilKill(t *testing.T) {
 	srv := amqphatest.NewServer(t)
-	c := dial(t, srv, nil)
+	c := dial(t, srv, func(cfg *amqpha.Config) { cfg.Heartbeat = heartbeatBackstop })
 	q := declare(t, c, amqpha.QuorumQueue("held"))
 	if _, err := srv.Publish("", q, amqp.Publishing{Body: []byte("first")}); err != nil {
 		t.Fatal(err)
