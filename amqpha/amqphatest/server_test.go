@@ -205,10 +205,12 @@ func TestKillFailsOverPublishing(t *testing.T) {
 // heartbeatBackstop is the heartbeat of the tests that hang a node. The
 // hang detector of amqpha (as of this writing) opens its probe channel
 // after the connection is ready, with no deadline: a node that hangs before
-// that channel is open is not probed, and only heartbeats notice (after
-// 15 s at the default 10 s). Hanging a node just after a consumer got its
-// first message hit that window in 2 of 30 runs; a 1 s heartbeat bounds it
-// to about 1.5 s, within the tests' deadlines.
+// that channel is open is not probed, and only amqp091-go's heartbeat read
+// deadline (1.5 heartbeats after the last frame read) notices. Hanging a
+// node just after a consumer got its first message hit that window in 2 of
+// 30 runs and took 15 s at the default 10 s heartbeat; 1 s bounds it to
+// about 1.5 s, within the tests' deadlines. (A node that hangs at the very
+// moment a connection opens can go unnoticed for good: reported.)
 const heartbeatBackstop = time.Second
 
 // A hung node is left by amqpha's hang detector; the publish in flight is
