@@ -67,8 +67,10 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 
 // Start is NewServer without a testing.TB, for a server shared by a
 // package's tests (started in TestMain) or used in an example: the caller
-// must call Close. It returns an error if an option is invalid or it cannot
-// listen.
+// must call Close. Tests that share a server share its queues, messages
+// and records (Published grows for its whole life); give each test its own
+// queue names, or its own server. It returns an error if an option is
+// invalid or it cannot listen.
 func Start(opts ...Option) (*Server, error) {
 	s, err := start(opts...)
 	if err != nil {
