@@ -41,14 +41,10 @@ func TestPropertiesRoundTrip(t *testing.T) {
 		t.Fatalf("Publish with every property: %v", err)
 	}
 	deliveries := make(chan amqp.Delivery, 2)
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		deliveries <- d.Delivery
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	for range 2 {
 		d := <-deliveries
 		if !reflect.DeepEqual(d.Headers, msg.Headers) || d.MessageId != msg.MessageId || d.Priority != 3 || !d.Timestamp.Equal(msg.Timestamp) {

@@ -88,16 +88,12 @@ func TestPublishConsumeAck(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var bodies []string
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		mu.Lock()
 		bodies = append(bodies, string(d.Body))
 		mu.Unlock()
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatalf("Consume: %v", err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	wait(t, srv, "3 acks", func() bool { return len(srv.Acked(q)) == 3 })
 	mu.Lock()
 	defer mu.Unlock()
@@ -328,14 +324,10 @@ func TestBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	consumed := make(chan string, 4)
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		consumed <- string(d.Body)
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	if b := <-consumed; b != "before" {
 		t.Fatalf("consumed %q", b)
 	}
@@ -429,11 +421,7 @@ func TestNackDeadLetters(t *testing.T) {
 	if _, err := srv.Publish("", q, amqp.Publishing{MessageId: "bad", Body: []byte("?")}); err != nil {
 		t.Fatal(err)
 	}
-	k, err := c.Consume(ctx, q, amqpha.ConsumerConfig{}, func(context.Context, *amqpha.Delivery) amqpha.Action { return amqpha.Nack })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(context.Context, *amqpha.Delivery) amqpha.Action { return amqpha.Nack })
 	wait(t, srv, "the dead letter", func() bool { return len(srv.Ready(dead)) == 1 })
 	if m := srv.Ready(dead)[0]; m.MessageId != "bad" || m.Headers["x-first-death-queue"] != "work" {
 		t.Fatalf("dead letter %+v", m)
@@ -455,14 +443,10 @@ func TestExclusiveQueueFollowsFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 4)
-	k, err := c.Consume(ctx, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		got <- string(d.Body)
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	before := c.QueueName(q)
 	srv.Kill(srv.NodeIndex(c.Node()))
 	wait(t, srv, "the queue declared again", func() bool {
@@ -497,7 +481,7 @@ func TestHangHoldsUnackedUntilKill(t *testing.T) {
 	var once sync.Once
 	holding := make(chan struct{})
 	got := make(chan string, 4)
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
 		got <- string(d.Body)
 		hold := false
 		once.Do(func() { hold = true })
@@ -507,10 +491,6 @@ func TestHangHoldsUnackedUntilKill(t *testing.T) {
 		}
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	<-holding
 	hung := srv.NodeIndex(c.ConsumerNode())
 	srv.Hang(hung)
@@ -574,16 +554,12 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := 0
-	k, err := c.Consume(testCtx(t), name, amqpha.ConsumerConfig{}, func(context.Context, *amqpha.Delivery) amqpha.Action {
+	consume(t, c, name, amqpha.ConsumerConfig{}, func(context.Context, *amqpha.Delivery) amqpha.Action {
 		mu.Lock()
 		seen++
 		mu.Unlock()
 		return amqpha.Requeue
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	wait(t, srv, "the dead letter", func() bool { return len(srv.Ready(dead)) == 1 })
 	mu.Lock()
 	defer mu.Unlock()
@@ -600,16 +576,12 @@ func TestNoLossAcrossKills(t *testing.T) {
 	q := declare(t, c, amqpha.QuorumQueue("stream-of-work"))
 	var mu sync.Mutex
 	got := map[string]int{}
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{Prefetch: 5, Concurrency: 4}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{Prefetch: 5, Concurrency: 4}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		mu.Lock()
 		got[string(d.Body)]++
 		mu.Unlock()
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	pub := publisher(t, c, amqpha.PublisherConfig{Window: 16})
 	const perPublisher, publishers = 100, 3
 	var wg sync.WaitGroup
@@ -671,14 +643,10 @@ func TestCancelAndDeleteQueue(t *testing.T) {
 	})
 	q := declare(t, c, amqpha.QuorumQueue("cancelled"))
 	got := make(chan string, 4)
-	k, err := c.Consume(testCtx(t), q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
+	consume(t, c, q, amqpha.ConsumerConfig{}, func(_ context.Context, d *amqpha.Delivery) amqpha.Action {
 		got <- string(d.Body)
 		return amqpha.Ack
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close(context.Background()) })
 	for _, fault := range []struct {
 		name string
 		do   func()
@@ -706,4 +674,14 @@ func TestCancelAndDeleteQueue(t *testing.T) {
 			t.Fatalf("got %q after %s", b, fault.name)
 		}
 	}
+}
+
+// consume starts a consumer of q and closes it at cleanup.
+func consume(t *testing.T, c *amqpha.Client, q string, cfg amqpha.ConsumerConfig, h amqpha.Handler) {
+	t.Helper()
+	k, err := c.Consume(testCtx(t), q, cfg, h)
+	if err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	t.Cleanup(func() { _ = k.Close(context.Background()) })
 }
