@@ -685,16 +685,14 @@ func (c *conn) answerStored(ch *channel, m *inMethod, at time.Time) bool {
 		if m.exchange == "" || toExchange && dest == "" {
 			return closeCh(403, "operation not permitted on the default exchange")
 		}
-		for _, ex := range []string{m.exchange, dest} {
-			if ex == dest && !toExchange {
-				if s.queues[dest] == nil {
-					return closeCh(404, "no queue '%s' in vhost '%s'", dest, vhost)
-				}
-				continue
-			}
-			if s.kindLocked(ex) == "" {
-				return closeCh(404, "no exchange '%s' in vhost '%s'", ex, vhost)
-			}
+		if s.kindLocked(m.exchange) == "" {
+			return closeCh(404, "no exchange '%s' in vhost '%s'", m.exchange, vhost)
+		}
+		switch {
+		case toExchange && s.kindLocked(dest) == "":
+			return closeCh(404, "no exchange '%s' in vhost '%s'", dest, vhost)
+		case !toExchange && s.queues[dest] == nil:
+			return closeCh(404, "no queue '%s' in vhost '%s'", dest, vhost)
 		}
 		b := binding{source: m.exchange, dest: dest, toExchange: toExchange, key: m.routingKey, args: m.args}
 		same := func(o binding) bool {

@@ -300,6 +300,8 @@ func TestStoreRefusals(t *testing.T) {
 		{"bind to a missing queue", func(ch *amqp.Channel) error { return ch.QueueBind("nope", "k", "x", false, nil) }, 404, "no queue 'nope'"},
 		{"bind from a missing exchange", func(ch *amqp.Channel) error { return ch.QueueBind("q", "k", "nope", false, nil) }, 404, "no exchange 'nope'"},
 		{"bind the default exchange", func(ch *amqp.Channel) error { return ch.QueueBind("q", "k", "", false, nil) }, 403, "default exchange"},
+		{"bind from a missing exchange named as the queue", func(ch *amqp.Channel) error { return ch.QueueBind("q", "k", "q", false, nil) }, 404, "no exchange 'q'"},
+		{"bind to a missing exchange", func(ch *amqp.Channel) error { return ch.ExchangeBind("nope", "k", "x", false, nil) }, 404, "no exchange 'nope'"},
 		{"consume a missing queue", func(ch *amqp.Channel) error {
 			_, err := ch.Consume("nope", "", false, false, false, false, nil)
 			return err
