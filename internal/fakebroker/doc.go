@@ -65,7 +65,9 @@
 //   - exchange.declare records the type (direct, fanout, topic, headers; any
 //     other closes the connection with 503), refuses a redeclaration with
 //     another type (406) and a new name starting with "amq." (403).
-//     exchange.delete removes the exchange's bindings both ways.
+//     exchange.delete removes the exchange's bindings both ways; it refuses
+//     a built-in exchange (403) and, with if-unused, one that is the source
+//     of a binding (406).
 //   - queue.declare of an existing queue with another durable, exclusive or
 //     auto-delete flag or other arguments closes the channel with 406
 //     (inequivalent arg); a new quorum queue (x-queue-type) that is

@@ -672,6 +672,12 @@ func (c *conn) answerStored(ch *channel, m *inMethod, at time.Time) bool {
 			s.store.kinds[m.exchange] = m.kind
 		}
 	case exDelete:
+		if _, builtin := builtinKinds[m.exchange]; builtin {
+			return closeCh(403, "operation not permitted on exchange '%s' in vhost '%s'", m.exchange, vhost)
+		}
+		if m.ifUnused && slices.ContainsFunc(s.store.bindings, func(b binding) bool { return b.source == m.exchange }) {
+			return closeCh(406, "exchange '%s' in vhost '%s' in use", m.exchange, vhost)
+		}
 		delete(s.store.kinds, m.exchange)
 		s.store.bindings = slices.DeleteFunc(s.store.bindings, func(b binding) bool {
 			return b.source == m.exchange || b.toExchange && b.dest == m.exchange

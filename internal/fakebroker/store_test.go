@@ -319,6 +319,11 @@ func TestStoreRefusals(t *testing.T) {
 		{"unknown exchange type", func(ch *amqp.Channel) error {
 			return ch.ExchangeDeclare("y", "x-delayed-message", true, false, false, false, nil)
 		}, 503, "unknown exchange type"},
+		{"delete a built-in exchange", func(ch *amqp.Channel) error { return ch.ExchangeDelete("amq.topic", false, false) }, 403, "amq.topic"},
+		{"delete an exchange in use if unused", func(ch *amqp.Channel) error {
+			mustDo(t, "bind", ch.QueueBind("q", "#", "x", false, nil))
+			return ch.ExchangeDelete("x", true, false)
+		}, 406, "in use"},
 		{"tx.select", func(ch *amqp.Channel) error { return ch.Tx() }, 540, "tx.select"},
 		{"channel.flow false", func(ch *amqp.Channel) error { return ch.Flow(false) }, 540, "active=false"},
 	} {
