@@ -602,3 +602,22 @@ func TestStoreBlockOnlyPublishers(t *testing.T) {
 		t.Fatal("nacked after Unblock")
 	}
 }
+
+// Close ends a server whose node hangs with connections on it, leaving no
+// goroutine (TestMain's goleak checks).
+func TestCloseWhileHung(t *testing.T) {
+	s, err := Listen(WithNodes(2), WithStore())
+	mustDo(t, "listen", err)
+	conn, err := amqp.Dial(s.NodeURL(1))
+	mustDo(t, "dial", err)
+	defer conn.Close()
+	s.Hang(1)
+	s.Kill(0)
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(waitLong):
+		t.Fatal("Close of a hung server did not return")
+	}
+}
