@@ -2,6 +2,7 @@ package amqphatest_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -62,6 +63,24 @@ func FuzzPublish(f *testing.F) {
 		m := ready[len(ready)-1]
 		if string(m.Body) != string(body) || m.Headers[hk] != hv || m.Exchange != exchange || m.RoutingKey != key {
 			t.Fatalf("stored %+v, want body %q header %q=%q", m, body, hk, hv)
+		}
+	})
+}
+
+// FuzzNodeIndex: any string names a node or none, never a panic; a node's
+// own URL, its host:port and amqpha's redacted form name it.
+func FuzzNodeIndex(f *testing.F) {
+	srv := amqphatest.NewServer(f, amqphatest.WithNodes(2))
+	for _, s := range []string{srv.URL(1), "amqp://guest:xxxxx@" + srv.URL(0)[len("amqp://guest:guest@"):], "", "%", "amqp://[::1", "127.0.0.1:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		i := srv.NodeIndex(addr)
+		if i < -1 || i >= srv.Nodes() {
+			t.Fatalf("NodeIndex(%q) = %d", addr, i)
+		}
+		if i >= 0 && !strings.Contains(addr, srv.URL(i)[len("amqp://guest:guest@"):len(srv.URL(i))-1]) {
+			t.Fatalf("NodeIndex(%q) = %d, whose address it does not contain", addr, i)
 		}
 	})
 }

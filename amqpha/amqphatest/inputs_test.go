@@ -1,6 +1,7 @@
 package amqphatest_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -128,5 +129,12 @@ func TestNodeIndex(t *testing.T) {
 		if got := srv.NodeIndex(c.addr); got != c.want {
 			t.Errorf("NodeIndex(%q) = %d, want %d", c.addr, got, c.want)
 		}
+	}
+}
+
+func TestWaitNilCondition(t *testing.T) {
+	srv := amqphatest.NewServer(t, amqphatest.WithNodes(1))
+	if err := srv.Wait(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "nil condition") {
+		t.Fatalf("Wait(nil) = %v, want an error", err)
 	}
 }

@@ -2,6 +2,7 @@ package amqphatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -158,8 +159,11 @@ func (s *Server) Config() amqpha.Config {
 
 // Wait calls cond every millisecond until it returns true (Wait returns
 // nil) or ctx ends (Wait returns ctx's error). cond runs on the caller's
-// goroutine and may call any method of the Server.
+// goroutine and may call any method of the Server. A nil cond is an error.
 func (s *Server) Wait(ctx context.Context, cond func() bool) error {
+	if cond == nil {
+		return errors.New("amqphatest: Wait: nil condition")
+	}
 	return s.fb.WaitFor(ctx, cond)
 }
 
