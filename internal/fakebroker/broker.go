@@ -26,6 +26,9 @@ func (c *conn) channelMethod(ch *channel, m *inMethod) error {
 	switch m.key {
 	case bPublish:
 		ch.pending = &pendingPublish{m: *m}
+		if c.s.store != nil {
+			c.s.noteBlockedPublisher(c)
+		}
 		return nil
 	case bAck, bNack, bReject:
 		a := Ack{Conn: c.id, Channel: int(ch.id), Tag: m.deliveryTag, Multiple: m.multiple,
@@ -33,6 +36,9 @@ func (c *conn) channelMethod(ch *channel, m *inMethod) error {
 		c.s.mu.Lock()
 		c.s.acks = append(c.s.acks, a)
 		c.s.mu.Unlock()
+		if c.s.store != nil {
+			c.settle(ch, m)
+		}
 		return nil
 	case bCancelOk, chanFlowOk, chanCloseOk:
 		return nil
@@ -68,6 +74,9 @@ func (c *conn) answer(ch *channel, m *inMethod, r Reply) error {
 	at := delayed(r)
 	var out []byte // the reply frame; nil for none
 	s := c.s
+	if s.store != nil && c.answerStored(ch, m, at) {
+		return nil
+	}
 	switch m.key {
 	case cSelect:
 		ch.confirm = true
@@ -113,17 +122,18 @@ func (c *conn) answer(ch *channel, m *inMethod, r Reply) error {
 				s.genQueue++
 				name = fmt.Sprintf("amq.gen-%d", s.genQueue)
 			}
-			q = &queueInfo{autoDelete: m.autoDelete}
+			q = &queueInfo{autoDelete: m.autoDelete, durable: m.durable, args: m.args}
 			if m.exclusive {
 				q.owner = c
 			}
 			s.queues[name] = q
 		}
 		consumers := uint32(len(s.consumers[name]))
+		ready := uint32(len(q.ready))
 		s.mu.Unlock()
 		out = methodFrame(ch.id, qDeclareOk, func(e *encoder) {
 			e.shortstr(name)
-			e.long(0)
+			e.long(ready)
 			e.long(consumers)
 		})
 	case qBind:
@@ -135,11 +145,15 @@ func (c *conn) answer(ch *channel, m *inMethod, r Reply) error {
 	case qDelete:
 		// Enqueue the answer before the consumers' cancels are queued, so the
 		// deleting channel sees delete-ok first, as from RabbitMQ.
-		if !m.noWait {
-			c.enqueue(&outItem{lane: ch, at: at, data: methodFrame(ch.id, qDeleteOk, func(e *encoder) { e.long(0) })})
-		}
 		s.mu.Lock()
-		delete(s.queues, m.queue)
+		var n uint32
+		if q := s.queues[m.queue]; q != nil {
+			n = uint32(len(q.ready))
+		}
+		if !m.noWait {
+			c.enqueue(&outItem{lane: ch, at: at, data: methodFrame(ch.id, qDeleteOk, func(e *encoder) { e.long(n) })})
+		}
+		s.dropQueueLocked(m.queue)
 		s.cancelConsumersLocked(m.queue)
 		s.mu.Unlock()
 		return nil
@@ -221,10 +235,15 @@ func (c *conn) consume(ch *channel, m *inMethod, at time.Time) error {
 	if !m.noWait {
 		c.enqueue(&outItem{lane: ch, at: at, data: methodFrame(ch.id, bConsumeOk, func(e *encoder) { e.shortstr(tag) })})
 	}
-	s.consumers[m.queue] = append(s.consumers[m.queue], &consumer{c: c, ch: ch, tag: tag, queue: m.queue})
+	k := &consumer{c: c, ch: ch, tag: tag, queue: m.queue, noAck: m.noAck, exclusive: m.exclusive}
+	if s.store != nil {
+		k.prefetch = s.store.chanLocked(c, ch).prefetch
+	}
+	s.consumers[m.queue] = append(s.consumers[m.queue], k)
 	if q := s.queues[m.queue]; q != nil {
 		q.consumed = true
 	}
+	s.dispatchLocked(m.queue)
 	return nil
 }
 
@@ -245,10 +264,19 @@ func (c *conn) publish(ch *channel) error {
 	}
 	s := c.s
 	s.mu.Lock()
+	noExchange := false
+	if s.store != nil {
+		noExchange = s.kindLocked(p.Exchange) == ""
+		if !noExchange {
+			p.Queues, p.Refused = s.admitLocked(s.routeLocked(p.Exchange, p.RoutingKey, p.Props.Headers), len(p.Body))
+		}
+	}
 	s.publishes = append(s.publishes, p)
 	hook := s.onPublish
-	unroutable := p.Mandatory &&
-		((p.Exchange == "" && s.queues[p.RoutingKey] == nil) || strings.HasPrefix(p.RoutingKey, "unroutable"))
+	unroutable := (p.Exchange == "" && s.queues[p.RoutingKey] == nil) || strings.HasPrefix(p.RoutingKey, "unroutable")
+	if s.store != nil {
+		unroutable = len(p.Queues)+len(p.Refused) == 0
+	}
 	s.mu.Unlock()
 
 	var r Reply
@@ -260,8 +288,23 @@ func (c *conn) publish(ch *channel) error {
 		return nil
 	}
 	at := delayed(r)
+	if noExchange {
+		// RabbitMQ closes the channel; the publish is never confirmed.
+		text := fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '%s'", p.Exchange, c.vhostName())
+		c.enqueue(&outItem{lane: ch, at: at, kind: itemChanClose, data: closeFrame(ch.id, 404, text, bPublish)})
+		return nil
+	}
+	unroutable = unroutable || r.Unroutable
+	if s.store != nil && !unroutable && !r.Nack {
+		s.mu.Lock()
+		s.storeRoutedLocked(p.Queues, p.Refused, Message{Exchange: p.Exchange, RoutingKey: p.RoutingKey, Props: p.Props, Body: p.Body})
+		s.mu.Unlock()
+		if len(p.Refused) > 0 {
+			r.Nack = true // a full queue with reject-publish refused it
+		}
+	}
 	var items []*outItem
-	if r.Return || unroutable {
+	if r.Return || (unroutable && p.Mandatory) {
 		ret := methodFrame(ch.id, bReturn, func(e *encoder) {
 			e.short(312)
 			e.shortstr("NO_ROUTE")

@@ -51,6 +51,7 @@ type pendingPublish struct {
 type conn struct {
 	s         *Server
 	id        int
+	node      *node
 	nc        net.Conn
 	br        *bufio.Reader
 	done      chan struct{} // closed by shutdown
@@ -68,6 +69,7 @@ type conn struct {
 	open        bool // past connection.open-ok
 	capBlocked  bool // client announced the connection.blocked capability
 	sentBlocked bool
+	published   bool // has sent basic.publish (WithStore: Block applies)
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -78,10 +80,11 @@ type conn struct {
 	ended    bool
 }
 
-func newConn(s *Server, id int, nc net.Conn) *conn {
+func newConn(s *Server, id int, nc net.Conn, n *node) *conn {
 	c := &conn{
 		s:         s,
 		id:        id,
+		node:      n,
 		nc:        nc,
 		br:        bufio.NewReader(nc),
 		done:      make(chan struct{}),
@@ -177,9 +180,11 @@ func (c *conn) gate(handshake bool) bool {
 		c.s.mu.Lock()
 		var wait chan struct{}
 		switch {
+		case c.node.hung:
+			wait = c.node.hungCh
 		case c.s.stopReading:
 			wait = c.s.stopCh
-		case c.s.blocked && !handshake:
+		case c.s.blocked && !handshake && (c.s.store == nil || c.published):
 			wait = c.s.blockCh
 		}
 		c.s.mu.Unlock()
@@ -277,7 +282,7 @@ func (c *conn) handshake() error {
 	c.s.connections++
 	c.s.openConns++
 	c.enqueue(&outItem{lane: c.ch0, at: delayed(rec.reply), data: methodFrame(0, connOpenOk, func(e *encoder) { e.shortstr("") })})
-	if c.s.blocked && c.capBlocked {
+	if c.s.blocked && c.capBlocked && c.s.store == nil {
 		c.sentBlocked = true
 		c.enqueue(&outItem{lane: c.ch0, data: blockedFrame(c.s.blockReason)})
 	}

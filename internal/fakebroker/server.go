@@ -14,9 +14,8 @@ import (
 // Server is a scriptable in-process AMQP 0-9-1 broker listening on loopback
 // TCP. All its methods are safe for concurrent use.
 type Server struct {
-	ln   net.Listener
-	addr string
-	cfg  config
+	nodes []*node // nodes[0] is the server's first listener (URL, Addr)
+	cfg   config
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -49,6 +48,8 @@ type Server struct {
 	held      []heldConfirm          // in arrival order
 	genQueue  int
 	genTag    int
+
+	store *store // nil unless WithStore
 }
 
 // config holds the tuning the server offers in connection.tune.
@@ -56,6 +57,8 @@ type config struct {
 	channelMax uint16
 	frameMax   uint32
 	heartbeat  uint16
+	nodes      int
+	store      bool
 }
 
 // Option changes a setting of a server created by Start or Listen.
@@ -114,6 +117,10 @@ type Reply struct {
 	Drop bool
 	// Refuse is the same as CloseChannel: a channel-level refusal such as 404.
 	Refuse uint16
+	// Unroutable treats a publish as if it reached no queue: a mandatory
+	// one is returned (312 NO_ROUTE) before its confirm, and in WithStore
+	// mode the message is not stored. A nacked publish is not stored either.
+	Unroutable bool
 }
 
 // Method is a synchronous method a client sent, as recorded by Methods and
@@ -166,6 +173,14 @@ type Publish struct {
 	Immediate  bool
 	Props      Properties
 	Body       []byte
+	// Queues are the queues the publish was routed to and that take it, in
+	// WithStore mode (set before the OnPublish hook runs, which may still
+	// prevent storing).
+	Queues []string
+	// Refused are the queues the publish was routed to that refuse it for
+	// being full (x-overflow reject-publish or reject-publish-dlx), in
+	// WithStore mode; if there are any, the publish is nacked.
+	Refused []string
 }
 
 // Ack is a basic.ack, basic.nack or basic.reject a client sent for a
@@ -185,6 +200,12 @@ type consumer struct {
 	ch    *channel
 	tag   string
 	queue string
+
+	// WithStore mode, guarded by s.mu.
+	prefetch  int // 0: no limit
+	unacked   int
+	noAck     bool
+	exclusive bool
 }
 
 // queueInfo is what the server knows of a declared queue.
@@ -192,6 +213,11 @@ type queueInfo struct {
 	owner      *conn // the declaring connection of an exclusive queue
 	autoDelete bool
 	consumed   bool // has had a consumer, so auto-delete applies
+
+	// WithStore mode.
+	durable bool
+	args    map[string]any
+	ready   []*message
 }
 
 // heldConfirm is a publish confirm kept back by Reply.Hold.
@@ -215,17 +241,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 
 // Listen is Start without a testing.TB: the caller must call Close.
 func Listen(opts ...Option) (*Server, error) {
-	cfg := config{channelMax: 2047, frameMax: 131072}
+	cfg := config{channelMax: 2047, frameMax: 131072, nodes: 1}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
-		ln:        ln,
-		addr:      ln.Addr().String(),
 		cfg:       cfg,
 		conns:     make(map[int]*conn),
 		queues:    make(map[string]*queueInfo),
@@ -233,16 +253,32 @@ func Listen(opts ...Option) (*Server, error) {
 		consumers: make(map[string][]*consumer),
 		rr:        make(map[string]int),
 	}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	if cfg.store {
+		s.store = newStore()
+	}
+	for i := range cfg.nodes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, n := range s.nodes {
+				_ = n.ln.Close()
+			}
+			return nil, err
+		}
+		s.nodes = append(s.nodes, &node{index: i, ln: ln, addr: ln.Addr().String()})
+	}
+	for _, n := range s.nodes {
+		s.wg.Add(1)
+		go s.acceptLoop(n)
+	}
 	return s, nil
 }
 
-// URL returns the AMQP URL of the server, "amqp://guest:guest@127.0.0.1:PORT/".
-func (s *Server) URL() string { return "amqp://guest:guest@" + s.addr + "/" }
+// URL returns the AMQP URL of the server's first node,
+// "amqp://guest:guest@127.0.0.1:PORT/".
+func (s *Server) URL() string { return s.nodes[0].url() }
 
-// Addr returns the listening address, "127.0.0.1:PORT".
-func (s *Server) Addr() string { return s.addr }
+// Addr returns the first node's listening address, "127.0.0.1:PORT".
+func (s *Server) Addr() string { return s.nodes[0].addr }
 
 // Close closes the listener and every connection and waits until all the
 // server's goroutines have ended. It is safe to call more than once. It must
@@ -253,7 +289,9 @@ func (s *Server) Close() {
 		s.closed = true
 		conns := s.connList(false)
 		s.mu.Unlock()
-		_ = s.ln.Close()
+		for _, n := range s.nodes {
+			_ = n.ln.Close()
+		}
 		for _, c := range conns {
 			c.shutdown()
 		}
@@ -261,10 +299,10 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(n *node) {
 	defer s.wg.Done()
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := n.ln.Accept()
 		if err != nil {
 			return
 		}
@@ -274,8 +312,13 @@ func (s *Server) acceptLoop() {
 			_ = nc.Close()
 			return
 		}
+		if n.killed {
+			s.mu.Unlock()
+			resetClose(nc)
+			continue
+		}
 		s.nextConn++
-		c := newConn(s, s.nextConn, nc)
+		c := newConn(s, s.nextConn, nc, n)
 		s.conns[c.id] = c
 		s.wg.Add(2)
 		s.mu.Unlock()
@@ -380,7 +423,7 @@ func (s *Server) Block(reason string) {
 	}
 	s.blockReason = reason
 	for _, c := range s.connList(true) {
-		if c.capBlocked && !c.sentBlocked {
+		if c.capBlocked && !c.sentBlocked && (s.store == nil || c.published) {
 			c.sentBlocked = true
 			c.enqueue(&outItem{lane: c.ch0, data: blockedFrame(reason)})
 		}
@@ -494,7 +537,7 @@ func (s *Server) consumersChangedLocked(queue string) {
 	delete(s.consumers, queue)
 	delete(s.rr, queue)
 	if q := s.queues[queue]; q != nil && q.autoDelete && q.consumed {
-		delete(s.queues, queue)
+		s.dropQueueLocked(queue)
 	}
 }
 
@@ -598,7 +641,7 @@ func (s *Server) DeclareQueue(queue string) {
 func (s *Server) DeleteQueue(queue string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.queues, queue)
+	s.dropQueueLocked(queue)
 	s.cancelConsumersLocked(queue)
 }
 
@@ -650,6 +693,8 @@ func (s *Server) forgetChannel(c *conn, ch *channel) {
 // true, and deletes auto-delete queues left without consumers. s.mu must be
 // held.
 func (s *Server) forgetLocked(match func(*conn, *channel) bool) {
+	s.forgetStoreLocked(match)
+	defer s.dispatchAllLocked()
 	for q, cs := range s.consumers {
 		keep := cs[:0]
 		for _, k := range cs {
@@ -688,7 +733,7 @@ func (s *Server) connEnded(c *conn) {
 	s.forgetLocked(func(cc *conn, _ *channel) bool { return cc == c })
 	for name, q := range s.queues {
 		if q.owner == c {
-			delete(s.queues, name)
+			s.dropQueueLocked(name)
 			s.cancelConsumersLocked(name)
 		}
 	}

@@ -153,6 +153,16 @@ func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	lastWrite := time.Now()
 	for {
+		if c.node.silent.Load() {
+			// A hung node writes nothing, not even heartbeats; its output
+			// stays queued until Revive wakes the writer.
+			select {
+			case <-c.wake:
+				continue
+			case <-c.done:
+				return
+			}
+		}
 		now := time.Now()
 		out, next, end, deadline, closed := c.takeReady(now)
 		for _, ch := range closed {
