@@ -430,3 +430,32 @@ func TestAckDuringItsOwnSendThenDrop(t *testing.T) {
 		t.Fatalf("the acked message was published %d times, want once", n)
 	}
 }
+
+// A node that hangs right after the handshake, before it answers the
+// hang detector's channel.open, is left like any hung node. Before, the
+// detector opened its probe channel first, without a bound, and only then
+// began to watch: such a node was never left (found with amqphatest,
+// where a hang at EventReady held a client for over 20 s).
+func TestHangBeforeTheProbeChannelOpens(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	// The first connection's channels never open: the broker answers
+	// nothing more on them (a 1 min delay, beyond the test's bound).
+	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
+		if m.Conn == 1 && m.Name == "channel.open" {
+			return fakebroker.Reply{Delay: time.Minute}
+		}
+		return fakebroker.Reply{}
+	})
+	var h hangWatch
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.OnEvent = h.onEvent; c.Heartbeat = time.Minute })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("after the hang")}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	err, _, ok := h.first()
+	if !ok || !errors.Is(err, ErrHung) {
+		t.Fatalf("first reconnect for %v (seen: %v), want a hang (ErrHung)", err, ok)
+	}
+}

@@ -748,10 +748,6 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	if timeout < 0 {
 		return
 	}
-	probe, err := conn.Channel()
-	if err != nil {
-		return
-	}
 	quiet := timeout / 4
 	idleQuiet := max(idleProbeEvery, quiet)
 	tick := time.NewTicker(max(quiet/2, time.Millisecond))
@@ -760,6 +756,26 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	var probeSent time.Time // of the probe in flight while probing
 	var lastAcked uint64    // bytes the broker's TCP acknowledged, at the last tick
 	failed := make(chan error, 1)
+	// The probes' channel is opened like a probe: a node that hangs before
+	// it answers channel.open (right after the handshake) is seen hung too.
+	var probe *amqp.Channel
+	opened := make(chan *amqp.Channel, 1)
+	probing.Store(true)
+	probeSent = time.Now()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ch, err := conn.Channel()
+		if err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+			return
+		}
+		opened <- ch
+		probing.Store(false)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -796,6 +812,13 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 				case asked:
 					hung <- idle
 					return
+				}
+			}
+			if probe == nil {
+				select {
+				case probe = <-opened:
+				default:
+					continue // still opening: it is the probe in flight
 				}
 			}
 			if idle >= quiet && (idle >= idleQuiet || tc.awaiting() || s.awaiting(conn)) && probing.CompareAndSwap(false, true) {
