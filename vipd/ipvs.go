@@ -192,7 +192,12 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.
 	}
 	rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
 	kick, mlog, notes := m.kick, m.log, m.notes
-	alive := true // a Monitor starts up; only OnChange's goroutine touches this
+	// A Monitor starts up, or down when a check has alpha; OnChange is
+	// called from the next change on. Only OnChange's goroutine touches it.
+	alive := true
+	for _, c := range checks {
+		alive = alive && !c.Alpha
+	}
 	return health.NewMonitor(health.MonitorConfig{
 		Checks: checks,
 		OnChange: func(s health.Status) {
