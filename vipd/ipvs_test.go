@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -424,6 +425,30 @@ virtual_server 10.0.0.100 5672 {
 	m, _ := startNotifyIPVS(t, text)
 	defer m.stop()
 	waitNotifyLines(t, events, "up")
+}
+
+// TestIPVSRSInitNotifies: with global_defs rs_init_notifies, keepalived
+// runs notify_up at start for each real server that starts up: one with
+// checks (without alpha) and one without any.
+func TestIPVSRSInitNotifies(t *testing.T) {
+	dir := t.TempDir()
+	ev := func(n int) string { return filepath.Join(dir, fmt.Sprint("events", n)) }
+	rs := func(n int, check string) string {
+		return fmt.Sprintf(`
+    real_server 10.0.0.%d 5672 {
+        notify_up "/bin/sh -c 'echo up >> %s'"
+        notify_down "/bin/sh -c 'echo down >> %s'"
+%s
+    }`, n, ev(n), ev(n), check)
+	}
+	text := "global_defs {\n    rs_init_notifies\n}\nvirtual_server 10.0.0.100 5672 {\n    lb_kind NAT" +
+		rs(1, "        MISC_CHECK {\n            misc_path /bin/true\n            delay_loop 60\n        }") +
+		rs(2, "") +
+		"\n}\n"
+	m, _ := startNotifyIPVS(t, text)
+	defer m.stop()
+	waitNotifyLines(t, ev(1), "up")
+	waitNotifyLines(t, ev(2), "up")
 }
 
 // startNotifyIPVS starts a manager for text's virtual servers, with a

@@ -53,6 +53,9 @@ type GlobalDefs struct {
 	// VRRPLowerPrioNoAdvert is the default of the instances'
 	// lower_prio_no_advert.
 	VRRPLowerPrioNoAdvert bool `json:"vrrp_lower_prio_no_advert"`
+	// RSInitNotifies: at start, run the notify_up of every real server
+	// that starts up (no check with alpha).
+	RSInitNotifies bool `json:"rs_init_notifies"`
 
 	meta *meta
 }
@@ -227,5 +230,6 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 		"vrrp_skip_check_adv_addr":        value(flag(&g.VRRPSkipCheckAdvAddr)),
 		"vrrp_check_unicast_src":          value(flag(&g.VRRPCheckUnicastSrc)),
 		"vrrp_lower_prio_no_advert":       value(boolean(&g.VRRPLowerPrioNoAdvert)),
+		"rs_init_notifies":                value(flag(&g.RSInitNotifies)),
 	}
 }
