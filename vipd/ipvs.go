@@ -227,6 +227,7 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.
 	if initUp && alive {
 		notes.changed(key, rsAddr, true)
 	}
+	startedDown, checked := !alive, false
 	return health.NewMonitor(health.MonitorConfig{
 		Checks: checks,
 		OnChange: func(s health.Status) {
@@ -236,7 +237,12 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.
 			if now := s.State != lvs.Down; now != alive {
 				alive = now
 				notes.changed(key, rsAddr, alive)
+			} else if startedDown && !alive && s.Checked && !checked {
+				// Started down (alpha) and still down after its first
+				// checks: keepalived runs notify_down then too.
+				notes.changed(key, rsAddr, false)
 			}
+			checked = checked || s.Checked
 			select {
 			case kick <- struct{}{}:
 			default:

@@ -427,6 +427,30 @@ virtual_server 10.0.0.100 5672 {
 	waitNotifyLines(t, events, "up")
 }
 
+// TestIPVSNotifyDownAlphaFirstFail: keepalived runs notify_down for a
+// real server with alpha whose first check fails, although it started
+// down; vipd must not be quieter.
+func TestIPVSNotifyDownAlphaFirstFail(t *testing.T) {
+	events := filepath.Join(t.TempDir(), "events")
+	text := `
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+    real_server 10.0.0.2 5672 {
+        notify_up "/bin/sh -c 'echo up >> ` + events + `'"
+        notify_down "/bin/sh -c 'echo down >> ` + events + `'"
+        MISC_CHECK {
+            misc_path /bin/false
+            delay_loop 0.05
+            alpha
+        }
+    }
+}
+`
+	m, _ := startNotifyIPVS(t, text)
+	defer m.stop()
+	waitNotifyLines(t, events, "down")
+}
+
 // TestIPVSRSInitNotifies: with global_defs rs_init_notifies, keepalived
 // runs notify_up at start for each real server that starts up: one with
 // checks (without alpha) and one without any.
