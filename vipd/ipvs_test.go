@@ -402,53 +402,32 @@ virtual_server 10.0.0.100 5672 {
 	lines("down 0", "up 0", "new-down 0")
 }
 
-// TestIPVSNotifyUpAlpha: a real server whose check has alpha starts down,
-// so the first passing check brings it up and runs notify_up, as keepalived
-// does (it runs the notify of every change from the state a server starts
-// in).
-func TestIPVSNotifyUpAlpha(t *testing.T) {
-	events := filepath.Join(t.TempDir(), "events")
-	text := `
+// TestIPVSNotifyAlpha: a real server whose check has alpha starts down;
+// as in keepalived, its first passing check runs notify_up, and a first
+// failing one notify_down (although it was down already).
+func TestIPVSNotifyAlpha(t *testing.T) {
+	for _, c := range []struct{ prog, want string }{{"/bin/true", "up"}, {"/bin/false", "down"}} {
+		t.Run(c.want, func(t *testing.T) {
+			events := filepath.Join(t.TempDir(), "events")
+			text := `
 virtual_server 10.0.0.100 5672 {
     lb_kind NAT
     real_server 10.0.0.2 5672 {
         notify_up "/bin/sh -c 'echo up >> ` + events + `'"
         notify_down "/bin/sh -c 'echo down >> ` + events + `'"
         MISC_CHECK {
-            misc_path /bin/true
+            misc_path ` + c.prog + `
             delay_loop 0.05
             alpha
         }
     }
 }
 `
-	m, _ := startNotifyIPVS(t, text)
-	defer m.stop()
-	waitNotifyLines(t, events, "up")
-}
-
-// TestIPVSNotifyDownAlphaFirstFail: keepalived runs notify_down for a
-// real server with alpha whose first check fails, although it started
-// down; vipd must not be quieter.
-func TestIPVSNotifyDownAlphaFirstFail(t *testing.T) {
-	events := filepath.Join(t.TempDir(), "events")
-	text := `
-virtual_server 10.0.0.100 5672 {
-    lb_kind NAT
-    real_server 10.0.0.2 5672 {
-        notify_up "/bin/sh -c 'echo up >> ` + events + `'"
-        notify_down "/bin/sh -c 'echo down >> ` + events + `'"
-        MISC_CHECK {
-            misc_path /bin/false
-            delay_loop 0.05
-            alpha
-        }
-    }
-}
-`
-	m, _ := startNotifyIPVS(t, text)
-	defer m.stop()
-	waitNotifyLines(t, events, "down")
+			m, _ := startNotifyIPVS(t, text)
+			defer m.stop()
+			waitNotifyLines(t, events, c.want)
+		})
+	}
 }
 
 // TestIPVSRSInitNotifies: with global_defs rs_init_notifies, keepalived
