@@ -102,7 +102,22 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		// with, and finding their notify scripts where they were.
 		m.kick, m.notes = prev.kick, prev.notes
 	}
-	byKey := map[string]rsScripts{}
+	// The notify scripts are in place before a monitor can report.
+	byKey, keys := map[string]rsScripts{}, map[string]bool{}
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		for j := range vs.RealServers {
+			key := monitorKey(vs, &vs.RealServers[j])
+			keys[key] = true
+			if s, ok := scripts[&vs.RealServers[j]]; ok {
+				byKey[key] = s
+			}
+		}
+	}
+	known, restore := m.notes.set(n, byKey, keys)
+	// rs_init_notifies: notify_up at start for each real server that
+	// starts up; on a reload only for those new to the configuration.
+	initUp := func(key string) bool { return cfg.GlobalDefs.RSInitNotifies && !known[key] }
 	takeOver := map[*config.RealServer]string{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
@@ -110,9 +125,6 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			key := monitorKey(vs, rs)
-			if s, ok := scripts[rs]; ok {
-				byKey[key] = s
-			}
 			if prev != nil && prev.byKey[key] != nil {
 				takeOver[rs] = key
 				continue
@@ -121,10 +133,14 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 				m.monitors[rs] = mon // the same real server listed twice
 				continue
 			}
-			mon, err := m.newMonitor(rs, key, opts)
+			mon, err := m.newMonitor(rs, key, opts, initUp(key))
 			if err != nil {
 				m.stopMonitors()
+				restore()
 				return nil, err
+			}
+			if mon == nil && initUp(key) {
+				m.notes.changed(key, netip.AddrPortFrom(rs.IP, uint16(rs.Port)), true)
 			}
 			if mon != nil {
 				m.monitors[rs], m.byKey[key] = mon, mon
@@ -143,7 +159,6 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		}
 		prev.stopMonitors() // those not taken over
 	}
-	m.notes.set(n, byKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go m.loop(ctx)
@@ -157,12 +172,22 @@ type rsNotes struct {
 	mu    sync.Mutex
 	n     *notifier
 	byKey map[string]rsScripts
+	keys  map[string]bool // the real servers of the configuration in effect
 }
 
-func (x *rsNotes) set(n *notifier, byKey map[string]rsScripts) {
+// set puts a configuration's scripts and real servers in place and
+// returns the real servers of the one before (none at start), and a
+// function that puts that one back.
+func (x *rsNotes) set(n *notifier, byKey map[string]rsScripts, keys map[string]bool) (prev map[string]bool, restore func()) {
 	x.mu.Lock()
-	x.n, x.byKey = n, byKey
-	x.mu.Unlock()
+	defer x.mu.Unlock()
+	oldN, oldByKey, oldKeys := x.n, x.byKey, x.keys
+	x.n, x.byKey, x.keys = n, byKey, keys
+	return oldKeys, func() {
+		x.mu.Lock()
+		x.n, x.byKey, x.keys = oldN, oldByKey, oldKeys
+		x.mu.Unlock()
+	}
 }
 
 // changed starts notify_up (alive) or notify_down for the real server
@@ -181,8 +206,9 @@ func (x *rsNotes) changed(key string, rs netip.AddrPort, alive bool) {
 }
 
 // newMonitor starts the checks of rs, or returns nil when it has none
-// (always up, as keepalived has it).
-func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.Options) (*health.Monitor, error) {
+// (always up, as keepalived has it). With initUp, a real server that
+// starts up has its notify_up started first (rs_init_notifies).
+func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.Options, initUp bool) (*health.Monitor, error) {
 	checks, err := health.FromConfig(rs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: real_server %s: %w", rs.Pos.File, rs.Pos.Line, rs.IP, err)
@@ -192,7 +218,16 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.
 	}
 	rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
 	kick, mlog, notes := m.kick, m.log, m.notes
-	alive := true // a Monitor starts up; only OnChange's goroutine touches this
+	// A Monitor starts up, or down when a check has alpha; OnChange is
+	// called from the next change on. Only OnChange's goroutine touches it.
+	alive := true
+	for _, c := range checks {
+		alive = alive && !c.Alpha
+	}
+	if initUp && alive {
+		notes.changed(key, rsAddr, true)
+	}
+	startedDown, checked := !alive, false
 	return health.NewMonitor(health.MonitorConfig{
 		Checks: checks,
 		OnChange: func(s health.Status) {
@@ -202,7 +237,12 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.
 			if now := s.State != lvs.Down; now != alive {
 				alive = now
 				notes.changed(key, rsAddr, alive)
+			} else if startedDown && !alive && s.Checked && !checked {
+				// Started down (alpha) and still down after its first
+				// checks: keepalived runs notify_down then too.
+				notes.changed(key, rsAddr, false)
 			}
+			checked = checked || s.Checked
 			select {
 			case kick <- struct{}{}:
 			default:

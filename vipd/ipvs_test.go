@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -375,18 +376,7 @@ virtual_server 10.0.0.100 5672 {
 	}
 	lines := func(want ...string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			b, _ := os.ReadFile(events)
-			got := strings.TrimSpace(string(b))
-			if got == strings.Join(want, "\n") {
-				return
-			}
-			if time.Now().After(deadline) || strings.Count(got, "\n") >= len(want) {
-				t.Fatalf("notify scripts ran:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitNotifyLines(t, events, want...)
 	}
 	if err := os.Remove(flag); err != nil {
 		t.Fatal(err)
@@ -410,6 +400,95 @@ virtual_server 10.0.0.100 5672 {
 		t.Fatal(err)
 	}
 	lines("down 0", "up 0", "new-down 0")
+}
+
+// TestIPVSNotifyAlpha: a real server whose check has alpha starts down;
+// as in keepalived, its first passing check runs notify_up, and a first
+// failing one notify_down (although it was down already).
+func TestIPVSNotifyAlpha(t *testing.T) {
+	for _, c := range []struct{ prog, want string }{{"/bin/true", "up"}, {"/bin/false", "down"}} {
+		t.Run(c.want, func(t *testing.T) {
+			events := filepath.Join(t.TempDir(), "events")
+			text := `
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+    real_server 10.0.0.2 5672 {
+        notify_up "/bin/sh -c 'echo up >> ` + events + `'"
+        notify_down "/bin/sh -c 'echo down >> ` + events + `'"
+        MISC_CHECK {
+            misc_path ` + c.prog + `
+            delay_loop 0.05
+            alpha
+        }
+    }
+}
+`
+			m, _ := startNotifyIPVS(t, text)
+			defer m.stop()
+			waitNotifyLines(t, events, c.want)
+		})
+	}
+}
+
+// TestIPVSRSInitNotifies: with global_defs rs_init_notifies, keepalived
+// runs notify_up at start for each real server that starts up: one with
+// checks (without alpha) and one without any.
+func TestIPVSRSInitNotifies(t *testing.T) {
+	dir := t.TempDir()
+	ev := func(n int) string { return filepath.Join(dir, fmt.Sprint("events", n)) }
+	rs := func(n int, check string) string {
+		return fmt.Sprintf(`
+    real_server 10.0.0.%d 5672 {
+        notify_up "/bin/sh -c 'echo up >> %s'"
+        notify_down "/bin/sh -c 'echo down >> %s'"
+%s
+    }`, n, ev(n), ev(n), check)
+	}
+	text := "global_defs {\n    rs_init_notifies\n}\nvirtual_server 10.0.0.100 5672 {\n    lb_kind NAT" +
+		rs(1, "        MISC_CHECK {\n            misc_path /bin/true\n            delay_loop 60\n        }") +
+		rs(2, "") +
+		"\n}\n"
+	m, _ := startNotifyIPVS(t, text)
+	defer m.stop()
+	waitNotifyLines(t, ev(1), "up")
+	waitNotifyLines(t, ev(2), "up")
+}
+
+// startNotifyIPVS starts a manager for text's virtual servers, with a
+// notifier for their notify_up/notify_down, checking every 50 ms.
+func startNotifyIPVS(t *testing.T, text string) (*ipvsManager, *notifier) {
+	t.Helper()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n := newNotifier(discard)
+	t.Cleanup(func() { n.close(time.Second) })
+	rec := lvs.NewReconciler(lvstest.New(), discard)
+	lc, _, errs := resolve(parse(t, text))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil, n, lc.RealServerNotify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, n
+}
+
+// waitNotifyLines waits until the file events holds exactly the lines
+// want, failing at once when it holds as many other lines.
+func waitNotifyLines(t *testing.T, events string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(events)
+		got := strings.TrimSpace(string(b))
+		if got == strings.Join(want, "\n") {
+			return
+		}
+		if time.Now().After(deadline) || (got != "" && strings.Count(got, "\n")+1 >= len(want)) {
+			t.Fatalf("notify scripts ran:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestIPVSNotifyScriptSecurity: notify_up and notify_down are checked like

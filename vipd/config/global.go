@@ -52,8 +52,10 @@ type GlobalDefs struct {
 	VRRPCheckUnicastSrc bool `json:"vrrp_check_unicast_src"`
 	// VRRPLowerPrioNoAdvert is the default of the instances'
 	// lower_prio_no_advert.
-	VRRPLowerPrioNoAdvert bool     `json:"vrrp_lower_prio_no_advert"`
-	VRRPStartupDelay      Duration `json:"vrrp_startup_delay"`
+	VRRPLowerPrioNoAdvert bool `json:"vrrp_lower_prio_no_advert"`
+	// RSInitNotifies: at start, run the notify_up of every real server
+	// that starts up (no check with alpha).
+	RSInitNotifies bool `json:"rs_init_notifies"`
 
 	meta *meta
 }
@@ -228,10 +230,6 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 		"vrrp_skip_check_adv_addr":        value(flag(&g.VRRPSkipCheckAdvAddr)),
 		"vrrp_check_unicast_src":          value(flag(&g.VRRPCheckUnicastSrc)),
 		"vrrp_lower_prio_no_advert":       value(boolean(&g.VRRPLowerPrioNoAdvert)),
-		"vrrp_startup_delay": value(func(s *stmt) {
-			if v, ok := d.secondsArg(s, 0, time.Hour); ok {
-				g.VRRPStartupDelay = v
-			}
-		}),
+		"rs_init_notifies":                value(flag(&g.RSInitNotifies)),
 	}
 }

@@ -132,8 +132,7 @@ var warnedKeywords = map[string]map[string]string{
 			"lvs_netlink_monitor_rcv_bufs_force vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier umask random_seed "+
 			"use_symlink_paths linkbeat_use_polling instance use_pid_dir child_wait_time"),
 		words(fifoReason, "notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script "+
-			"vrrp_notify_priority_changes fifo_write_vrrp_states_on_reload lvs_notify_fifo lvs_notify_fifo_script "+
-			"rs_init_notifies"),
+			"vrrp_notify_priority_changes fifo_write_vrrp_states_on_reload lvs_notify_fifo lvs_notify_fifo_script"),
 		words(snmpReason, "snmp_socket enable_traps enable_snmp_vrrp enable_snmp_keepalived enable_snmp_rfc "+
 			"enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_checker snmp_vs_stats_update_interval "+
 			"snmp_rs_stats_update_interval enable_dbus dbus_service_name dbus_no_interface_name"),
@@ -221,6 +220,7 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd marks no IPVS traffic with nftables; remove it, and mark traffic with your own firewall for fwmark services",
 			"nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
 		words("vipd runs scripts with the groups of their user only; remove it", "set_supplementary_groups"),
+		words("vipd does not hold off a takeover after it starts; remove it, and delay vipd's start in the service manager instead (ExecStartPre=/bin/sleep N in the systemd unit)", "vrrp_startup_delay"),
 	),
 	"vrrp_instance": merge(
 		words(noVMAC, "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan garp_extra_if vmac_garp_intvl"),

@@ -72,7 +72,7 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 			t := tlsCfg
 			if t != nil && c.SNIName != "" { // sni_name: the name sent and verified
 				t = t.Clone()
-				t.ServerName = c.SNIName
+				t.ServerName = serverName(c.SNIName)
 			}
 			h := &HTTP{Addr: a, BindTo: c.BindTo, Timeout: c.ConnectTimeout.Duration(), Virtualhost: c.Virtualhost,
 				URLs: append([]config.URL(nil), c.URLs...), TLS: t, User: c.User, Password: c.Password}

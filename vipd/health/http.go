@@ -122,7 +122,7 @@ func (c *HTTP) get(ctx context.Context, u *config.URL) error {
 		scheme = "https"
 		tr.TLSClientConfig = c.TLS.Clone()
 		if tr.TLSClientConfig.ServerName == "" {
-			tr.TLSClientConfig.ServerName = host
+			tr.TLSClientConfig.ServerName = serverName(host)
 		}
 		if tr.TLSClientConfig.ServerName == "" {
 			tr.TLSClientConfig.ServerName = c.Addr.Addr().WithZone("").String()
@@ -210,4 +210,14 @@ func rangesString(ranges []config.StatusRange) string {
 		s[i] = string(b)
 	}
 	return strings.Join(s, ",")
+}
+
+// serverName is the TLS server name of a virtualhost or sni_name, which
+// may carry a port ("rabbit.example:15671", "[2001:db8::1]:443"): the
+// host alone, as the certificate names it.
+func serverName(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }

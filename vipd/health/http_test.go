@@ -159,6 +159,7 @@ func TestSSLGet(t *testing.T) {
 		{"unknown CA is refused", HTTP{TLS: &tls.Config{}, URLs: u}, false},
 		{"trusted CA, address as server name", HTTP{TLS: &tls.Config{RootCAs: roots}, URLs: u}, true},
 		{"trusted CA, virtualhost as server name", HTTP{TLS: &tls.Config{RootCAs: roots}, Virtualhost: "example.com", URLs: u}, true},
+		{"trusted CA, virtualhost with a port: the name alone is the server name", HTTP{TLS: &tls.Config{RootCAs: roots}, Virtualhost: "example.com:8443", URLs: u}, true},
 		{"trusted CA, name not in the certificate", HTTP{TLS: &tls.Config{RootCAs: roots}, Virtualhost: "rabbit.invalid", URLs: u}, false},
 		{"verification off", HTTP{TLS: &tls.Config{InsecureSkipVerify: true}, Virtualhost: "rabbit.invalid", URLs: u}, true},
 		{"plain HTTP to a TLS port", HTTP{URLs: u}, false},

@@ -72,6 +72,11 @@ type Status struct {
 	// Since is when State last changed (when the Monitor started, at
 	// first).
 	Since time.Time
+	// Checked: every check has a result. For a Monitor that starts down
+	// (alpha), the first time it is set counts as a change (OnChange is
+	// called even if the real server stays down, as keepalived runs its
+	// notify_down then).
+	Checked bool
 	// Checks are the states of the individual checks, in config order.
 	Checks []CheckStatus
 }
@@ -112,6 +117,8 @@ type Monitor struct {
 	status  Status
 	weights []weightAt // per check: its dynamic weight and when it was set
 	seq     int
+	// startedDown: a check has Alpha, so the Monitor started down.
+	startedDown bool
 }
 
 type weightAt struct {
@@ -148,6 +155,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		if c.Alpha {
 			m.status.Checks[i].State = lvs.Down
 			m.status.State = lvs.Down
+			m.startedDown = true
 		}
 	}
 	if m.onChange != nil {
@@ -218,6 +226,10 @@ func (m *Monitor) record(i int, c *Check, t *tracker, r Result) {
 	old := m.status
 	m.status.State, m.status.Weight, m.status.WeightSet = m.aggregateLocked()
 	changed := old.State != m.status.State || old.Weight != m.status.Weight || old.WeightSet != m.status.WeightSet
+	if !m.status.Checked && !slices.ContainsFunc(m.status.Checks, func(c CheckStatus) bool { return c.Runs == 0 }) {
+		m.status.Checked = true
+		changed = changed || m.startedDown
+	}
 	if old.State != m.status.State {
 		m.status.Since = time.Now()
 	}
@@ -274,7 +286,7 @@ func (m *Monitor) notify(ctx context.Context, last Status) {
 		case <-m.kick:
 		}
 		s := m.Status()
-		if last.State == s.State && last.Weight == s.Weight && last.WeightSet == s.WeightSet {
+		if last.State == s.State && last.Weight == s.Weight && last.WeightSet == s.WeightSet && last.Checked == s.Checked {
 			continue
 		}
 		last = s

@@ -174,7 +174,8 @@ func TestMonitorSchedule(t *testing.T) {
 			run:   2500 * time.Millisecond,
 			calls: ms(0, 1000, 2000, 2300),
 			events: []event{
-				{at: 1000 * time.Millisecond, state: lvs.Up}, // down before
+				{at: 0, state: lvs.Down}, // down before; its first result is news (Checked)
+				{at: 1000 * time.Millisecond, state: lvs.Up},
 			},
 		},
 		{
