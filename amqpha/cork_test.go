@@ -101,3 +101,42 @@ func TestCorkedSendFlushedWhenTheWaiterGivesUp(t *testing.T) {
 		t.Fatalf("the corked message reached the broker %d times, want once", sent)
 	}
 }
+
+// A send that gives up waiting behind a write the broker does not read
+// (its ctx ends) returns by its ctx: the flush it owes the send before it
+// does not hold it there.
+func TestWaiterLeavesByCtxBehindAStuckWrite(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1; c.Heartbeat = time.Minute })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 30*time.Second)
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("warm-up")}); err != nil {
+		t.Fatal(err)
+	}
+	s := p.cur
+	srv.StopReading()
+	// A message larger than the socket buffers: its write blocks (in
+	// PublishAsync, which sends in its caller's goroutine when it can).
+	bigDone := make(chan error, 1)
+	go func() { bigDone <- p.Publish(ctx, "", "q", amqp.Publishing{Body: make([]byte, 64<<20)}) }()
+	if err := srv.WaitFor(ctx, func() bool { return len(s.sendSem) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Publish(wctx, "", "q", amqp.Publishing{Body: []byte("behind")}) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a publish behind a stuck write was confirmed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publish that gave up waiting did not return by its ctx")
+	}
+	srv.ResumeReading()
+	if err := <-bigDone; err != nil {
+		t.Fatalf("the large message once the broker reads again: %v", err)
+	}
+}

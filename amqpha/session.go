@@ -224,10 +224,16 @@ func (s *session) endSend() {
 }
 
 // stopWaiting ends a wait for sendSem that gave up. The last waiter to give
-// up flushes: the send before it may have left its frames for it to take.
+// up has what the send before it left behind flushed, on a goroutine of its
+// own: the caller leaves by its ctx even if the socket does not take the
+// bytes (the broker no longer reads: the hang detector's case).
 func (s *session) stopWaiting() {
 	if s.waiting.Add(-1) == 0 && s.tc != nil {
-		s.tc.flush()
+		s.p.wg.Add(1)
+		go func() {
+			defer s.p.wg.Done()
+			s.tc.flush()
+		}()
 	}
 }
 
