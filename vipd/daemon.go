@@ -86,7 +86,9 @@ func (d *daemon) stopIPVSLocked(remove bool) {
 		if _, err := d.rec.Remove(ctx); err != nil {
 			d.log.Error("removing virtual servers", "err", err)
 		}
-		d.kernel.Close()
+		if d.kernel != nil {
+			d.kernel.Close()
+		}
 		d.rec, d.kernel = nil, nil
 	}
 }
@@ -208,8 +210,34 @@ func (d *daemon) shutdown() {
 	d.log.Info("vipd stopped")
 }
 
+// stopLocked stops everything: first the instances (resigning with
+// priority-0 adverts and removing their addresses, so that the backup takes
+// the VIPs while the virtual servers behind them still exist here), then
+// the virtual servers. The other order held the VIPs for a moment with
+// nothing behind them.
 func (d *daemon) stopLocked(resign bool) {
+	d.stopInstancesLocked(resign)
+	shutdownStep("instances stopped")
 	d.stopIPVSLocked(true)
+	shutdownStep("virtual servers removed")
+	if d.notify != nil {
+		d.notify.close(5 * time.Second)
+	}
+	if d.track != nil {
+		d.track.close()
+	}
+}
+
+// shutdownTrace, when set (by tests), hears each step of stopLocked.
+var shutdownTrace func(step string)
+
+func shutdownStep(step string) {
+	if shutdownTrace != nil {
+		shutdownTrace(step)
+	}
+}
+
+func (d *daemon) stopInstancesLocked(resign bool) {
 	var wg sync.WaitGroup
 	for name, i := range d.instances {
 		wg.Add(1)
@@ -220,12 +248,6 @@ func (d *daemon) stopLocked(resign bool) {
 		delete(d.instances, name)
 	}
 	wg.Wait()
-	if d.notify != nil {
-		d.notify.close(5 * time.Second)
-	}
-	if d.track != nil {
-		d.track.close()
-	}
 }
 
 func (d *daemon) status() daemonStatus {
