@@ -73,7 +73,11 @@ func (n *notifier) deliver(x notification) {
 		n.runOne(x, c)
 	}
 	if s.Notify != nil {
-		n.runOne(x, *s.Notify, "INSTANCE", s.Name, keepalivedState(x.state), strconv.Itoa(x.prio))
+		kind := "INSTANCE"
+		if s.group {
+			kind = "GROUP"
+		}
+		n.runOne(x, *s.Notify, kind, s.Name, keepalivedState(x.state), strconv.Itoa(x.prio))
 	}
 }
 

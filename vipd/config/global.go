@@ -239,20 +239,19 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 var ignoredKeywords = map[string]map[string]string{
 	"global_defs": words(mailReason,
 		"smtp_helo_name smtp_alert smtp_alert_vrrp smtp_alert_checker no_email_faults no_checker_emails"),
-	"vrrp_instance":  words(mailReason, "smtp_alert"),
-	"virtual_server": words(mailReason, "smtp_alert"),
-	"real_server":    words(mailReason, "smtp_alert"),
+	"vrrp_instance":   words(mailReason, "smtp_alert"),
+	"vrrp_sync_group": words(mailReason, "smtp_alert"),
+	"virtual_server":  words(mailReason, "smtp_alert"),
+	"real_server":     words(mailReason, "smtp_alert"),
 }
 
 // Keywords keepalived knows that vipd accepts without implementing them,
 // by block, with the consequence when it is worth saying.
 var notImplemented = map[string]map[string]string{
-	"top level": merge(
-		words("", "static_ipaddress static_routes static_rules track_group linkbeat_interfaces track_file vrrp_track_file "+
-			"vrrp_track_process bfd_instance garp_group interface_up_down_delays net_namespace net_namespace_ipvs "+
-			"namespace_with_ipsets instance use_pid_dir linkbeat_use_polling child_wait_time"),
-		map[string]string{"vrrp_sync_group": "its vrrp_instances are not kept in the same state and its notify scripts do not run"},
-	),
+	"top level": words("", "static_ipaddress static_routes static_rules track_group linkbeat_interfaces track_file vrrp_track_file "+
+		"vrrp_track_process bfd_instance garp_group interface_up_down_delays net_namespace net_namespace_ipvs "+
+		"namespace_with_ipsets instance use_pid_dir linkbeat_use_polling child_wait_time"),
+	"vrrp_sync_group": words("", "track_file track_process track_bfd notify_priority_changes"),
 	"global_defs": words("", "tmp_config_directory config_save_dir process_names process_name vrrp_process_name "+
 		"checker_process_name lvs_process_name bfd_process_name use_symlink_paths set_supplementary_groups "+
 		"startup_script startup_script_timeout shutdown_script shutdown_script_timeout max_auto_priority "+
