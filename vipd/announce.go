@@ -188,6 +188,7 @@ func (a *announcer) round(n int) (next *annCmd, more bool) {
 					}
 				}
 				sent, err := x.Announce([]netip.Addr{addr})
+				a.pace.sent(dev, addr.Is6(), interval, time.Now())
 				a.met.garps.Add(uint64(sent))
 				if err != nil {
 					a.met.garpErrors.Add(1)
@@ -250,10 +251,7 @@ func (p *pacers) reserve(dev string, v6 bool, interval time.Duration, now time.T
 	if interval <= 0 {
 		return now
 	}
-	key := dev + "/4"
-	if v6 {
-		key = dev + "/6"
-	}
+	key := pacerKey(dev, v6)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	at := now
@@ -262,4 +260,25 @@ func (p *pacers) reserve(dev string, v6 bool, interval time.Duration, now time.T
 	}
 	p.next[key] = at.Add(interval)
 	return at
+}
+
+// sent records that a frame left dev at at: the next may leave interval
+// after that, as keepalived counts it (from the send, not the slot).
+func (p *pacers) sent(dev string, v6 bool, interval time.Duration, at time.Time) {
+	if interval <= 0 {
+		return
+	}
+	key := pacerKey(dev, v6)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := at.Add(interval); n.After(p.next[key]) {
+		p.next[key] = n
+	}
+}
+
+func pacerKey(dev string, v6 bool) string {
+	if v6 {
+		return dev + "/6"
+	}
+	return dev + "/4"
 }

@@ -383,7 +383,10 @@ var scopes = map[string]uint8{"global": 0, "site": 200, "link": 253, "host": 254
 // IPv6 address, brd +/- on a /31 or /32) vipd refuses.
 func (r *resolver) vip(in *config.VRRPInstance, kw string, v config.VirtualIP) vipSpec {
 	out := vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label}
-	a, p := in.KeywordPos(kw), v.Address
+	a, p := v.Pos, v.Address
+	if a.File == "" { // a VirtualIP built by hand
+		a = in.KeywordPos(kw)
+	}
 	if v.Scope != "" {
 		if p.Addr().Is6() {
 			r.errorf(a, "%s %s: scope on an IPv6 address (keepalived ignores it); remove it", kw, p)

@@ -59,9 +59,13 @@ func newTracking(scripts []scriptSpec, watchInterfaces bool, log *slog.Logger) (
 	return t, nil
 }
 
-func (t *tracking) startScript(s scriptSpec) {
+func (t *tracking) startScript(s scriptSpec) { t.startScriptAt(s, !s.InitFail) }
+
+// startScriptAt starts a script tracker whose state is ok until its
+// results say otherwise.
+func (t *tracking) startScriptAt(s scriptSpec, ok bool) {
 	ctx, cancel := context.WithCancel(t.ctx)
-	st := &scriptTracker{spec: s, ok: !s.InitFail, cancel: cancel, done: make(chan struct{})}
+	st := &scriptTracker{spec: s, ok: ok, cancel: cancel, done: make(chan struct{})}
 	t.scripts[s.Name] = st
 	t.wg.Add(1)
 	go t.runScript(ctx, st)
@@ -77,6 +81,10 @@ func (t *tracking) update(scripts []scriptSpec) {
 		want[s.Name] = s
 	}
 	changed := false
+	// A script whose settings changed starts from its last result, as
+	// keepalived carries it across a reload: editing a command must not
+	// flip the instances tracking it.
+	last := map[string]bool{}
 	for name, st := range t.scripts {
 		if s, ok := want[name]; ok && reflect.DeepEqual(s, st.spec) {
 			delete(want, name)
@@ -84,6 +92,7 @@ func (t *tracking) update(scripts []scriptSpec) {
 		}
 		st.cancel()
 		<-st.done
+		last[name] = st.isOK()
 		t.mu.Lock()
 		delete(t.scripts, name)
 		t.mu.Unlock()
@@ -92,7 +101,11 @@ func (t *tracking) update(scripts []scriptSpec) {
 	for _, s := range scripts {
 		if _, ok := want[s.Name]; ok {
 			t.mu.Lock()
-			t.startScript(s)
+			if ok, had := last[s.Name]; had {
+				t.startScriptAt(s, ok)
+			} else {
+				t.startScript(s)
+			}
 			t.mu.Unlock()
 			changed = true
 		}

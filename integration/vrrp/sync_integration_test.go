@@ -155,7 +155,7 @@ func TestReloadNotifyEditKeepsMaster(t *testing.T) {
 	if err := proc.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.WaitOutput("kept=[VI_1]", 10*time.Second); err != nil {
+	if err := proc.WaitOutput("configuration reloaded", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// A resignation would hand the VIP over within the skew (0.6 s) and a

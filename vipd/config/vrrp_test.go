@@ -17,7 +17,7 @@ func TestInstanceKeywords(t *testing.T) {
 		{"defaults", "", func(t *testing.T, in *VRRPInstance) {
 			want := VRRPInstance{Name: "VI_1", State: StateBackup, Interface: "eth0", VirtualRouterID: 51,
 				Priority: 100, AdvertInt: sec(1), Version: 2,
-				VirtualIPAddress: []VirtualIP{{Address: netip.MustParsePrefix("192.168.1.10/32")}},
+				VirtualIPAddress: []VirtualIP{{Pos: Pos{File: "keepalived.conf", Line: 5}, Address: netip.MustParsePrefix("192.168.1.10/32")}},
 				GarpMasterDelay:  sec(5), GarpMasterRepeat: 5, GarpMasterRefreshRepeat: 1,
 				McastDstIP: netip.MustParseAddr("224.0.0.18")}
 			got := *in
@@ -88,7 +88,7 @@ func TestInstanceKeywords(t *testing.T) {
 		}},
 		{"virtual_ipaddress options", "virtual_ipaddress {\n192.168.1.11/24 dev eth1 label eth1:1 brd 192.168.1.255 scope global\n}",
 			func(t *testing.T, in *VRRPInstance) {
-				want := VirtualIP{Address: netip.MustParsePrefix("192.168.1.11/24"), Dev: "eth1", Label: "eth1:1",
+				want := VirtualIP{Pos: Pos{File: "keepalived.conf", Line: 8}, Address: netip.MustParsePrefix("192.168.1.11/24"), Dev: "eth1", Label: "eth1:1",
 					Brd: "192.168.1.255", Scope: "global"}
 				if len(in.VirtualIPAddress) != 2 || !reflect.DeepEqual(in.VirtualIPAddress[1], want) {
 					t.Errorf("vips %+v", in.VirtualIPAddress)
