@@ -56,6 +56,7 @@ func startRunner(group *groupSpec, members []*instance, track *tracking, notify 
 		r.log = log.With("sync_group", group.Name)
 	}
 	for _, i := range members {
+		i.setGroup(group)
 		go i.io.read(r.in, i.log)
 	}
 	track.subscribe(r.kick)
@@ -308,6 +309,7 @@ func (r *runner) swap(next []*instance, group *groupSpec) {
 		n.status.State, n.status.Since, n.status.PeerChecksum = o.status.State, o.status.Since, o.status.PeerChecksum
 		o.mu.Unlock()
 		n.warned = o.warned
+		n.setGroup(group)
 		if n.io != o.io {
 			go n.io.read(r.in, n.log)
 		}
@@ -362,5 +364,15 @@ func (n *instance) moveAddresses(o *instance) {
 		n.ann.start()
 	} else {
 		n.ann.resume()
+	}
+}
+
+// setGroup records the instance's sync group for the status.
+func (i *instance) setGroup(g *groupSpec) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.status.SyncGroup = ""
+	if g != nil {
+		i.status.SyncGroup = g.Name
 	}
 }

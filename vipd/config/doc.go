@@ -107,11 +107,11 @@
 //
 // # What is not supported
 //
-// Accepted with a note and without effect: vrrp_sync_group, static
-// addresses, routes and rules, track_file, vrrp_track_process,
-// bfd_instance, garp_group, use_vmac and the other VMAC/IPVLAN options,
-// auth_hmac, virtual_routes and virtual_rules, the
-// checkers SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, BFD_CHECK and
+// Accepted with a note and without effect: static addresses, routes and
+// rules, track_file, vrrp_track_process (and a vrrp_sync_group's
+// track_file, track_process, track_bfd), bfd_instance, garp_group,
+// use_vmac and the other VMAC/IPVLAN options, auth_hmac, virtual_routes
+// and virtual_rules, the checkers SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, BFD_CHECK and
 // FILE_CHECK, SNMP, DBus, FIFOs and process tuning, tunnel options of TUN,
 // and the other keywords keepalived.conf(5) lists that have no field here.
 // The AH auth_type is parsed, and accept mode settled (see
