@@ -234,8 +234,8 @@ func (d *daemon) reload() error {
 	var firstErr error
 	running := d.runners[:0]
 	for _, r := range d.runners {
-		old := r.snapshot()
-		cur := unit{group: r.group}
+		group, old := r.current()
+		cur := unit{group: group}
 		for _, i := range old {
 			cur.specs = append(cur.specs, i.spec)
 		}

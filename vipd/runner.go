@@ -14,7 +14,7 @@ import (
 // (one per socket) feed it packets; the trackers kick it; the daemon sends
 // it commands (stop, reload).
 type runner struct {
-	group  *groupSpec // nil: one instance on its own
+	group  *groupSpec // nil: one instance on its own; written like members
 	log    *slog.Logger
 	track  *tracking
 	notify *notifier
@@ -77,6 +77,14 @@ func (r *runner) snapshot() []*instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]*instance(nil), r.members...)
+}
+
+// current returns the current sync group (nil for none) and members.
+// Safe from any goroutine.
+func (r *runner) current() (*groupSpec, []*instance) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.group, append([]*instance(nil), r.members...)
 }
 
 // Stop ends the runner: every master resigns (priority-0 advert,
@@ -221,6 +229,8 @@ func (r *runner) follow(i *instance, prev vrrp.State) {
 	}
 }
 
+// setGroupState records the group's new state and runs the group's
+// notify scripts (counted in the first member's metrics).
 func (r *runner) setGroupState(s vrrp.State) {
 	if r.gstate == s {
 		return

@@ -61,8 +61,9 @@ func syncConf(state string, prio int, extra string) string {
 // each run VI_1 on eth0 and VI_2 on eth1 in one vrrp_sync_group. vipd's
 // eth1 goes down: VI_2 faults, and the group takes VI_1 with it, so both
 // VIPs move to keepalived together; the group's notify scripts run. eth1
-// comes back: both VIPs return to vipd together. Without the sync group
-// only the eth1 VIP would move.
+// comes back: both VIPs return to vipd together. keepalived then preempts
+// with a higher priority: both move to it. Without the sync group only the
+// eth1 VIP would move.
 func TestSyncGroupMovesTogether(t *testing.T) {
 	r := newRig(t, false)
 	r.secondSegment(t, map[*netns.Host]string{r.a: "10.78.0.1/24", r.b: "10.78.0.2/24"})
@@ -106,6 +107,24 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 	b, _ := os.ReadFile(events)
 	if got := strings.Join(strings.Split(strings.TrimSpace(string(b)), "\n"), "|"); got != want {
 		t.Errorf("group notify saw %s; want %s", got, want)
+	}
+
+	// keepalived reloads with priority 200 on both members and preempts:
+	// the first vipd member to hear it becomes backup and takes the other
+	// with it (no priority 0 for that one, as keepalived does).
+	if err := os.WriteFile(kb.ka.ConfigPath(), []byte(syncConf("BACKUP", 200, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t2 := time.Now()
+	if err := kb.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	r.waitHolder(t, "b", t2, 15*time.Second)
+	waitFor(t, "both VIPs on keepalived after it preempted", 15*time.Second, func() bool {
+		return hasOn(t, r.b, "eth1", vip2) && holds(t, r.b, r.vip) && !holds(t, r.a, r.vip) && !hasOn(t, r.a, "eth1", vip2)
+	})
+	if err := ma.proc.WaitOutput("became backup", 5*time.Second); err != nil {
+		t.Errorf("no vipd member followed the other into BACKUP: %v", err)
 	}
 }
 
