@@ -36,6 +36,9 @@ type instance struct {
 	mu     sync.Mutex
 	status instanceStatus
 	warned map[string]bool // peers whose address list differs, logged once
+	// linkDown: the last advert could not leave (the interface is down);
+	// the runner's goroutine only.
+	linkDown bool
 }
 
 // instanceIO is an instance's socket and the goroutine reading it. A
@@ -415,14 +418,21 @@ func (i *instance) sendAdvert(prio uint8) {
 		}
 		if err != nil {
 			i.met.sendErrors.Add(1)
-			if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.ENETDOWN) {
-				// The interface is down (the instance is going to FAULT
-				// for it, unless dont_track_primary).
-				i.log.Warn("cannot send advertisement", "to", dst, "err", err)
-			} else {
+			switch {
+			case !errors.Is(err, syscall.ENETUNREACH) && !errors.Is(err, syscall.ENETDOWN):
 				i.log.Error("cannot send advertisement", "to", dst, "err", err)
+			case !i.linkDown:
+				// The interface is down: the instance goes to FAULT for
+				// it, unless dont_track_primary keeps it running; said
+				// once, not every advert interval (send_errors counts).
+				i.linkDown = true
+				i.log.Warn("cannot send advertisement; the interface is down", "to", dst, "err", err)
 			}
 			continue
+		}
+		if i.linkDown {
+			i.linkDown = false
+			i.log.Info("sending advertisements again", "to", dst)
 		}
 		i.met.advertsSent.Add(1)
 	}

@@ -107,3 +107,30 @@ func TestVIPOptionsAsKeepalived(t *testing.T) {
 		t.Errorf("a VIP without brd got broadcast %q from vipd", got)
 	}
 }
+
+// TestDontTrackPrimary: with dont_track_primary vipd stays MASTER while its
+// own interface is down (it keeps trying to advertise), as keepalived
+// does; without it the instance goes to FAULT.
+func TestDontTrackPrimary(t *testing.T) {
+	for _, dont := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dont_track_primary=%v", dont), func(t *testing.T) {
+			r := newRig(t, false)
+			c := vconf{state: "MASTER", prio: 150, version: 2, advert: "1", vrid: 51, vip: r.vip.String() + "/24"}
+			want := "FAULT"
+			if dont {
+				c.extra, want = "    dont_track_primary\n", "MASTER"
+			}
+			d := startDirector(t, "vipd", r.a, c.String())
+			waitFor(t, "vipd master", 10*time.Second, func() bool { return d.status(t).Instances[0].State == "MASTER" })
+			ipIn(t, r.a.Namespace(), "link", "set", "eth0", "down")
+			// Either way vipd says so: FAULT's log line, or the advert that
+			// could not leave.
+			if err := d.proc.WaitOutput(map[bool]string{true: "the interface is down", false: "entering FAULT"}[dont], 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if s := d.status(t).Instances[0].State; s != want {
+				t.Fatalf("with eth0 down: %s, want %s", s, want)
+			}
+		})
+	}
+}
