@@ -4,6 +4,7 @@ package vrrp
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -123,10 +124,29 @@ func TestReloadKeepsTheVIP(t *testing.T) {
 	if err := proc.WaitOutput(`kept="[VI_1 VI_2]"`, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "VI_1 master again at priority 140", 15*time.Second, func() bool {
+	waitFor(t, "VI_1 master at priority 140", 15*time.Second, func() bool {
 		s := d.status(t).Instances[0]
 		return s.State == "MASTER" && s.Priority == 140
 	})
+
+	// A VIP added, then removed again: the master puts it on and takes it
+	// off, and never leaves MASTER.
+	vip2 := netip.MustParseAddr("10.77.0.102")
+	for k, edit := range []string{strings.Replace(changed, "10.77.0.100/24\n", "10.77.0.100/24\n        10.77.0.102/24\n", 1), changed} {
+		if err := os.WriteFile(path, []byte("global_defs {\n    router_id master_150\n}\n"+edit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("10.77.0.102 held: %v", k == 0), 10*time.Second, func() bool { return holds(t, r.a, vip2) == (k == 0) })
+		if !holds(t, r.a, r.vip) {
+			t.Fatalf("edit %d: VI_1's first VIP is gone", k)
+		}
+	}
+	if s := d.status(t).Instances[0]; s.State != "MASTER" || s.Counters.Transitions["MASTER"] != 1 {
+		t.Fatalf("VI_1 after four reloads: %s, entered MASTER %d times; want once", s.State, s.Counters.Transitions["MASTER"])
+	}
 }
 
 // TestRunsWithOnlyNetCapabilities: vipd as an unprivileged user holding
