@@ -65,6 +65,15 @@ import (
 // priority 0 advert and releases the addresses. Clearing the fault makes
 // it a backup (an owner configured MASTER becomes master again).
 // [Machine.Shutdown] does the same and stops the machine for good.
+//
+// # Sync groups, reloads, startup delay
+//
+// A daemon running keepalived's vrrp_sync_group drives several machines
+// together: [Machine.TimerDue] and [Machine.Hold] keep a backup from
+// taking over until every member [Machine.WantsMaster];
+// [Machine.ForceMaster] and [Machine.ForceBackup] make a member follow
+// another. [Machine.Reconfigure] applies a reloaded configuration without
+// losing the state, and [Machine.DelayStart] is vrrp_startup_delay.
 type Machine struct {
 	cfg Config
 
