@@ -305,6 +305,15 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	if !in.DontTrackPrimary {
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
 	}
+	// So is the interface of every address given with dev (unless
+	// no_track), as keepalived tracks it: down is FAULT.
+	devs := map[string]bool{in.Interface: true}
+	for _, v := range append(append([]config.VirtualIP(nil), in.VirtualIPAddress...), in.VirtualIPAddressExcluded...) {
+		if v.Dev != "" && !v.NoTrack && !devs[v.Dev] {
+			devs[v.Dev] = true
+			s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
+		}
+	}
 	for _, t := range in.TrackInterface {
 		if t.Name == in.Interface {
 			r.warnf(in.KeywordPos("track_interface"), "vrrp_instance %s: track_interface %s is the instance's own interface; ignored, as keepalived ignores it (its own interface is tracked without weight unless dont_track_primary)", in.Name, t.Name)

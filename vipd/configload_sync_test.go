@@ -63,7 +63,8 @@ func TestResolveVIPOptions(t *testing.T) {
 // TestResolveDontTrackPrimary: by default the instance's own interface is
 // tracked (down is FAULT); dont_track_primary stops that, and a
 // track_interface naming the own interface is dropped with a warning, as
-// keepalived drops it.
+// keepalived drops it. The interface of a VIP given with dev is tracked
+// too, unless no_track.
 func TestResolveDontTrackPrimary(t *testing.T) {
 	vips := "    virtual_ipaddress {\n        10.0.0.100/24\n    }\n"
 	for _, c := range []struct {
@@ -74,6 +75,10 @@ func TestResolveDontTrackPrimary(t *testing.T) {
 		{vips, []trackInterface{{Name: "eth0"}}, ""},
 		{vips + "    dont_track_primary\n", nil, ""},
 		{vips + "    dont_track_primary\n    track_interface {\n        eth0 weight -20\n        eth1\n    }\n", []trackInterface{{Name: "eth1"}}, "track_interface eth0 is the instance's own interface; ignored"},
+		// A VIP's interface is tracked as keepalived tracks it, also with
+		// dont_track_primary, unless no_track; the own interface is not
+		// tracked again for a VIP on it.
+		{"    dont_track_primary\n    virtual_ipaddress {\n        10.0.0.100/24 dev eth0\n        10.0.1.100/24 dev eth3\n        10.0.2.100/24 dev eth4 no_track\n    }\n", []trackInterface{{Name: "eth3"}}, ""},
 	} {
 		lc, warnings, errs := resolve(parse(t, instanceText("VI_1", "eth0", 51, 100, c.body)))
 		if len(errs) > 0 {

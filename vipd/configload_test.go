@@ -92,10 +92,11 @@ vrrp_instance VI_1 {
 		{"VIP label", s.VIPs[0].Label, "eth1:vip"},
 		{"VIP prefix", s.VIPs[1].Prefix, netip.MustParsePrefix("10.0.0.101/32")},
 		// The instance's own interface is tracked (FAULT while down), then
-		// the configured ones.
-		{"tracked interfaces", len(s.TrackInterfaces), 2},
+		// a VIP's dev (as keepalived tracks it), then the configured ones.
+		{"tracked interfaces", len(s.TrackInterfaces), 3},
 		{"own interface first", s.TrackInterfaces[0], trackInterface{Name: "eth0"}},
-		{"tracked interface weight", s.TrackInterfaces[1].Weight, -10},
+		{"a VIP's interface", s.TrackInterfaces[1], trackInterface{Name: "eth1"}},
+		{"tracked interface weight", s.TrackInterfaces[2].Weight, -10},
 		{"tracked script weight", s.TrackScripts[0].Weight, -30},
 		{"notify_master", strings.Join(s.NotifyState[vrrp.Master].Argv, " "), "/bin/echo master"},
 		{"notify", strings.Join(s.Notify.Argv, " "), "/bin/echo any"},

@@ -16,8 +16,12 @@ type VirtualIP struct {
 	Label   string       `json:"label,omitempty"`
 	Brd     string       `json:"brd,omitempty"`
 	Scope   string       `json:"scope,omitempty"`
+	// NoTrack is no_track: the address's interface (dev), when it is not
+	// the instance's, is not tracked. By default it is, as in keepalived:
+	// while it is down the instance is in FAULT.
+	NoTrack bool `json:"no_track,omitempty"`
 	// Options holds the options vipd accepts without implementing them
-	// (peer, home, -nodad, mngtmpaddr, noprefixroute, autojoin, no_track,
+	// (peer, home, -nodad, mngtmpaddr, noprefixroute, autojoin,
 	// use_vmac, preferred_lft, track_group), as written.
 	Options []string `json:"options,omitempty"`
 }
@@ -160,7 +164,9 @@ func (d *decoder) vip(kw string, e *stmt) (VirtualIP, bool) {
 				return v, false
 			}
 			ignored = append(ignored, opt+" "+arg)
-		case "home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac":
+		case "no_track":
+			v.NoTrack = true
+		case "home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "use_vmac":
 			ignored = append(ignored, opt)
 		default:
 			d.note(e, NoteUnknown, "%s: unknown option %q after %s; ignored", kw, opt, e.kw.val)

@@ -343,7 +343,7 @@ func TestInstanceNotes(t *testing.T) {
 			[]string{"keepalived.conf:7:", "use_vmac: accepted, not implemented by vipd; ignored"}},
 		{"smtp_alert", instance("smtp_alert"), NoteIgnored, []string{"smtp_alert: ignored"}},
 		{"vip options", instance("virtual_ipaddress {\n 10.0.0.1 no_track preferred_lft forever\n}"), NoteNotImplemented,
-			[]string{"keepalived.conf:8:", "no_track, preferred_lft forever"}},
+			[]string{"keepalived.conf:8:", "option(s) preferred_lft forever accepted"}},
 		{"sync group of one", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\n" + instance(""), NoteNoEffect,
 			[]string{"keepalived.conf:2:", "vrrp_sync_group G has one member only"}},
 		{"sync group old word", "vrrp_sync_group G {\n group {\n VI_1\n }\n global_tracking\n}\n" + instance(""), NoteDeprecated,
