@@ -110,7 +110,8 @@ func (d *decoder) syncGroupKeywords(g *VRRPSyncGroup) keywords {
 }
 
 // finalizeSyncGroups checks the groups against the instances: every member
-// must be a vrrp_instance, in one group only; a group needs members; and
+// must be a vrrp_instance, in one group only; a group without members is
+// dropped with a note (keepalived drops it too); and
 // members that are address owners cannot be mixed with others (keepalived
 // says "this won't work" and runs it anyway; vipd refuses). It resolves
 // the groups' track_script entries as the instances' are, marking the
@@ -118,6 +119,7 @@ func (d *decoder) syncGroupKeywords(g *VRRPSyncGroup) keywords {
 func (d *decoder) finalizeSyncGroups(cfg *Config, used map[string]bool) {
 	names := map[string]Pos{}
 	member := map[string]string{}
+	kept := cfg.VRRPSyncGroups[:0]
 	for gi := range cfg.VRRPSyncGroups {
 		g := &cfg.VRRPSyncGroups[gi]
 		if p, dup := names[g.Name]; dup {
@@ -127,9 +129,11 @@ func (d *decoder) finalizeSyncGroups(cfg *Config, used map[string]bool) {
 		names[g.Name] = g.Pos
 		gp := g.KeywordPos("group")
 		if len(g.Group) == 0 {
-			d.errPos(gp, "vrrp_sync_group %s: no member: list its vrrp_instances in group { ... }", g.Name)
+			d.notePos(g.Pos, NoteNoEffect, "vrrp_sync_group",
+				"vrrp_sync_group %s has no member (they go inside group { ... }); the group is dropped and its instances run on their own, as keepalived does", g.Name)
 			continue
 		}
+		kept = append(kept, *g)
 		owners := 0
 		for _, m := range g.Group {
 			in := cfg.VRRPInstance(m)
@@ -152,6 +156,7 @@ func (d *decoder) finalizeSyncGroups(cfg *Config, used map[string]bool) {
 		if len(g.Group) == 1 {
 			d.notePos(gp, NoteNoEffect, "group", "vrrp_sync_group %s has one member only; it changes nothing, as in keepalived", g.Name)
 		}
-		g.TrackScript = d.resolveTrackScripts(cfg, g.TrackScript, used, "vrrp_sync_group "+g.Name)
+		kept[len(kept)-1].TrackScript = d.resolveTrackScripts(cfg, g.TrackScript, used, "vrrp_sync_group "+g.Name)
 	}
+	cfg.VRRPSyncGroups = kept
 }

@@ -62,7 +62,6 @@ func TestSyncGroupErrors(t *testing.T) {
 		{"unknown member", "vrrp_sync_group G {\n group {\n VI_1\n VI_9\n }\n}\n" + two, "keepalived.conf:2: vrrp_sync_group G: no vrrp_instance VI_9"},
 		{"member twice", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\nvrrp_sync_group H {\n group {\n VI_1\n VI_2\n }\n}\n" + two,
 			"keepalived.conf:7: vrrp_sync_group H: vrrp_instance VI_1 is in vrrp_sync_group G already"},
-		{"no member", "vrrp_sync_group G {\n}\n" + two, "keepalived.conf:1: vrrp_sync_group G: no member"},
 		{"same name", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\nvrrp_sync_group G {\n group {\n VI_2\n }\n}\n" + two, "keepalived.conf:6: vrrp_sync_group G: defined again"},
 		{"owners mixed", "vrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n}\n" + syncInstance("VI_1", "255") + syncInstance("VI_2", "100"),
 			"keepalived.conf:2: vrrp_sync_group G: some members are address owners"},
@@ -74,5 +73,26 @@ func TestSyncGroupErrors(t *testing.T) {
 				t.Fatalf("error %v; want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestSyncGroupWithoutMembers: members written without group { } (as in
+// keepalived's own lvs_syncd sample) leave the group empty; keepalived
+// drops such a group and runs the instances on their own, and so does
+// vipd, with a note.
+func TestSyncGroupWithoutMembers(t *testing.T) {
+	cfg, err := Parse("keepalived.conf", []byte("vrrp_sync_group G {\n VI_1\n VI_2\n}\n"+syncInstance("VI_1", "100")+syncInstance("VI_2", "100")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.VRRPSyncGroups) != 0 || cfg.SyncGroupOf("VI_1") != nil {
+		t.Fatalf("groups %+v", cfg.VRRPSyncGroups)
+	}
+	var found bool
+	for _, n := range cfg.NotesOf(NoteNoEffect) {
+		found = found || strings.Contains(n.String(), "keepalived.conf:1:") && strings.Contains(n.Msg, "vrrp_sync_group G has no member")
+	}
+	if !found {
+		t.Fatalf("no note about the empty group: %v", cfg.Notes)
 	}
 }
