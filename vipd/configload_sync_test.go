@@ -165,3 +165,42 @@ vrrp_sync_group NAT {
 		t.Errorf("with sync_group_tracking_weight: %+v %+v %v", kept.Instances[0].TrackScripts, kept.Instances[0].TrackInterfaces, warnings)
 	}
 }
+
+// TestReloadIdentity: what keeps an instance (and a sync group) the same
+// across a reload, as keepalived matches them: everything may change but
+// the interface, VRID, family, unicast or not, source and group; a sync
+// group is one unit, in its members' order.
+func TestReloadIdentity(t *testing.T) {
+	base := "vrrp_sync_group G {\n    group {\n        VI_2\n        VI_1\n    }\n}\n"
+	vip := func(a string) string { return "    virtual_ipaddress {\n        " + a + "\n    }\n" }
+	conf := func(prio int, extra string) string {
+		return base + instanceText("VI_1", "eth0", 51, prio, vip("10.0.0.100/24")+extra) +
+			instanceText("VI_2", "eth1", 52, 100, vip("10.0.1.100/24")) +
+			instanceText("VI_3", "eth1", 53, 100, vip("10.0.2.100/24"))
+	}
+	keys := func(text string) []string {
+		t.Helper()
+		lc, _, errs := resolve(parse(t, text))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		var out []string
+		for _, u := range lc.units() {
+			out = append(out, u.key())
+		}
+		return out
+	}
+	before := keys(conf(150, ""))
+	if len(before) != 2 || !strings.HasPrefix(before[0], "group G\neth1|52|") || !strings.HasPrefix(before[1], "alone\neth1|53|") {
+		t.Fatalf("units %q", before)
+	}
+	same := keys(conf(120, "    notify_master \"/bin/true\"\n    advert_int 2\n    garp_master_delay 1\n    virtual_ipaddress {\n        10.0.0.101/24\n    }\n"))
+	if strings.Join(same, "|") != strings.Join(before, "|") {
+		t.Errorf("priority, notify, interval, GARP, VIPs changed the identity:\n%q\n%q", before, same)
+	}
+	for _, change := range []string{"    unicast_src_ip 10.0.0.1\n    unicast_peer {\n        10.0.0.2\n    }\n", "    mcast_dst_ip 224.0.0.100\n"} {
+		if got := keys(conf(150, change)); got[0] == before[0] {
+			t.Errorf("%q kept the identity", change)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -225,9 +226,9 @@ func (d *daemon) reload() error {
 	defer d.mu.Unlock()
 	d.track.update(lc.Scripts)
 	want := lc.units()
-	wanted := map[string]int{}
+	wanted := map[string][]int{}
 	for k, u := range want {
-		wanted[u.key()] = k
+		wanted[u.key()] = append(wanted[u.key()], k)
 	}
 	taken := map[int]bool{}
 	var kept, stopped, started []string
@@ -239,8 +240,18 @@ func (d *daemon) reload() error {
 		for _, i := range old {
 			cur.specs = append(cur.specs, i.spec)
 		}
-		k, ok := wanted[cur.key()]
-		if ok && !taken[k] {
+		// Among units of the same identity (unicast instances with
+		// disjoint peers may share one) the one with the same names first.
+		k, ok := -1, false
+		for _, c := range wanted[cur.key()] {
+			if taken[c] {
+				continue
+			}
+			if !ok || slices.Equal(want[c].names(), cur.names()) {
+				k, ok = c, true
+			}
+		}
+		if ok {
 			if err := d.reloadRunner(r, old, want[k]); err == nil {
 				taken[k] = true
 				running = append(running, r)
