@@ -237,7 +237,9 @@ func (r *runner) setGroupState(s vrrp.State) {
 	}
 	r.log.Info("sync group "+s.String(), "from", r.gstate.String())
 	r.gstate = s
-	r.notify.enqueue(&instance{spec: r.group.Notify, met: r.members[0].met}, s, 0)
+	// The notifier takes an instance: the group's scripts stand in one
+	// (spec.group set: notify gets "GROUP").
+	r.notify.enqueue(&instance{spec: r.group.Notify, met: r.members[0].met, log: r.log}, s, 0)
 }
 
 // retrack recomputes every member's effective priority and fault from the
