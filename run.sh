@@ -5,13 +5,15 @@
 #                   report at the end (Ctrl-C stops it cleanly)
 #   ./run.sh cluster  start a local 3-node RabbitMQ cluster and show it (Ctrl-C stops it)
 #   ./run.sh test   install what is missing, vet, run unit and integration tests
-#   ./run.sh setup  only install what is missing
+#   ./run.sh setup [demo]  only install what is missing (for the tests; demo: for
+#                   the demo and the cluster command)
 #   ./run.sh bench  run the benchmarks whose figures are in BENCHMARKS.md
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="/usr/local/go/bin:$PATH"
 
-setup() { scripts/setup.sh; }
+# setup demo|test: install the packages of that set that are missing.
+setup() { scripts/setup.sh "$1"; }
 
 vet() {
 	echo "== gofmt, go vet"
@@ -23,11 +25,14 @@ vet() {
 	fi
 	go vet ./...
 	go vet -tags integration ./...
+	# amqpha/otelamqpha is a module of its own, which ./... leaves out.
+	(cd amqpha/otelamqpha && go vet ./... && go vet -tags integration ./...)
 }
 
 unit() {
 	echo "== unit tests (-race)"
 	go test -race -count=1 -timeout 5m ./...
+	(cd amqpha/otelamqpha && go test -race -count=1 -timeout 5m ./...)
 }
 
 fuzz() {
@@ -41,6 +46,8 @@ integration() {
 	# One package at a time: each starts its own cluster, and two cores are
 	# not enough for several at once.
 	go test -race -count=1 -tags integration -p 1 -timeout 30m ./integration/...
+	# OpenTelemetry tracing across a failover, on a 2-node cluster of its own.
+	(cd amqpha/otelamqpha && go test -race -count=1 -tags integration -timeout 10m ./...)
 }
 
 bench() {
@@ -49,6 +56,8 @@ bench() {
 	go test -run '^$' -bench 'Apply100x10|ReconcileOneChange' -benchmem ./vipd/lvs/
 	go test -tags integration -run '^$' -bench ClusterStart -benchtime 3x -timeout 10m ./integration/cluster/
 	go run ./integration/cmd/amqpha-bench -seconds 3 -rounds 3 -kills 10 -hangs 10
+	# What the tracing hooks cost per message (fake broker).
+	(cd amqpha/otelamqpha && go test -run '^$' -bench Hooks -benchtime 20000x -count 5 .)
 	go run ./integration/cmd/amqpha-bench -idle 60 -idle-hangs 10
 	# Stalls per fault kind (kill, hang, stop, drain, cut) of the clients' node
 	# and of the queues' leader, amqpha vs a hand-written amqp091-go loop side
@@ -62,26 +71,26 @@ bench() {
 
 case "${1:-}" in
 demo)
-	setup
+	setup demo
 	shift
 	go run ./integration/cmd/amqpha-demo "$@"
 	;;
 cluster)
-	setup
+	setup demo
 	shift
 	go run ./integration/cmd/amqpha-cluster "$@"
 	;;
 test)
-	setup
+	setup test
 	vet
 	unit
 	fuzz
 	integration
 	echo "== all tests passed"
 	;;
-setup) setup ;;
+setup) setup "${2:-test}" ;;
 bench)
-	setup
+	setup test
 	bench
 	;;
 *)

@@ -34,6 +34,9 @@ type Client struct {
 	closeBy atomic.Int64 // unix ns: Close's ctx deadline, bounding graceful closes
 	frames  atomic.Int64 // the frame size the last connection negotiated; 0 before one
 
+	calls sync.WaitGroup // WithChannel's fn and UpdateSecret's pushes still running
+	creds credentials    // the secret set by UpdateSecret
+
 	mu         sync.Mutex
 	consSup    *supervisor // the consumers' connection; nil until needed
 	publishers map[*Publisher]struct{}
@@ -259,6 +262,9 @@ func (c *Client) Close(ctx context.Context) error {
 			s.wg.Wait()
 		}
 		c.topo.close() // requests abandoned by their contexts end with their connections
+		if err := waitCtx(ctx, &c.calls); err != nil {
+			errs = append(errs, fmt.Errorf("amqpha: close: a WithChannel fn or an UpdateSecret push still runs: %w", err))
+		}
 		for _, p := range pubs {
 			p.wg.Wait() // their channels died with the connection
 		}

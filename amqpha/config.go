@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/amqpha/amqpha/balancer"
@@ -17,6 +18,25 @@ type Config struct {
 	// Nodes are the cluster's nodes as AMQP URIs (amqp:// or amqps://,
 	// with user, password and vhost as amqp091-go reads them). Ignored
 	// when Resolver is set.
+	//
+	// Every query parameter amqp091-go reads means what it means there,
+	// for that node: certfile and keyfile (a client certificate, both or
+	// neither), cacertfile (the CA the server's certificate must chain
+	// to, instead of the system's roots), server_name_indication,
+	// auth_mechanism (plain, amqplain, external; repeated for a list in
+	// order of preference), heartbeat (whole seconds; it takes precedence
+	// over Heartbeat), connection_timeout (milliseconds; it takes
+	// precedence over DialTimeout for that node's dials) and channel_max
+	// (at least 2: each connection takes one channel for the hang
+	// detector and one per publisher and consumer);
+	// and frame_max (bytes, 0 or 4096 and up), verify=verify_peer. The
+	// TLS parameters need amqps://. auth_mechanism=external logs in with
+	// the client certificate (SASL EXTERNAL; RabbitMQ's
+	// rabbitmq_auth_mechanism_ssl plugin) and needs one, from certfile or
+	// TLS. Unlike amqp091-go, amqpha refuses, in Validate and Dial, an
+	// unknown parameter (a typo would otherwise go unnoticed), a
+	// parameter given twice, an empty one, and verify=verify_none. The
+	// files are read when the URI is checked and again at every dial.
 	Nodes []string
 	// Resolver finds the nodes; its nodes' Addr are AMQP URIs. It is asked
 	// again before every reconnection pass.
@@ -31,16 +51,25 @@ type Config struct {
 
 	// TLS configures amqps:// nodes. Nil uses the system's roots and the
 	// node's host name. Certificates are always verified unless the
-	// caller's config says InsecureSkipVerify.
+	// caller's config says InsecureSkipVerify. A node URI's cacertfile,
+	// certfile and server_name_indication add to it for that node; a URI
+	// that sets what TLS sets already (RootCAs, Certificates or
+	// GetClientCertificate, ServerName), or asks for the verification
+	// that InsecureSkipVerify turns off (cacertfile, verify=verify_peer),
+	// is an error, not a silent choice.
 	TLS *tls.Config
 	// Heartbeat is the AMQP heartbeat asked of the broker, in whole
-	// seconds, at most 65535 s. Hangs are caught sooner by HangTimeout.
+	// seconds, at most 65535 s; a node URI's heartbeat parameter takes
+	// precedence for its node (0 there, like a negative value here, takes
+	// the broker's). Hangs are caught sooner by HangTimeout, which a
+	// URI's heartbeat does not change.
 	// Negative asks for none, and the broker's value applies: AMQP lets a
 	// client lower the broker's heartbeat, not refuse it (RabbitMQ offers
 	// 60 s unless configured to offer 0).
 	Heartbeat time.Duration
 	// DialTimeout bounds one connection attempt to one node: TCP connect,
-	// TLS and the AMQP handshake together.
+	// TLS and the AMQP handshake together. A node URI's
+	// connection_timeout takes precedence for its node.
 	DialTimeout time.Duration
 	// HangTimeout is how long a connection may receive nothing at all
 	// before it is taken for hung and dropped. While a connection awaits an
@@ -109,6 +138,15 @@ type Config struct {
 	// Nil, the default, costs a nil check. Package
 	// github.com/amqpha/amqpha/amqpha/prommetrics adapts it to Prometheus.
 	Metrics Metrics
+
+	// PublishHooks run for every message the client's publishers take, in
+	// the publishing goroutine, and hear each one's outcome (see
+	// PublishHook); ConsumeHooks wrap every consumer's handler, the first
+	// outermost (see ConsumeHook). Package
+	// github.com/amqpha/amqpha/amqpha/otelamqpha makes OpenTelemetry spans
+	// with them. Nil entries are refused.
+	PublishHooks []PublishHook
+	ConsumeHooks []ConsumeHook
 }
 
 // One rule holds for every duration in Config, PublisherConfig and
@@ -140,7 +178,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("amqpha: config: %w: set Nodes or Resolver", ErrNoNodes)
 		}
 		for i, raw := range c.Nodes {
-			if _, err := parseNode(raw); err != nil {
+			a, err := parseNode(raw)
+			if err == nil && a.uri.Scheme == "amqps" {
+				err = tlsConflict(c.TLS, &a.params)
+			}
+			if err != nil {
 				return fmt.Errorf("amqpha: config: Nodes[%d]: %w", i, err)
 			}
 		}
@@ -170,6 +212,9 @@ func (c Config) Validate() error {
 	}
 	if c.Connections < 0 || c.Connections > maxConnections {
 		return fmt.Errorf("amqpha: config: Connections = %d, want 0 (one) to %d", c.Connections, maxConnections)
+	}
+	if err := checkHooks(c.PublishHooks, c.ConsumeHooks); err != nil {
+		return err
 	}
 	if c.EventBuffer < 0 || c.EventBuffer > maxEventBuffer {
 		return fmt.Errorf("amqpha: config: EventBuffer = %d, want 0 (the default) to %d", c.EventBuffer, maxEventBuffer)
@@ -202,6 +247,9 @@ func (c Config) withDefaults() Config {
 			c.Balancer = b
 		}
 	}
+	// The caller's slices are not read again.
+	c.PublishHooks = slices.Clone(c.PublishHooks)
+	c.ConsumeHooks = slices.Clone(c.ConsumeHooks)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

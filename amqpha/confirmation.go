@@ -19,6 +19,10 @@ type Confirmation struct {
 	msg       amqp.Publishing
 	mandatory bool
 	ctx       context.Context
+	// trace is what the publish hooks wait for (nil without them); async:
+	// PublishAsync's, whose hooks hear the outcome from userCalls.
+	trace *publishTrace
+	async bool
 
 	// Guarded by the session that has the message in flight (or by the
 	// publisher's mu while queued).
@@ -157,6 +161,12 @@ func (c *Confirmation) finish(err error) {
 
 func (c *Confirmation) complete(err error) {
 	c.err = err
+	if c.trace != nil {
+		c.trace.at = time.Now()
+		if c.async {
+			c.p.userCall(c.report) // Publish reports its own, in its caller's goroutine
+		}
+	}
 	if m := c.p.metrics; m != nil {
 		if err == nil {
 			latency := time.Since(c.sentAt)

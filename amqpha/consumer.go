@@ -35,6 +35,10 @@ type ConsumerConfig struct {
 	// consumer is a queue argument ("x-single-active-consumer"), and
 	// works with several consumers of this kind.
 	Args amqp.Table
+	// Retry, if MaxAttempts is set, makes a handler's Requeue a retry
+	// after a growing delay, and dead-letters the message after
+	// MaxAttempts (see RetryPolicy).
+	Retry RetryPolicy
 }
 
 const defaultPrefetch = 100
@@ -96,17 +100,24 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	}
 	orDefault(&cfg.Prefetch, defaultPrefetch)
 	orDefault(&cfg.Concurrency, 1)
+	cfg.Retry = cfg.Retry.withDefaults()
 	if cfg.Tag == "" {
 		var b [6]byte
 		rand.Read(b[:])
 		cfg.Tag = fmt.Sprintf("amqpha-%s-%d", hex.EncodeToString(b[:]), consumerSeq.Add(1))
 	}
 	cfg.Args = cloneTable(cfg.Args)
+	handler, err := wrapHandler(handler, c.cfg.ConsumeHooks)
+	if err != nil {
+		return nil, err
+	}
 	sup, err := c.consumeSupervisor()
 	if err != nil {
 		return nil, err
 	}
-	hard, hardCancel := context.WithCancel(context.Background())
+	// Handlers' contexts carry ctx's values (a logger, a span), not its
+	// end: ctx bounds only this call.
+	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
 	k := &Consumer{
 		c:          c,
 		sup:        sup,

@@ -17,7 +17,8 @@ const (
 	// Ack acknowledges the delivery: the broker forgets the message.
 	Ack Action = iota
 	// Requeue returns the message to its queue (basic.nack, requeue) to be
-	// delivered again, possibly to another consumer.
+	// delivered again, possibly to another consumer: at once, or after a
+	// delay and at most a number of times with ConsumerConfig.Retry.
 	Requeue
 	// Nack refuses the message without requeueing it (basic.nack): the
 	// broker dead-letters it if the queue has a dead-letter exchange, else
@@ -47,7 +48,9 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", int(a))
 }
 
-// Handler handles one delivery and says what to do with it. ctx ends when
+// Handler handles one delivery and says what to do with it. ctx carries
+// the values of the context given to Client.Consume (not its end, which
+// bounds only Consume), as changed by Config.ConsumeHooks. It ends when
 // the delivery's connection or channel is lost (its acknowledgement can no
 // longer reach the broker, which will deliver the message again) or when
 // Consumer.Close gives up waiting. Handlers run on the consumer's
@@ -85,6 +88,15 @@ func (d *Delivery) Nack(requeue bool) error {
 // Reject refuses the delivery (basic.reject). Errors as for Ack.
 func (d *Delivery) Reject(requeue bool) error {
 	return d.settle("reject", refusal(Reject, requeue), func() error { return d.Delivery.Reject(requeue) })
+}
+
+// Queue is the current name of the queue the delivery's consumer reads
+// (a server-named queue's name changes after a failover).
+func (d *Delivery) Queue() string {
+	if d.s == nil {
+		return ""
+	}
+	return d.s.k.Queue()
 }
 
 // Stale reports whether the delivery's channel is gone, so that it can no
@@ -126,6 +138,9 @@ func (d *Delivery) apply(a Action) error {
 	case Ack:
 		return d.Ack()
 	case Requeue:
+		if d.s.k.cfg.Retry.MaxAttempts > 0 {
+			return d.s.k.retryLater(d)
+		}
 		return d.Nack(true)
 	case Nack:
 		return d.Nack(false)

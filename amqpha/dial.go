@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,21 @@ type trackedConn struct {
 	sock      net.Conn     // the TCP connection under TLS, if any
 	lastRead  atomic.Int64 // monotonic nanoseconds since monoBase
 	lastWrite atomic.Int64 // monotonic nanoseconds since monoBase, taken after the write
+	// Write coalescing: while a publish is corked (others wait to send
+	// behind it), what amqp091-go writes is kept in wbuf and goes out
+	// with the next write, or at flush, in one system call. wmu is the
+	// socket's write lock: amqp091-go already writes one frame batch at a
+	// time; wmu orders those with a flush from amqpha.
+	wmu   sync.Mutex
+	corks int
+	wbuf  []byte
+	// writes counts the socket writes (tests).
+	writes atomic.Uint64
 }
+
+// corkMax bounds the bytes held back by a cork: beyond it they go out at
+// once, so that a long queue of senders still streams to the broker.
+const corkMax = 64 << 10
 
 // monoBase anchors trackedConn's times: they are kept as offsets from it,
 // so that they compare on the monotonic clock (a wall-clock step cannot
@@ -45,6 +60,23 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 }
 
 func (c *trackedConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.wbuf)+len(b) <= corkMax && (c.corks > 0 || len(c.wbuf) > 0) {
+		c.wbuf = append(c.wbuf, b...)
+		if c.corks > 0 {
+			return len(b), nil
+		}
+		b, c.wbuf = c.wbuf, c.wbuf[:0]
+	} else if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.writeLocked(b)
+}
+
+// writeLocked writes b to the socket; wmu is held.
+func (c *trackedConn) writeLocked(b []byte) (int, error) {
+	c.writes.Add(1)
 	n, err := c.Conn.Write(b)
 	if n > 0 {
 		// Taken after the write: an answer read meanwhile leaves the
@@ -52,6 +84,41 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 		c.lastWrite.Store(mono(time.Now()))
 	}
 	return n, err
+}
+
+// flushLocked writes what a cork held back; wmu is held.
+func (c *trackedConn) flushLocked() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// cork holds back what is written until uncork and the next write or
+// flush (publish, while other sends wait behind it).
+func (c *trackedConn) cork() {
+	c.wmu.Lock()
+	c.corks++
+	c.wmu.Unlock()
+}
+
+func (c *trackedConn) uncork() {
+	c.wmu.Lock()
+	c.corks--
+	c.wmu.Unlock()
+}
+
+// flush writes what a cork held back. A failed write closes the socket:
+// amqp091-go then sees the connection fail as if its own write had.
+func (c *trackedConn) flush() {
+	c.wmu.Lock()
+	err := c.flushLocked()
+	c.wmu.Unlock()
+	if err != nil {
+		c.Conn.Close()
+	}
 }
 
 // awaiting reports whether something was sent since the broker last sent
@@ -65,32 +132,32 @@ func (c *trackedConn) idle(now time.Time) time.Duration {
 	return time.Duration(mono(now) - c.lastRead.Load())
 }
 
-// dial opens an AMQP connection to one node within DialTimeout and ctx:
-// TCP connect with the context, TLS handshake with the context, then the
-// AMQP handshake under a deadline that the context's end also cuts short.
+// dial opens an AMQP connection to one node within its dial timeout
+// (the URI's connection_timeout, else DialTimeout) and ctx: TCP connect
+// with the context, TLS handshake with the context, then the AMQP
+// handshake under a deadline that the context's end also cuts short.
 // Every attempt builds a fresh amqp091.Config (amqp091-go zeroes a
 // password it has used) and leaves amqp091-go's own recovery off.
 func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Connection, *trackedConn, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.dialTimeout(a))
 	defer cancel()
+	var tlsCfg *tls.Config
+	if a.uri.Scheme == "amqps" {
+		// Before the socket: the files are read again (renewed
+		// certificates take effect), and may have gone bad since.
+		var err error
+		if tlsCfg, err = nodeTLS(c.cfg.TLS, a); err != nil {
+			return nil, nil, &NodeError{Node: a.String(), Op: "tls", Err: err}
+		}
+	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", a.hostPort())
 	if err != nil {
 		return nil, nil, &NodeError{Node: a.String(), Op: "dial", Err: err}
 	}
 	conn := raw
-	if a.uri.Scheme == "amqps" {
-		cfg := &tls.Config{}
-		if c.cfg.TLS != nil {
-			cfg = c.cfg.TLS.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = a.uri.ServerName
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = a.uri.Host
-		}
-		tc := tls.Client(raw, cfg)
+	if tlsCfg != nil {
+		tc := tls.Client(raw, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, nil, &NodeError{Node: a.String(), Op: "tls", Err: err}
@@ -103,7 +170,13 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Conn
 	tracked := &trackedConn{Conn: conn, sock: raw}
 	tracked.touch(time.Now())
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	ac, err := amqp.Open(tracked, c.amqpConfig(a, name))
+	cfg, secretVersion := c.creds.apply(c.amqpConfig(a, name))
+	ac, err := amqp.Open(tracked, cfg)
+	if err == nil {
+		// A secret set while this dial logged in is pushed now, under
+		// the dial's deadline.
+		err = c.creds.opened(ac, secretVersion, a.String())
+	}
 	if !stop() {
 		// ctx ended while Open ran: whatever Open returned, the deadline
 		// is spoilt.
@@ -122,15 +195,56 @@ func (c *Client) dial(ctx context.Context, a *nodeAddr, name string) (*amqp.Conn
 	return ac, tracked, nil
 }
 
+// dialTimeout bounds one dial to a: the URI's connection_timeout takes
+// precedence over Config.DialTimeout, as it is the node's own.
+func (c *Client) dialTimeout(a *nodeAddr) time.Duration {
+	if a.params.dialTimeout > 0 {
+		return a.params.dialTimeout
+	}
+	return c.cfg.DialTimeout
+}
+
+// amqpConfig is the amqp091-go configuration of one dial to a. The URI's
+// heartbeat takes precedence over Config.Heartbeat (as in amqp091-go's
+// DialConfig); its channel_max and frame_max are asked of the broker,
+// which may lower them.
 func (c *Client) amqpConfig(a *nodeAddr, name string) amqp.Config {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
+	heartbeat := max(c.cfg.Heartbeat, 0) // 0: as the broker proposes
+	if a.params.hasHeartbeat {
+		heartbeat = a.params.heartbeat
+	}
 	return amqp.Config{
-		SASL:       []amqp.Authentication{a.uri.PlainAuth()},
+		SASL:       c.saslFor(a),
 		Vhost:      a.uri.Vhost,
-		Heartbeat:  max(c.cfg.Heartbeat, 0), // 0: as the broker proposes
+		Heartbeat:  heartbeat,
 		Locale:     "en_US",
 		Properties: props,
-		ChannelMax: a.uri.ChannelMax,
+		ChannelMax: a.params.channelMax,
+		FrameSize:  a.params.frameMax,
 	}
+}
+
+// saslFor is the one place where a dial gets its credentials: the
+// SASL mechanisms the URI's auth_mechanism lists, in its order (PLAIN by
+// default), with the URI's user and password; EXTERNAL sends neither and
+// lets the broker take the user from the client certificate. Each call
+// builds new values: amqp091-go zeroes a password it has used.
+func (c *Client) saslFor(a *nodeAddr) []amqp.Authentication {
+	if len(a.params.sasl) == 0 {
+		return []amqp.Authentication{a.uri.PlainAuth()}
+	}
+	sasl := make([]amqp.Authentication, 0, len(a.params.sasl))
+	for _, m := range a.params.sasl {
+		switch m {
+		case "EXTERNAL":
+			sasl = append(sasl, &amqp.ExternalAuth{})
+		case "AMQPLAIN":
+			sasl = append(sasl, a.uri.AMQPlainAuth())
+		default:
+			sasl = append(sasl, a.uri.PlainAuth())
+		}
+	}
+	return sasl
 }

@@ -62,6 +62,20 @@
 // message again. Consumers are registered again after every reconnect and,
 // with backoff, after the broker cancels them.
 //
+// [ConsumerConfig.Retry] makes a handler's [Requeue] a retry after a
+// growing delay, and dead-letters the message after a number of attempts
+// counted by the broker (a quorum queue's x-delivery-count): no hot loop of
+// redeliveries (see [RetryPolicy]).
+//
+// # Beyond what amqpha wraps
+//
+// [Client.WithChannel] runs a function with a channel of its own on the
+// live connection, for basic.get, queue.purge, a passive declare for a
+// queue's depth or any other call; it runs again on the next node if the
+// connection dies under it. [Client.UpdateSecret] hands the client a new
+// password or OAuth 2 token: later logins use it, and live connections are
+// told with connection.update-secret.
+//
 // # Failover
 //
 // The client walks the nodes without sleeping until each has failed once,
@@ -73,12 +87,33 @@
 // seconds and take several of them. The detector blames the node only for
 // a request it left unanswered, never for a pause of the client's own.
 //
+// # TLS and URI parameters
+//
+// An amqps:// node's certificate is always verified (against the system's
+// roots, or the CA a node URI's cacertfile names, or [Config.TLS]). A node
+// URI's query parameters mean what amqp091-go says they mean, for that
+// node: cacertfile, certfile and keyfile, server_name_indication,
+// auth_mechanism (external: SASL EXTERNAL with the client certificate),
+// heartbeat, connection_timeout, channel_max, and frame_max. An unknown,
+// repeated or empty parameter is refused by [Config.Validate] and [Dial]
+// rather than ignored; see [Config.Nodes].
+//
 // # Events
 //
 // [Config.OnEvent] receives [Event] values (connecting, ready,
 // reconnecting, node switched, blocked, unblocked, closed, topology failed,
 // queue renamed, consumer cancelled and registered) in order, on one
 // goroutine of the client's; the connections never wait for it.
+//
+// # Hooks and tracing
+//
+// [Config.PublishHooks] run for every message in the publishing goroutine
+// (they may add headers) and hear its outcome once, with every resend;
+// [Config.ConsumeHooks] wrap every handler. They never run where confirms
+// are handled. A handler's context carries the values of the context given
+// to [Client.Consume]. Package otelamqpha (module
+// github.com/amqpha/amqpha/amqpha/otelamqpha) makes OpenTelemetry spans
+// with them; amqpha itself does not depend on OpenTelemetry.
 //
 // # Metrics
 //

@@ -50,6 +50,8 @@ var (
 	// ErrPoison: the message made the broker close its channel or
 	// connection several times in a row; it is not sent again. The error
 	// wraps the broker's last reason (an *amqp091.Error) when there is one.
+	// Client.WithChannel returns it when the connection was lost three
+	// times while its fn ran.
 	ErrPoison = errors.New("amqpha: message closed its channel or connection repeatedly")
 	// ErrPending: Confirmation.Err was called before the outcome is known.
 	ErrPending = errors.New("amqpha: not resolved yet")

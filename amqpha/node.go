@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -13,6 +14,7 @@ import (
 type nodeAddr struct {
 	raw      string   // as given; holds the password
 	uri      amqp.URI // parsed
+	params   uriParams
 	redacted string
 }
 
@@ -31,11 +33,24 @@ func parseNode(raw string) (*nodeAddr, error) {
 	if u.Scheme != "amqp" && u.Scheme != "amqps" {
 		return nil, errors.New("scheme must be amqp or amqps")
 	}
+	if u.Fragment != "" || strings.HasSuffix(raw, "#") {
+		return nil, errors.New("a URI fragment (#…) means nothing to AMQP; write # in a password as %23")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, errors.New("the URI's query does not parse")
+	}
+	// The parameters first: their errors say what is wrong, where
+	// amqp091-go's would (and could repeat the URI).
+	params, err := parseParams(u.Scheme, q)
+	if err != nil {
+		return nil, err
+	}
 	uri, err := amqp.ParseURI(raw)
 	if err != nil {
 		return nil, errors.New("not a valid AMQP URI")
 	}
-	return &nodeAddr{raw: raw, uri: uri, redacted: redact(u)}, nil
+	return &nodeAddr{raw: raw, uri: uri, params: params, redacted: redact(u)}, nil
 }
 
 // redact hides the password of u, keeping the user name.

@@ -82,6 +82,10 @@ type Publisher struct {
 	// user runs Metrics calls and logs of the confirm path; nil (in
 	// tests) runs them at once.
 	user *userCalls
+	// hooks is Config.PublishHooks (hooks.go); lastPeer names the last
+	// connection that answered a message they follow.
+	hooks    []PublishHook
+	lastPeer atomic.Pointer[connAddr]
 
 	sem        chan struct{} // one token per message amqpha holds
 	isolating  atomic.Int32  // suspects of an unexplained channel close not let go of yet
@@ -137,6 +141,7 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		log:       c.log.With("component", "publisher"),
 		metrics:   c.cfg.Metrics,
 		user:      c.user,
+		hooks:     c.cfg.PublishHooks,
 		sem:       make(chan struct{}, cfg.Window),
 		idPrefix:  hex.EncodeToString(prefix) + "-",
 		sessions:  make(map[*session]struct{}),
@@ -183,6 +188,9 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 		p.kickFlush() // the flush goroutine lets go of it if it waits in the queue
 		<-c.done      // a send under way ends first: then the message is not read again
 	}
+	if c.trace != nil {
+		c.report()
+	}
 	return c.err
 }
 
@@ -206,16 +214,26 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 // ctx ends (Publish, which waits for ctx itself, does without).
 func (p *Publisher) publishAsync(ctx context.Context, exchange, key string, msg amqp.Publishing, watch bool) (*Confirmation, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, p.refuse(err)
+		return nil, p.refuse(nil, err)
+	}
+	if msg.DeliveryMode == 0 {
+		msg.DeliveryMode = amqp.Persistent
+	}
+	if msg.MessageId == "" {
+		msg.MessageId = p.newID()
+	}
+	var tr *publishTrace
+	if len(p.hooks) > 0 {
+		msg, tr = p.runHooks(ctx, exchange, key, msg)
 	}
 	if err := checkPublishing(exchange, key, &msg, int(p.frameMax.Load())); err != nil {
-		return nil, p.refuse(err)
+		return nil, p.refuse(tr, err)
 	}
 	if p.isClosed() {
-		return nil, p.refuse(ErrClosed)
+		return nil, p.refuse(tr, ErrClosed)
 	}
 	if p.cfg.FailWhenBlocked && p.isBlocked() {
-		return nil, p.refuse(ErrBlocked)
+		return nil, p.refuse(tr, ErrBlocked)
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -223,16 +241,10 @@ func (p *Publisher) publishAsync(ctx context.Context, exchange, key string, msg 
 		select {
 		case p.sem <- struct{}{}:
 		case <-ctx.Done():
-			return nil, p.refuse(p.contextError(ctx))
+			return nil, p.refuse(tr, p.contextError(ctx))
 		case <-p.closingCh:
-			return nil, p.refuse(ErrClosed)
+			return nil, p.refuse(tr, ErrClosed)
 		}
-	}
-	if msg.DeliveryMode == 0 {
-		msg.DeliveryMode = amqp.Persistent
-	}
-	if msg.MessageId == "" {
-		msg.MessageId = p.newID()
 	}
 	c := &Confirmation{
 		p:         p,
@@ -241,6 +253,8 @@ func (p *Publisher) publishAsync(ctx context.Context, exchange, key string, msg 
 		msg:       msg,
 		mandatory: !p.cfg.AllowUnroutable,
 		ctx:       ctx,
+		trace:     tr,
+		async:     watch,
 		done:      make(chan struct{}),
 	}
 	p.unresolved.Add(1)
@@ -268,8 +282,10 @@ func (p *Publisher) userCall(f func()) {
 	p.user.post(f)
 }
 
-// refuse counts a message PublishAsync did not take, and returns err.
-func (p *Publisher) refuse(err error) error {
+// refuse counts a message PublishAsync did not take, tells its hooks (tr),
+// and returns err.
+func (p *Publisher) refuse(tr *publishTrace, err error) error {
+	tr.refused(err)
 	if p.metrics != nil {
 		p.metrics.PublishFailed(err)
 	}
@@ -392,6 +408,7 @@ func (p *Publisher) nacked(s *session, c *Confirmation) {
 		c.settle(fmt.Errorf("%w (%d times in %v)", ErrNacked, c.nacks, now.Sub(c.firstNack).Round(time.Millisecond)))
 		return
 	}
+	c.noteResend(ResendNacked, s.conn)
 	pause := nackPause(c.nacks)
 	p.wg.Add(1) // Close waits for it: c is resolved by then
 	time.AfterFunc(pause, func() {
@@ -465,6 +482,7 @@ func (p *Publisher) replaceStuck(now time.Time) {
 			"session", s.id, "waited", waited.Round(time.Millisecond), "messages", len(taken))
 		p.sessionGone(s)
 		for _, c := range taken {
+			c.noteResend(ResendConfirmTimeout, s.conn)
 			p.requeue(c)
 		}
 	}

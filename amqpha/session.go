@@ -43,6 +43,12 @@ type session struct {
 	// sendSem serializes sends; a channel so that a caller waiting for it
 	// (behind a write the broker does not read) leaves at its ctx's end.
 	sendSem chan struct{}
+	// waiting counts the sends waiting for sendSem. A send with others
+	// behind it corks tc (its frames go out with the next send's, in one
+	// system call); the last send of a queue, or a waiter that gives up
+	// as the last, flushes. tc is nil where corking is off.
+	waiting atomic.Int32
+	tc      *trackedConn
 
 	mu       sync.Mutex
 	inflight map[uint64]*Confirmation // by delivery tag
@@ -101,6 +107,7 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 		conn:     conn,
 		ch:       ch,
 		inflight: make(map[uint64]*Confirmation, p.cfg.Window),
+		tc:       p.sup.trackedFor(conn),
 		added:    make(chan struct{}, 1),
 		returns:  ch.NotifyReturn(make(chan amqp.Return, buf)),
 		closed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
@@ -118,15 +125,23 @@ func (p *Publisher) openSession(gen uint64, conn *amqp.Connection, vhost string)
 func (s *session) publish(c *Confirmation) error {
 	select {
 	case s.sendSem <- struct{}{}:
-	case <-c.ctx.Done():
-		c.resolve(s.p.contextError(c.ctx))
-		c.drop()
-		return nil
-	case <-s.p.stop:
-		c.settle(ErrClosed)
-		return nil
+	default:
+		s.waiting.Add(1)
+		select {
+		case s.sendSem <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-c.ctx.Done():
+			s.stopWaiting()
+			c.resolve(s.p.contextError(c.ctx))
+			c.drop()
+			return nil
+		case <-s.p.stop:
+			s.stopWaiting()
+			c.settle(ErrClosed)
+			return nil
+		}
 	}
-	defer func() { <-s.sendSem }()
+	defer s.endSend()
 	switch c.claim() {
 	case resolved:
 		c.drop() // nothing to send
@@ -146,7 +161,14 @@ func (s *session) publish(c *Confirmation) error {
 	s.inflight[tag] = c
 	s.mu.Unlock()
 
+	corked := s.tc != nil && s.waiting.Load() > 0
+	if corked {
+		s.tc.cork()
+	}
 	dc, err := s.ch.PublishWithDeferredConfirm(c.exchange, c.key, c.mandatory, false, c.msg)
+	if corked {
+		s.tc.uncork()
+	}
 	if err == nil && dc == nil {
 		err = errors.New("amqpha: channel not in confirm mode")
 	}
@@ -192,6 +214,23 @@ func (s *session) publish(c *Confirmation) error {
 	return errSessionGone
 }
 
+// endSend ends a send: sendSem is freed, and what corks held back goes out
+// unless another send waits to take it along.
+func (s *session) endSend() {
+	if s.tc != nil && s.waiting.Load() == 0 {
+		s.tc.flush()
+	}
+	<-s.sendSem
+}
+
+// stopWaiting ends a wait for sendSem that gave up. The last waiter to give
+// up flushes: the send before it may have left its frames for it to take.
+func (s *session) stopWaiting() {
+	if s.waiting.Add(-1) == 0 && s.tc != nil {
+		s.tc.flush()
+	}
+}
+
 // dispatch hands the session's confirms and returns to their messages, in
 // publish order, until the channel closes.
 func (s *session) dispatch() {
@@ -212,24 +251,33 @@ func (s *session) dispatch() {
 			s.onReturn(r)
 		case <-s.added:
 		case <-done:
-			// When the channel closes, amqp091-go closes the NotifyClose
-			// channel first and then nacks every confirmation still
-			// pending: a nack seen once NotifyClose is closed is the
-			// channel's death, not the broker's answer. (A real nack
-			// read just before a close the dispatcher sees only after
-			// both is taken for the death: the message is sent again,
-			// without counting as a nack.)
-			ack := next.dc.Acked()
-			if !ack && s.closedNow() {
-				s.end()
-				return
+			// The confirms that came together (one multiple ack) are
+			// handed over in one go, without a select for each.
+			for {
+				// When the channel closes, amqp091-go closes the
+				// NotifyClose channel first and then nacks every
+				// confirmation still pending: a nack seen once
+				// NotifyClose is closed is the channel's death, not the
+				// broker's answer. (A real nack read just before a close
+				// the dispatcher sees only after both is taken for the
+				// death: the message is sent again, without counting as
+				// a nack.)
+				ack := next.dc.Acked()
+				if !ack && s.closedNow() {
+					s.end()
+					return
+				}
+				tag := next.tag
+				next, ok = s.popPending()
+				// A basic.return comes before its message's ack, and
+				// amqp091-go hands it over before it reads the ack, so
+				// any return for this ack is already waiting.
+				s.drainReturns()
+				s.onConfirm(amqp.Confirmation{DeliveryTag: tag, Ack: ack})
+				if !ok || !isClosed(next.dc.Done()) {
+					break
+				}
 			}
-			s.popPending()
-			// A basic.return comes before its message's ack, and
-			// amqp091-go hands it over before it reads the ack, so any
-			// return for this ack is already waiting.
-			s.drainReturns()
-			s.onConfirm(amqp.Confirmation{DeliveryTag: next.tag, Ack: ack})
 		case e, ok := <-closed:
 			if ok {
 				// The reason comes first; acks and nacks read before
@@ -310,8 +358,8 @@ func (s *session) nextPending() (pendingConfirm, bool) {
 }
 
 // popPending drops the oldest pending confirm, reusing the slice once it
-// is empty or mostly consumed.
-func (s *session) popPending() {
+// is empty or mostly consumed, and returns the next one, if any.
+func (s *session) popPending() (pendingConfirm, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending[s.head] = pendingConfirm{}
@@ -319,10 +367,22 @@ func (s *session) popPending() {
 	switch {
 	case s.head == len(s.pending):
 		s.pending, s.head = s.pending[:0], 0
+		return pendingConfirm{}, false
 	case s.head >= 1024 && s.head*2 >= len(s.pending):
 		n := copy(s.pending, s.pending[s.head:])
 		clear(s.pending[n:])
 		s.pending, s.head = s.pending[:n], 0
+	}
+	return s.pending[s.head], true
+}
+
+// isClosed reports whether done is closed, without waiting.
+func isClosed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -388,6 +448,7 @@ func (s *session) onConfirm(conf amqp.Confirmation) {
 	if c == nil {
 		return
 	}
+	c.notePeer(s.conn)
 	switch {
 	case conf.Ack && returned:
 		c.settle(fmt.Errorf("%w: exchange %q, routing key %q", ErrUnroutable, c.exchange, c.key))
@@ -538,6 +599,7 @@ func (s *session) die(chErr *amqp.Error) {
 				continue
 			}
 		}
+		c.noteResend(resendReasonFor(chErr), s.conn)
 		s.p.requeue(c)
 	}
 	if len(culprits) > 0 || suspects {

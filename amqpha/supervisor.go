@@ -415,6 +415,17 @@ func (s *supervisor) connect(addr *nodeAddr) (*liveConn, error) {
 	return lc, nil
 }
 
+// trackedFor is conn's socket while conn is the supervisor's connection,
+// else nil.
+func (s *supervisor) trackedFor(conn *amqp.Connection) *trackedConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != conn {
+		return nil
+	}
+	return s.tc
+}
+
 // sendProgress tells how many bytes written to the current connection the
 // broker has not acknowledged, and how many it acknowledged in all; ok is
 // false without a connection or where the system cannot tell.

@@ -209,6 +209,9 @@ func checkConsumer(queue string, cfg *ConsumerConfig, frameMax int) error {
 	if cfg.Concurrency < 0 || cfg.Concurrency > math.MaxUint16 {
 		return invalid(k, "ConsumerConfig.Concurrency", "%d, want 0 (the default, 1) to %d (more handlers than the largest prefetch never run)", cfg.Concurrency, math.MaxUint16)
 	}
+	if err := cfg.Retry.check(); err != nil {
+		return err
+	}
 	size, err := checkTable(k, "ConsumerConfig.Args", cfg.Args)
 	if err != nil {
 		return err

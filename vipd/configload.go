@@ -2,20 +2,22 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/config"
+	"github.com/amqpha/amqpha/vipd/health"
+	"github.com/amqpha/amqpha/vipd/lvs"
 	"github.com/amqpha/amqpha/vipd/script"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
@@ -62,9 +64,12 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 		if !ok {
 			continue
 		}
+		if s.InitFail {
+			r.warnf(s.Pos, "vrrp_script %s: init_fail has no effect in keepalived (2.2.7): tracking a script resets it to start without a result, and its first result counts at once; vipd does the same", s.Name)
+		}
 		lc.Scripts = append(lc.Scripts, scriptSpec{
 			Name: s.Name, Command: c, Interval: time.Duration(s.Interval),
-			Weight: s.Weight, Rise: s.Rise, Fall: s.Fall, InitFail: s.InitFail,
+			Weight: s.Weight, Rise: s.Rise, Fall: s.Fall,
 		})
 	}
 	for k := range cfg.VRRPInstances {
@@ -73,58 +78,84 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	lc.Groups = r.syncGroups(lc.Instances, lc.Scripts)
 	lc.StartupDelay = time.Duration(cfg.GlobalDefs.VRRPStartupDelay)
 	lc.Health.TLS = r.sslConfig()
+	lc.RealServerNotify = r.realServerNotify()
+	// What the kernel would not take, or vipd would leave out or change
+	// when it programs IPVS, refuses the file here rather than a warning
+	// at run time.
+	if _, errs := lvs.FromConfig(cfg, nil); len(errs) > 0 {
+		r.errs = append(r.errs, errs...)
+	}
 	r.checkMiscScripts()
 	r.checkGuards()
 	return lc, r.warnings, r.errs
 }
 
-// sslConfig turns the SSL block into the TLS settings of SSL_GET checks:
-// the CA file's certificates as the only roots, the client certificate.
+// sslConfig turns the SSL block into the TLS settings of SSL_GET checks
+// (health.TLSFromSSL), reporting each unusable file at the block's line.
 // Without a block (nil) checks verify against the system's roots.
 func (r *resolver) sslConfig() *tls.Config {
-	ssl := r.cfg.SSL
-	if ssl == nil {
-		return nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ssl.CA != "" {
-		pem, err := os.ReadFile(ssl.CA)
-		if err != nil {
-			r.errorf(ssl.Pos, "SSL: ca: %v", err)
-		} else {
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				r.errorf(ssl.Pos, "SSL: ca: %s holds no PEM certificate", ssl.CA)
-			}
+	cfg, err := health.TLSFromSSL(r.cfg.SSL)
+	if err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
 		}
-	}
-	if ssl.Certificate != "" && ssl.Key != "" {
-		cert, err := tls.LoadX509KeyPair(ssl.Certificate, ssl.Key)
-		if err != nil {
-			r.errorf(ssl.Pos, "SSL: certificate %s and key %s: %v", ssl.Certificate, ssl.Key, err)
-		} else {
-			cfg.Certificates = []tls.Certificate{cert}
+		for _, e := range errs {
+			r.errorf(r.cfg.SSL.Pos, "%v", e)
 		}
 	}
 	return cfg
 }
 
-// checkMiscScripts reports, at load, the MISC_CHECK programs that will
-// not run: an unknown user is an error; a program refused by
-// enable_script_security is a warning, and that check fails whenever it
-// runs, keeping its real server out of the pool.
+// checkMiscScripts reports, at load, the MISC_CHECK programs that cannot
+// run (an unknown user, a missing program, one refused by
+// enable_script_security) as errors with file:line. Should one become
+// unrunnable later, its check fails every time it runs, keeping its real
+// server out of the pool.
 func (r *resolver) checkMiscScripts() {
 	for _, vs := range r.cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
 			for _, c := range rs.MiscCheck {
 				what := "MISC_CHECK of real_server " + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String()
-				warned := len(r.warnings)
-				if _, ok := r.command(c.MiscPath, c.User, c.Group, c.MiscTimeout.Duration(), c.Pos, what); !ok && len(r.warnings) > warned {
-					r.warnings[len(r.warnings)-1] += "; the check fails every time, so the real server stays out of the pool"
-				}
+				r.command(c.MiscPath, c.User, c.Group, c.MiscTimeout.Duration(), c.Pos, what)
 			}
 		}
 	}
+}
+
+// rsScripts are a real server's notify_up and notify_down, ready to run
+// (nil: none).
+type rsScripts struct{ Up, Down *script.Command }
+
+// realServerNotify resolves every real server's notify_up and notify_down
+// like any other script (user, PATH, enable_script_security). keepalived
+// runs them with no arguments and no time limit when the real server's
+// checks take it up or down.
+func (r *resolver) realServerNotify() map[*config.RealServer]rsScripts {
+	out := map[*config.RealServer]rsScripts{}
+	for i := range r.cfg.VirtualServers {
+		vs := &r.cfg.VirtualServers[i]
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			var s rsScripts
+			resolve := func(sc *config.Script, kw string) *script.Command {
+				if sc == nil {
+					return nil
+				}
+				what := "real_server " + netip.AddrPortFrom(rs.IP, uint16(rs.Port)).String() + " " + kw
+				c, ok := r.command(sc, sc.User, sc.Group, script.NoTimeout, rs.Pos, what)
+				if !ok {
+					return nil
+				}
+				return &c
+			}
+			s.Up, s.Down = resolve(rs.NotifyUp, "notify_up"), resolve(rs.NotifyDown, "notify_down")
+			if s.Up != nil || s.Down != nil {
+				out[rs] = s
+			}
+		}
+	}
+	return out
 }
 
 // amqpPorts are RabbitMQ's AMQP ports (plain and TLS).
@@ -179,10 +210,19 @@ func (r *resolver) warnf(p config.Pos, format string, args ...any) {
 	r.warnings = append(r.warnings, fmt.Sprintf("%s:%d: %s", p.File, p.Line, fmt.Sprintf(format, args...)))
 }
 
-// notifyTimeout bounds a notify script (keepalived has no such bound; a
-// hanging notify script would otherwise hold every later notification).
-const notifyTimeout = 30 * time.Second
+// defaultScriptUser is who keepalived runs scripts as when no script_user
+// is given, if that user exists (otherwise as itself).
+const defaultScriptUser = "keepalived_script"
 
+// command turns a script keyword into the command to run, as keepalived
+// prepares a script when it loads the configuration: its user (the
+// keyword's, else script_user, else keepalived_script if that user
+// exists), its program looked up in PATH when given by name, and, with
+// enable_script_security, the program's path checked (script.Resolve).
+// What keepalived would not run for its security rules (it disables such a
+// script, dropping it from tracking) is an error here, with file:line:
+// vipd refuses the configuration rather than run without it. A program
+// not found is a warning; the script then fails closed (Refused).
 func (r *resolver) command(s *config.Script, usr, group string, timeout time.Duration, p config.Pos, what string) (script.Command, bool) {
 	if s == nil || len(s.Argv) == 0 {
 		return script.Command{}, false
@@ -192,20 +232,47 @@ func (r *resolver) command(s *config.Script, usr, group string, timeout time.Dur
 		usr, group = g.ScriptUser, g.ScriptGroup
 	}
 	c := script.Command{Argv: s.Argv, Timeout: timeout}
+	if usr == "" {
+		if _, err := lookupUser(defaultScriptUser); err == nil {
+			usr = defaultScriptUser
+		} else if g.EnableScriptSecurity {
+			r.errorf(p, "%s: enable_script_security is on, no script_user is given and user %s (keepalived's default script user) does not exist: keepalived then runs no script at all and drops tracked ones from tracking; add script_user (e.g. \"script_user root\") to global_defs, or create the user",
+				what, defaultScriptUser)
+			return c, false
+		}
+	}
 	cred, err := credential(usr, group)
 	if err != nil {
 		r.errorf(p, "%s: %v", what, err)
 		return c, false
 	}
 	c.Credential = cred
-	if g.EnableScriptSecurity && (cred == nil || cred.Uid == 0) {
-		if err := script.CheckSecure(s.Argv[0]); err != nil {
-			// As keepalived: the script is disabled, the rest runs.
-			r.warnf(p, "%s disabled by enable_script_security: %v", what, err)
-			return c, false
-		}
+	resolved, err := script.Resolve(c, g.EnableScriptSecurity)
+	switch {
+	case errors.Is(err, script.ErrNotFound):
+		// Perhaps checked away from the host it runs on: a warning, and
+		// the script fails closed until a reload finds it.
+		r.warnf(p, "%s: %v: keepalived disables such a script (dropping it from tracking); vipd keeps it, never running it: a tracked script counts as failed, a MISC_CHECK keeps its real server out, a notify script does not run; install it and reload", what, err)
+		c.Refused = err
+		return c, true
+	case err != nil:
+		r.errorf(p, "%s: %v (enable_script_security: keepalived disables such a script; vipd refuses to run without it)", what, err)
+		return c, false
 	}
-	return c, true
+	if script.ShellOnly(s.Argv[0]) && (strings.Contains(s.Argv[0], "/dev/tcp/") || strings.Contains(s.Argv[0], "/dev/udp/")) && !shellIsBash() {
+		r.warnf(p, "%s: %q runs through /bin/sh, as in keepalived; /bin/sh here is not bash, which alone opens /dev/tcp and /dev/udp: it fails every time", what, s.Raw)
+	}
+	return resolved, true
+}
+
+// lookupUser is user.Lookup, replaceable in tests.
+var lookupUser = user.Lookup
+
+// shellIsBash reports whether /bin/sh is bash (which alone gives the
+// /dev/tcp/HOST/PORT redirections of keepalived's samples a meaning).
+func shellIsBash() bool {
+	p, err := filepath.EvalSymlinks("/bin/sh")
+	return err == nil && strings.HasPrefix(filepath.Base(p), "bash")
 }
 
 // credential looks up who a script runs as; nil for vipd's own user.
@@ -297,7 +364,7 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		}
 	}
 	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
-	s.LowerPriorityNoAdvert = in.StrictMode
+	s.LowerPriorityNoAdvert = in.StrictMode || in.LowerPrioNoAdvert
 	// The instance's own interface is tracked without weight, as keepalived
 	// does: while it is down the instance is in FAULT; not so with
 	// dont_track_primary. A track_interface entry naming it is dropped,
@@ -305,21 +372,26 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	if !in.DontTrackPrimary {
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
 	}
-	// So is the interface of every address given with dev (unless
-	// no_track), as keepalived tracks it: down is FAULT.
-	devs := map[string]bool{in.Interface: true}
-	for _, v := range append(append([]config.VirtualIP(nil), in.VirtualIPAddress...), in.VirtualIPAddressExcluded...) {
-		if v.Dev != "" && !v.NoTrack && !devs[v.Dev] {
-			devs[v.Dev] = true
-			s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
-		}
-	}
 	for _, t := range in.TrackInterface {
 		if t.Name == in.Interface {
 			r.warnf(in.KeywordPos("track_interface"), "vrrp_instance %s: track_interface %s is the instance's own interface; ignored, as keepalived ignores it (its own interface is tracked without weight unless dont_track_primary)", in.Name, t.Name)
 			continue
 		}
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+	}
+	// keepalived also tracks the device of every address on another
+	// interface, unless no_track, with weight 0: down puts the instance in
+	// FAULT. A device already tracked with a weight (track_interface) loses
+	// it, as in keepalived: the address's tracking wins.
+	for _, v := range append(slices.Clone(in.VirtualIPAddress), in.VirtualIPAddressExcluded...) {
+		if v.Dev == "" || v.Dev == in.Interface || v.NoTrack {
+			continue
+		}
+		if k := slices.IndexFunc(s.TrackInterfaces, func(t trackInterface) bool { return t.Name == v.Dev }); k >= 0 {
+			s.TrackInterfaces[k].Weight, s.TrackInterfaces[k].Reverse = 0, false
+			continue
+		}
+		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
 	}
 	for _, t := range in.TrackScript {
 		known := false
@@ -330,30 +402,37 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 			s.TrackScripts = append(s.TrackScripts, trackScript{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
 	}
-	notify := func(sc *config.Script) (script.Command, bool) {
+	notify := func(sc *config.Script, kw string) (script.Command, bool) {
 		if sc == nil {
 			return script.Command{}, false
 		}
-		return r.command(sc, sc.User, sc.Group, notifyTimeout, in.Pos, "vrrp_instance "+in.Name+" notify script")
+		// keepalived bounds no notify script's run but notify_stop's
+		// (see notifier).
+		return r.command(sc, sc.User, sc.Group, script.NoTimeout, in.KeywordPos(kw), "vrrp_instance "+in.Name+" "+kw)
 	}
 	s.NotifyState = map[vrrp.State]script.Command{}
-	for st, sc := range map[vrrp.State]*config.Script{
-		vrrp.Master: in.NotifyMaster, vrrp.Backup: in.NotifyBackup,
-		vrrp.Fault: in.NotifyFault, vrrp.Stopped: in.NotifyStop,
+	for _, n := range []struct {
+		st vrrp.State
+		sc *config.Script
+		kw string
+	}{
+		{vrrp.Master, in.NotifyMaster, "notify_master"}, {vrrp.Backup, in.NotifyBackup, "notify_backup"},
+		{vrrp.Fault, in.NotifyFault, "notify_fault"}, {vrrp.Stopped, in.NotifyStop, "notify_stop"},
 	} {
-		if c, ok := notify(sc); ok {
-			s.NotifyState[st] = c
+		if c, ok := notify(n.sc, n.kw); ok {
+			s.NotifyState[n.st] = c
 		}
 	}
-	if c, ok := notify(in.Notify); ok {
+	if c, ok := notify(in.Notify, "notify"); ok {
 		s.Notify = &c
 	}
 	return s
 }
 
-// checkConfig is `vipd check`: notes and errors on stderr (file:line
-// each), the effective configuration as JSON on stdout when it is valid.
-func checkConfig(path string, stdout, stderr io.Writer) error {
+// checkConfig is `vipd check`: warnings and errors on stderr (file:line
+// each); when the file is valid, "FILE: OK (...)" on stdout, or with dump
+// the configuration in effect as JSON on stdout and the OK line on stderr.
+func checkConfig(path string, dump bool, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if cfg != nil {
 		for _, n := range cfg.Notes {
@@ -370,16 +449,20 @@ func checkConfig(path string, stdout, stderr io.Writer) error {
 	if len(problems) > 0 {
 		return errors.Join(problems...)
 	}
-	js, err := cfg.JSON()
-	if err != nil {
-		return err
+	ok := stdout
+	if dump {
+		js, err := cfg.JSON()
+		if err != nil {
+			return err
+		}
+		if _, err := stdout.Write(append(js, '\n')); err != nil {
+			return err
+		}
+		ok = stderr
 	}
-	if _, err := stdout.Write(append(js, '\n')); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
+	_, err = fmt.Fprintf(ok, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
 		path, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.VirtualServers))
-	return nil
+	return err
 }
 
 // Scopes as `ip addr` names them, by rtnetlink number.
@@ -439,21 +522,25 @@ func (r *resolver) syncGroups(specs []instanceSpec, scripts []scriptSpec) []grou
 		g := &r.cfg.VRRPSyncGroups[gi]
 		gs := groupSpec{Name: g.Name, Members: g.Group,
 			Notify: instanceSpec{Name: g.Name, group: true, NotifyState: map[vrrp.State]script.Command{}}}
-		notify := func(sc *config.Script) (script.Command, bool) {
+		notify := func(kw string, sc *config.Script) (script.Command, bool) {
 			if sc == nil {
 				return script.Command{}, false
 			}
-			return r.command(sc, sc.User, sc.Group, notifyTimeout, g.Pos, "vrrp_sync_group "+g.Name+" notify script")
+			return r.command(sc, sc.User, sc.Group, script.NoTimeout, g.KeywordPos(kw), "vrrp_sync_group "+g.Name+" "+kw)
 		}
-		for st, sc := range map[vrrp.State]*config.Script{
-			vrrp.Master: g.NotifyMaster, vrrp.Backup: g.NotifyBackup,
-			vrrp.Fault: g.NotifyFault, vrrp.Stopped: g.NotifyStop,
+		for _, n := range []struct {
+			st vrrp.State
+			kw string
+			sc *config.Script
+		}{
+			{vrrp.Master, "notify_master", g.NotifyMaster}, {vrrp.Backup, "notify_backup", g.NotifyBackup},
+			{vrrp.Fault, "notify_fault", g.NotifyFault}, {vrrp.Stopped, "notify_stop", g.NotifyStop},
 		} {
-			if c, ok := notify(sc); ok {
-				gs.Notify.NotifyState[st] = c
+			if c, ok := notify(n.kw, n.sc); ok {
+				gs.Notify.NotifyState[n.st] = c
 			}
 		}
-		if c, ok := notify(g.Notify); ok {
+		if c, ok := notify("notify", g.Notify); ok {
 			gs.Notify.Notify = &c
 		}
 		owner := false

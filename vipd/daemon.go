@@ -43,6 +43,8 @@ type loadedConfig struct {
 	Scripts      []scriptSpec
 	Config       *config.Config // for the virtual servers
 	Health       health.Options
+	// RealServerNotify are the real servers' notify_up/notify_down.
+	RealServerNotify map[*config.RealServer]rsScripts
 }
 
 // startIPVSLocked starts programming lc's virtual servers, opening IPVS the
@@ -67,7 +69,7 @@ func (d *daemon) startIPVSLocked(lc *loadedConfig) error {
 		}
 		d.kernel, d.rec = k, lvs.NewReconciler(k, d.log.With("part", "ipvs"))
 	}
-	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log, d.ipvs)
+	m, err := startIPVS(lc.Config, d.rec, lc.Health, defaultReconcile, d.log, d.ipvs, d.notify, lc.RealServerNotify)
 	if err != nil {
 		if d.ipvs != nil {
 			err = fmt.Errorf("%w (the virtual servers of the previous configuration stay as they were, checked as before)", err)

@@ -33,7 +33,7 @@ virtual_server 10.0.0.100 5672 {
 	k := lvstest.New()
 	d := newDaemon("test.conf", log)
 	d.rec = lvs.NewReconciler(k, log)
-	m, err := startIPVS(lc.Config, d.rec, lc.Health, 50*time.Millisecond, log, nil)
+	m, err := startIPVS(lc.Config, d.rec, lc.Health, 50*time.Millisecond, log, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,8 @@
 // Usage:
 //
 //	vipd run -f /etc/vipd/keepalived.conf [-status 127.0.0.1:9650]
-//	vipd check -f /etc/vipd/keepalived.conf      # validate, print the effective config as JSON
+//	vipd check -f /etc/vipd/keepalived.conf      # validate: "OK" and warnings, or errors and exit 1
+//	vipd check -f /etc/vipd/keepalived.conf -dump  # and print the configuration in effect as JSON
 //	vipd status [-status 127.0.0.1:9650]         # ask the running daemon
 //	vipd realserver --vip 10.0.0.100 start|stop|status   # on a DR real server
 //

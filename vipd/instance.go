@@ -39,6 +39,10 @@ type instance struct {
 	// linkDown: the last advert could not leave (the interface is down);
 	// the runner's goroutine only.
 	linkDown bool
+	// quietFault: in FAULT since start only because tracked scripts have
+	// not reported yet; keepalived runs no notify_fault for that, but does
+	// when the first result is a failure. The runner's goroutine only.
+	quietFault bool
 }
 
 // instanceIO is an instance's socket and the goroutine reading it. A
@@ -446,6 +450,9 @@ func (i *instance) transition(act vrrp.Action) {
 	i.status.Since = time.Now()
 	prio := i.status.Priority
 	i.mu.Unlock()
+	if act.To == vrrp.Fault && i.quietFault {
+		return
+	}
 	i.notify.enqueue(i, act.To, prio)
 }
 

@@ -38,6 +38,7 @@ type ipvsManager struct {
 	keys     map[*config.VirtualServer][]lvs.ServiceKey
 
 	kick   chan struct{}
+	notes  *rsNotes // shared with the monitors, kept across reloads
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -74,13 +75,16 @@ func monitorKey(vs *config.VirtualServer, rs *config.RealServer) string {
 
 // startIPVS starts the monitors and the reconcile loop for cfg's virtual
 // servers, applying through rec (kept across reloads, so services dropped
-// from the configuration are removed).
+// from the configuration are removed). When a real server's checks take it
+// up or down, its notify_up or notify_down (from scripts) is started
+// through n, as keepalived does.
 //
 // With prev (a reload), the monitors of real servers whose checks did not
 // change are taken over with their state — a dead real server stays out of
 // the table — and prev is stopped. When a check cannot be set up, startIPVS
 // returns the error and leaves prev running as it was.
-func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, every time.Duration, log *slog.Logger, prev *ipvsManager) (*ipvsManager, error) {
+func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, every time.Duration, log *slog.Logger, prev *ipvsManager,
+	n *notifier, scripts map[*config.RealServer]rsScripts) (*ipvsManager, error) {
 	if every <= 0 {
 		every = defaultReconcile
 	}
@@ -90,12 +94,15 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		byKey:    map[string]*health.Monitor{},
 		keys:     map[*config.VirtualServer][]lvs.ServiceKey{},
 		kick:     make(chan struct{}, 1),
+		notes:    &rsNotes{},
 		done:     make(chan struct{}),
 	}
 	if prev != nil {
-		// Monitors taken over keep poking the channel they were made with.
-		m.kick = prev.kick
+		// Monitors taken over keep poking the channel they were made
+		// with, and finding their notify scripts where they were.
+		m.kick, m.notes = prev.kick, prev.notes
 	}
+	byKey := map[string]rsScripts{}
 	takeOver := map[*config.RealServer]string{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
@@ -103,6 +110,9 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			key := monitorKey(vs, rs)
+			if s, ok := scripts[rs]; ok {
+				byKey[key] = s
+			}
 			if prev != nil && prev.byKey[key] != nil {
 				takeOver[rs] = key
 				continue
@@ -111,7 +121,7 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 				m.monitors[rs] = mon // the same real server listed twice
 				continue
 			}
-			mon, err := m.newMonitor(rs, opts)
+			mon, err := m.newMonitor(rs, key, opts)
 			if err != nil {
 				m.stopMonitors()
 				return nil, err
@@ -133,15 +143,46 @@ func startIPVS(cfg *config.Config, rec *lvs.Reconciler, opts health.Options, eve
 		}
 		prev.stopMonitors() // those not taken over
 	}
+	m.notes.set(n, byKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go m.loop(ctx)
 	return m, nil
 }
 
+// rsNotes are the real servers' notify scripts by monitorKey, and the
+// notifier that starts them; the monitors' callbacks read them, a reload
+// replaces them.
+type rsNotes struct {
+	mu    sync.Mutex
+	n     *notifier
+	byKey map[string]rsScripts
+}
+
+func (x *rsNotes) set(n *notifier, byKey map[string]rsScripts) {
+	x.mu.Lock()
+	x.n, x.byKey = n, byKey
+	x.mu.Unlock()
+}
+
+// changed starts notify_up (alive) or notify_down for the real server
+// whose monitor has key.
+func (x *rsNotes) changed(key string, rs netip.AddrPort, alive bool) {
+	x.mu.Lock()
+	n, s := x.n, x.byKey[key]
+	x.mu.Unlock()
+	c := s.Down
+	if alive {
+		c = s.Up
+	}
+	if n != nil && c != nil {
+		n.enqueueCommand("real_server "+rs.String(), *c)
+	}
+}
+
 // newMonitor starts the checks of rs, or returns nil when it has none
 // (always up, as keepalived has it).
-func (m *ipvsManager) newMonitor(rs *config.RealServer, opts health.Options) (*health.Monitor, error) {
+func (m *ipvsManager) newMonitor(rs *config.RealServer, key string, opts health.Options) (*health.Monitor, error) {
 	checks, err := health.FromConfig(rs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: real_server %s: %w", rs.Pos.File, rs.Pos.Line, rs.IP, err)
@@ -150,11 +191,18 @@ func (m *ipvsManager) newMonitor(rs *config.RealServer, opts health.Options) (*h
 		return nil, nil
 	}
 	rsAddr := netip.AddrPortFrom(rs.IP, uint16(rs.Port))
-	kick, mlog := m.kick, m.log
+	kick, mlog, notes := m.kick, m.log, m.notes
+	alive := true // a Monitor starts up; only OnChange's goroutine touches this
 	return health.NewMonitor(health.MonitorConfig{
 		Checks: checks,
 		OnChange: func(s health.Status) {
 			mlog.Info("real server "+s.State.String(), "real_server", rsAddr, "weight", s.Weight)
+			// keepalived: a real server is alive unless a check is
+			// down (a drain only changes its weight).
+			if now := s.State != lvs.Down; now != alive {
+				alive = now
+				notes.changed(key, rsAddr, alive)
+			}
 			select {
 			case kick <- struct{}{}:
 			default:

@@ -57,7 +57,7 @@ virtual_server 10.0.0.100 5672 {
 	}
 	k := lvstest.New()
 	rec := lvs.NewReconciler(k, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m, err := startIPVS(lc.Config, rec, lc.Health, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	m, err := startIPVS(lc.Config, rec, lc.Health, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ virtual_server 10.0.0.100 5672 {
 
 	// Reload: the same text parsed again (new pointers, same checks).
 	lc2, _, _ := resolve(parse(t, text))
-	m2, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1)
+	m2, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,23 +202,15 @@ virtual_server 10.0.0.100 5672 {
 }
 
 // TestIPVSUnsafeMiscCheck: a MISC_CHECK program refused by
-// enable_script_security does not stop vipd; it is reported at load with
-// file:line, and the check fails every time, so its real server stays out
-// of the table (and says why in the status) while the others serve.
+// enable_script_security refuses the configuration with file:line; one
+// missing when the configuration is loaded is reported with file:line and
+// fails every time, so its real server stays out of the table (and says
+// why in the status) while the others serve.
 func TestIPVSUnsafeMiscCheck(t *testing.T) {
-	unsafe := filepath.Join(t.TempDir(), "check.sh") // under /tmp: unsafe
-	if err := os.WriteFile(unsafe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lc, warnings, errs := resolve(parse(t, `
-global_defs {
-    enable_script_security
-}
-virtual_server 10.0.0.100 5672 {
-    lb_kind NAT
-    real_server 10.0.0.2 5672 {
+	conf := func(path string) string {
+		return secureNAT + `    real_server 10.0.0.2 5672 {
         MISC_CHECK {
-            misc_path "`+unsafe+`"
+            misc_path "` + path + `"
             delay_loop 0.05
         }
     }
@@ -229,25 +221,33 @@ virtual_server 10.0.0.100 5672 {
         }
     }
 }
-`))
+`
+	}
+	if os.Geteuid() == 0 {
+		_, _, errs := resolve(parse(t, conf(unsafeScript(t))))
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "test.conf:9: MISC_CHECK of real_server 10.0.0.2:5672: ") {
+			t.Fatalf("an unsafe MISC_CHECK: %v, want one error with file:line", errs)
+		}
+	}
+	lc, warnings, errs := resolve(parse(t, conf("/nonexistent/check.sh")))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	found := false
 	for _, w := range warnings {
-		if strings.HasPrefix(w, "test.conf:8: MISC_CHECK of real_server 10.0.0.2:5672 disabled by enable_script_security") &&
-			strings.Contains(w, "stays out of the pool") {
+		if strings.HasPrefix(w, "test.conf:9: MISC_CHECK of real_server 10.0.0.2:5672: ") &&
+			strings.Contains(w, "keeps its real server out") {
 			found = true
 		}
 	}
 	if !found {
-		t.Fatalf("no file:line warning for the unsafe MISC_CHECK: %q", warnings)
+		t.Fatalf("no file:line warning for the missing MISC_CHECK: %q", warnings)
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	k := lvstest.New()
-	m, err := startIPVS(lc.Config, lvs.NewReconciler(k, discard), lc.Health, 50*time.Millisecond, discard, nil)
+	m, err := startIPVS(lc.Config, lvs.NewReconciler(k, discard), lc.Health, 50*time.Millisecond, discard, nil, nil, nil)
 	if err != nil {
-		t.Fatalf("vipd refused to start over an unsafe MISC_CHECK: %v", err)
+		t.Fatalf("vipd refused to start over a missing MISC_CHECK program: %v", err)
 	}
 	defer m.stop()
 	var st *ipvsStatus
@@ -261,7 +261,7 @@ virtual_server 10.0.0.100 5672 {
 			t.Fatalf("want 10.0.0.2 down and out, 10.0.0.3 in: %+v", rs)
 		}
 	}
-	if c := st.VirtualServers[0].RealServers[0].Checks; len(c) != 1 || !strings.Contains(c[0].Error, "enable_script_security") {
+	if c := st.VirtualServers[0].RealServers[0].Checks; len(c) != 1 || !strings.Contains(c[0].Error, "not found") {
 		t.Fatalf("the status does not say why: %+v", c)
 	}
 }
@@ -308,7 +308,7 @@ virtual_server 10.0.0.100 5672 {
 	// hand-made one can: the parser refuses it).
 	lc2, _, _ := resolve(parse(t, text+"virtual_server 10.0.0.101 80 {\n real_server 10.0.0.7 80 {\n TCP_CHECK {\n }\n }\n}\n"))
 	lc2.Config.VirtualServers[1].RealServers[0].TCPCheck[0].ConnectPort = 0
-	if _, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1); err == nil {
+	if _, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m1, nil, nil); err == nil {
 		t.Fatal("startIPVS took a check with no port")
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
@@ -326,9 +326,117 @@ func startTestIPVS(t *testing.T, text string, rec *lvs.Reconciler) *ipvsManager 
 		t.Fatal(errs)
 	}
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil)
+	m, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
+
+// TestIPVSNotifyUpDown: a real server's notify_down runs when its checks
+// take it out, notify_up when they bring it back, with no arguments (as
+// keepalived runs them) and nothing at start for a server that starts up.
+// A reload that changes only the scripts (the checks, and so the monitor,
+// carry over) runs the new ones.
+func TestIPVSNotifyUpDown(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "up")
+	events := filepath.Join(dir, "events")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := func(tag string) string {
+		return `
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+    real_server 10.0.0.2 5672 {
+        notify_up "/bin/sh -c 'echo ` + tag + `up \"$#\" >> ` + events + `'"
+        notify_down "/bin/sh -c 'echo ` + tag + `down \"$#\" >> ` + events + `'"
+        MISC_CHECK {
+            misc_path "/usr/bin/test -e ` + flag + `"
+            delay_loop 0.05
+        }
+    }
+}
+`
+	}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n := newNotifier(discard)
+	defer n.close(time.Second)
+	k := lvstest.New()
+	rec := lvs.NewReconciler(k, discard)
+	lc, warnings, errs := resolve(parse(t, text("")))
+	if len(errs) > 0 || len(warnings) > 0 || len(lc.RealServerNotify) != 1 {
+		t.Fatalf("errors %v warnings %q scripts %v", errs, warnings, lc.RealServerNotify)
+	}
+	m, err := startIPVS(lc.Config, rec, lc.Health, 50*time.Millisecond, discard, nil, n, lc.RealServerNotify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, _ := os.ReadFile(events)
+			got := strings.TrimSpace(string(b))
+			if got == strings.Join(want, "\n") {
+				return
+			}
+			if time.Now().After(deadline) || strings.Count(got, "\n") >= len(want) {
+				t.Fatalf("notify scripts ran:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	lines("down 0")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines("down 0", "up 0")
+
+	lc2, _, errs := resolve(parse(t, text("new-")))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m2, err := startIPVS(lc2.Config, rec, lc2.Health, 50*time.Millisecond, discard, m, n, lc2.RealServerNotify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.stop()
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	lines("down 0", "up 0", "new-down 0")
+}
+
+// TestIPVSNotifyScriptSecurity: notify_up and notify_down are checked like
+// every script: one enable_script_security refuses stops the
+// configuration with file:line.
+func TestIPVSNotifyScriptSecurity(t *testing.T) {
+	requireRoot(t)
+	_, _, errs := resolve(parse(t, secureNAT+`    real_server 10.0.0.2 5672 {
+        notify_up /bin/true
+        notify_down `+unsafeScript(t)+`
+        TCP_CHECK {
+        }
+    }
+}
+`))
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "test.conf:8: real_server 10.0.0.2:5672 notify_down: ") {
+		t.Fatalf("errors %v, want one for notify_down with file:line", errs)
+	}
+}
+
+// secureNAT opens a configuration with enable_script_security and a NAT
+// virtual_server, whose real servers follow (the first on line 8).
+const secureNAT = `
+global_defs {
+    enable_script_security
+    script_user root
+}
+virtual_server 10.0.0.100 5672 {
+    lb_kind NAT
+`

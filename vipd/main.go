@@ -21,7 +21,7 @@ func main() {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   vipd run -f FILE [-status ADDR] [-log-level debug|info|warn|error]
-  vipd check -f FILE
+  vipd check -f FILE [-dump]
   vipd status [-status ADDR]
   vipd realserver --vip ADDR [--state-dir DIR] start|stop|status
 `)
@@ -107,10 +107,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vipd check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file`")
+	dump := fs.Bool("dump", false, "print the configuration in effect (defaults and inherited values filled in, secrets redacted) as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := checkConfig(*file, stdout, stderr); err != nil {
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vipd check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if err := checkConfig(*file, *dump, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

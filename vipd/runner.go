@@ -115,6 +115,9 @@ func (r *runner) loop() {
 	defer close(r.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// What is tracked decides the state the members start in: a weight-0
+	// script without a result yet holds them in FAULT (quietly).
+	r.retrack(false)
 	now := time.Now()
 	for _, i := range r.members {
 		if now.Before(r.delay) {
@@ -122,7 +125,7 @@ func (r *runner) loop() {
 		}
 		i.apply(i.m.Start(now))
 	}
-	r.retrack()
+	r.retrack(true)
 	for {
 		r.refreshStatus()
 		var next time.Time
@@ -146,7 +149,7 @@ func (r *runner) loop() {
 		case <-timer.C:
 			r.timers(time.Now())
 		case <-r.kick:
-			r.retrack()
+			r.retrack(true)
 		case c := <-r.cmd:
 			if c.done == nil {
 				r.stop()
@@ -245,40 +248,67 @@ func (r *runner) setGroupState(s vrrp.State) {
 // retrack recomputes every member's effective priority and fault from the
 // tracked scripts and interfaces. In a sync group one member's fault is
 // every member's: all go to FAULT, and come out of it together when none
-// is faulted any more.
-func (r *runner) retrack() {
+// is faulted any more. A fault that comes only from weight-0 scripts
+// without a first result (at start) is quiet: keepalived runs no
+// notify_fault for it, for an instance or for the group (which it
+// reports BACKUP meanwhile), but does once the first result is a failure. Called with started false before the
+// machines start, it only primes them (no group state yet).
+func (r *runner) retrack(started bool) {
 	now := time.Now()
 	type result struct {
-		prio  int
-		fault bool
-		why   string
+		prio           int
+		fault, waiting bool
+		why            string
 	}
 	res := make([]result, len(r.members))
-	groupFault, groupWhy := false, ""
+	groupFault, groupWaiting, groupWhy := false, true, ""
 	for k, i := range r.members {
-		p, f, w := r.track.effective(i.spec)
-		res[k] = result{p, f, w}
-		if f && !groupFault {
-			groupFault, groupWhy = true, i.spec.Name+": "+w
+		p, f, w, why := r.track.evaluate(i.spec)
+		res[k] = result{p, f, w, why}
+		if f {
+			if !groupFault || (groupWaiting && !w) {
+				groupWhy = i.spec.Name + ": " + why
+			}
+			groupFault, groupWaiting = true, groupWaiting && w
 		}
 	}
 	for k, i := range r.members {
-		fault, why := res[k].fault, res[k].why
-		if r.group != nil && groupFault && !fault {
-			fault, why = true, "sync group "+r.group.Name+": "+groupWhy
+		fault, waiting, why := res[k].fault, res[k].waiting, res[k].why
+		if r.group != nil && groupFault {
+			if !fault {
+				why = "sync group " + r.group.Name + ": " + groupWhy
+			}
+			fault, waiting = true, groupWaiting
+		}
+		if i.m.State() == vrrp.Initialize {
+			i.quietFault = fault && waiting
+		} else if i.quietFault && fault && !waiting {
+			// The first result was a failure: FAULT for a reason now.
+			i.quietFault = false
+			i.log.Warn("staying in FAULT", "reason", why)
+			i.notify.enqueue(i, vrrp.Fault, int(i.m.Status().Priority))
 		}
 		if fault != (i.m.State() == vrrp.Fault) {
 			if fault {
 				i.log.Warn("entering FAULT", "reason", why)
+			} else {
+				i.quietFault = false
 			}
 			i.apply(i.m.SetFault(now, fault))
 		}
 		i.apply(i.m.SetPriority(now, res[k].prio))
 	}
-	if r.group == nil {
+	if r.group == nil || !started {
 		return
 	}
 	switch {
+	case groupFault && groupWaiting:
+		// Held only by scripts that have not reported since start:
+		// keepalived's group starts BACKUP (and says so) while its members
+		// wait in FAULT quietly; a first failure then makes it FAULT.
+		if r.gstate == vrrp.Initialize {
+			r.setGroupState(vrrp.Backup)
+		}
 	case groupFault:
 		r.setGroupState(vrrp.Fault)
 	case r.gstate == vrrp.Fault || r.gstate == vrrp.Initialize:
@@ -333,6 +363,7 @@ func (r *runner) swap(next []*instance, group *groupSpec) {
 			n.log.Error("reload: the instance keeps its previous settings in the state machine", "err", err)
 		}
 		n.apply(acts)
+		n.quietFault = o.quietFault
 	}
 	r.mu.Lock()
 	r.members = next
@@ -344,7 +375,7 @@ func (r *runner) swap(next []*instance, group *groupSpec) {
 			o.io.close(true)
 		}
 	}
-	r.retrack()
+	r.retrack(true)
 }
 
 // moveAddresses, for a master across a reload, removes the addresses o

@@ -119,7 +119,6 @@ type scriptSpec struct {
 	Weight   int
 	Rise     int
 	Fall     int
-	InitFail bool
 }
 
 // held are the addresses a master holds: VIPs, then Excluded.

@@ -30,15 +30,50 @@ type tracking struct {
 	wg     sync.WaitGroup
 }
 
+// scriptTracker runs one vrrp_script and keeps its result the way
+// keepalived counts it: result runs from 0 to rise+fall-1; below rise the
+// script is failed, from rise on it is OK. Each success moves it up (to the
+// top once it reaches rise), each failure down (to 0 once it drops below
+// rise), so rise successes in a row make a failed script OK and fall
+// failures in a row make an OK one failed.
+//
+// Until its first result a script is unknown: an instance that tracks it
+// without a weight stays in FAULT (keepalived's start-up hold; not after a
+// reload), one that tracks it with a weight applies no adjustment. The
+// first result then counts at once, whatever rise and fall say. (init_fail
+// would start it failed, but keepalived resets that for every tracked
+// script, and so does vipd: configload warns.)
 type scriptTracker struct {
 	spec   scriptSpec
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu   sync.Mutex
-	ok   bool
-	runs int // consecutive results in the direction of a change
+	mu     sync.Mutex
+	result int
+	phase  scriptPhase
 }
+
+// scriptPhase is where a script is in its life: waiting for its first
+// result (at start, or added by a reload), or running.
+type scriptPhase int
+
+const (
+	scriptAwaiting       scriptPhase = iota // started with vipd: holds weight-0 trackers in FAULT
+	scriptAwaitingReload                    // added by a reload: holds nobody
+	scriptReported                          // has a result
+)
+
+func newScriptTracker(s scriptSpec, reload bool) *scriptTracker {
+	st := &scriptTracker{spec: s, done: make(chan struct{})}
+	st.result, st.phase = st.rise()-1, scriptAwaiting
+	if reload {
+		st.phase = scriptAwaitingReload
+	}
+	return st
+}
+
+func (st *scriptTracker) rise() int { return max(st.spec.Rise, 1) }
+func (st *scriptTracker) fall() int { return max(st.spec.Fall, 1) }
 
 func newTracking(scripts []scriptSpec, watchInterfaces bool, log *slog.Logger) (*tracking, error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,32 +94,31 @@ func newTracking(scripts []scriptSpec, watchInterfaces bool, log *slog.Logger) (
 	return t, nil
 }
 
-func (t *tracking) startScript(s scriptSpec) { t.startScriptAt(s, !s.InitFail) }
+func (t *tracking) startScript(s scriptSpec) {
+	t.runTracker(newScriptTracker(s, false))
+}
 
-// startScriptAt starts a script tracker whose state is ok until its
-// results say otherwise.
-func (t *tracking) startScriptAt(s scriptSpec, ok bool) {
+func (t *tracking) runTracker(st *scriptTracker) {
 	ctx, cancel := context.WithCancel(t.ctx)
-	st := &scriptTracker{spec: s, ok: ok, cancel: cancel, done: make(chan struct{})}
-	t.scripts[s.Name] = st
+	st.cancel = cancel
+	t.scripts[st.spec.Name] = st
 	t.wg.Add(1)
 	go t.runScript(ctx, st)
 }
 
 // update replaces the vrrp_scripts after a reload: unchanged ones keep
-// running with their state, changed or removed ones stop, new ones start.
-// Only the daemon's goroutine calls it (with the daemon's lock held), as it
-// does every other change of t.scripts.
+// running with their state; a changed one starts anew carrying its
+// predecessor's result over (as keepalived does on a reload); removed ones
+// stop; new ones start unknown, holding no instance in FAULT. Only the
+// daemon's goroutine calls it (with the daemon's lock held), as it does
+// every other change of t.scripts.
 func (t *tracking) update(scripts []scriptSpec) {
 	want := map[string]scriptSpec{}
 	for _, s := range scripts {
 		want[s.Name] = s
 	}
 	changed := false
-	// A script whose settings changed starts from its last result, as
-	// keepalived carries it across a reload: editing a command must not
-	// flip the instances tracking it.
-	last := map[string]bool{}
+	prev := map[string]*scriptTracker{}
 	for name, st := range t.scripts {
 		if s, ok := want[name]; ok && reflect.DeepEqual(s, st.spec) {
 			delete(want, name)
@@ -92,20 +126,20 @@ func (t *tracking) update(scripts []scriptSpec) {
 		}
 		st.cancel()
 		<-st.done
-		last[name] = st.isOK()
 		t.mu.Lock()
 		delete(t.scripts, name)
 		t.mu.Unlock()
+		prev[name] = st
 		changed = true
 	}
 	for _, s := range scripts {
 		if _, ok := want[s.Name]; ok {
-			t.mu.Lock()
-			if ok, had := last[s.Name]; had {
-				t.startScriptAt(s, ok)
-			} else {
-				t.startScript(s)
+			st := newScriptTracker(s, true)
+			if old := prev[s.Name]; old != nil {
+				st.carry(old)
 			}
+			t.mu.Lock()
+			t.runTracker(st)
 			t.mu.Unlock()
 			changed = true
 		}
@@ -138,8 +172,7 @@ func (t *tracking) kickAll() {
 	}
 }
 
-// runScript runs one vrrp_script every interval; rise consecutive successes
-// make it OK, fall consecutive failures make it failed.
+// runScript runs one vrrp_script at once and then every interval.
 func (t *tracking) runScript(ctx context.Context, st *scriptTracker) {
 	defer t.wg.Done()
 	defer close(st.done)
@@ -166,30 +199,75 @@ func (t *tracking) runScript(ctx context.Context, st *scriptTracker) {
 	}
 }
 
-// record notes one result and reports whether the script's state changed.
+// record notes one result and reports whether the script's state changed
+// (from unknown to either, or between OK and failed).
 func (st *scriptTracker) record(ok bool) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if ok == st.ok {
-		st.runs = 0
-		return false
-	}
-	st.runs++
-	need := st.spec.Fall
+	rise, top := st.rise(), st.rise()+st.fall()-1
+	first := st.phase != scriptReported
+	st.phase = scriptReported
 	if ok {
-		need = st.spec.Rise
+		switch {
+		case st.result < rise-1:
+			st.result++
+			return false
+		case st.result == top:
+			return false
+		}
+		changed := st.result < rise // was failed (or unknown, at rise-1)
+		st.result = top
+		return changed
 	}
-	if st.runs < max(need, 1) {
+	if st.result > rise {
+		st.result--
 		return false
 	}
-	st.ok, st.runs = ok, 0
-	return true
+	changed := st.result == rise || first
+	st.result = 0
+	return changed
+}
+
+// state reports whether the script has a result and whether it is OK;
+// reload tells an unknown script added by a reload from one started with
+// vipd.
+func (st *scriptTracker) state() (known, ok, reload bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.phase == scriptReported, st.result >= st.rise(), st.phase == scriptAwaitingReload
 }
 
 func (st *scriptTracker) isOK() bool {
+	known, ok, _ := st.state()
+	return known && ok
+}
+
+// carry takes old's result over into st, scaled to st's rise and fall the
+// way keepalived does on a reload: a script still unknown stays unknown, a
+// failed one stays failed as far from OK as it was, an OK one stays OK as
+// far from failing as it was.
+func (st *scriptTracker) carry(old *scriptTracker) {
+	old.mu.Lock()
+	r, phase := old.result, old.phase
+	oldRise, oldTop := old.rise(), old.rise()+old.fall()-1
+	old.mu.Unlock()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.ok
+	rise, top := st.rise(), st.rise()+st.fall()-1
+	switch {
+	case phase != scriptReported:
+		st.phase, st.result = phase, rise-1
+		return
+	case r < oldRise && r == 0:
+		st.result = 0
+	case r < oldRise:
+		st.result = max(rise-(oldRise-r), 0)
+	case r == oldTop:
+		st.result = top
+	default:
+		st.result = min(rise+(r-oldRise), top)
+	}
+	st.phase = scriptReported
 }
 
 // watchLinks follows every interface's state through netlink.
@@ -255,20 +333,37 @@ func linkUp(a *netlink.LinkAttrs) bool {
 // effective is spec's priority after the weights of what it tracks, and
 // whether something it tracks without a weight has failed (FAULT). As in
 // keepalived: a positive weight is added while the thing is up or OK, a
-// negative one while it is down or failed.
+// negative one while it is down or failed; a script without a result yet
+// adjusts nothing, and holds an instance that tracks it without a weight
+// in FAULT while vipd starts.
 func (t *tracking) effective(spec instanceSpec) (prio int, fault bool, why string) {
+	prio, fault, _, why = t.evaluate(spec)
+	return prio, fault, why
+}
+
+// evaluate is effective, and also tells whether the fault comes only from
+// scripts that have not reported yet (keepalived runs no notify_fault
+// for that).
+func (t *tracking) evaluate(spec instanceSpec) (prio int, fault, waitingOnly bool, why string) {
 	p := int(spec.Priority)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var failed, waiting string
 	for _, ts := range spec.TrackScripts {
 		st := t.scripts[ts.Name]
 		if st == nil {
 			continue
 		}
-		ok := st.isOK()
+		known, ok, reload := st.state()
 		switch {
-		case ts.Weight == 0 && !ok:
-			fault, why = true, "vrrp_script "+ts.Name+" failed"
+		case !known && ts.Weight == 0 && !reload:
+			waiting = "waiting for the first result of vrrp_script " + ts.Name
+		case !known:
+		case ts.Weight == 0 && ok == ts.Reverse:
+			failed = "vrrp_script " + ts.Name + " failed"
+			if ts.Reverse {
+				failed = "vrrp_script " + ts.Name + " succeeded (reverse)"
+			}
 		case ts.Weight > 0 && ok, ts.Weight < 0 && !ok:
 			p += signed(ts.Weight, ts.Reverse)
 		}
@@ -277,13 +372,19 @@ func (t *tracking) effective(spec instanceSpec) (prio int, fault bool, why strin
 		up := t.ifUp[ti.Name]
 		switch {
 		case ti.Weight == 0 && !up:
-			fault, why = true, "interface "+ti.Name+" is down"
+			failed = "interface " + ti.Name + " is down"
 		case ti.Weight > 0 && up, ti.Weight < 0 && !up:
 			p += signed(ti.Weight, ti.Reverse)
 		}
 	}
 	// The machine clamps to 1..254 and leaves an owner's 255 alone.
-	return p, fault, why
+	switch {
+	case failed != "":
+		return p, true, false, failed
+	case waiting != "":
+		return p, true, true, waiting
+	}
+	return p, false, false, ""
 }
 
 // close stops the scripts (killing running ones) and the interface watch.

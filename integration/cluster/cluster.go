@@ -77,6 +77,14 @@ type Options struct {
 	// watchdog check: after it the watchdog tears the cluster down even if
 	// the owner still runs. 0 means 48 hours.
 	MaxLifetime time.Duration
+	// TLS gives every node TLS listeners besides the plain ones: AMQP
+	// ([Node.TLSURI]) and the management API ([Node.ManagementTLSURL]),
+	// with certificates made at Start ([Cluster.TLS]): a CA, a server
+	// certificate per node for localhost and 127.0.0.1, and a client
+	// certificate. Clients may log in with that certificate (SASL
+	// EXTERNAL, the rabbitmq_auth_mechanism_ssl plugin, the user named
+	// after its common name, [TLSClientName]) or with a password.
+	TLS bool
 	// Logger receives what the harness does; nil discards it.
 	Logger *slog.Logger
 }
@@ -138,6 +146,8 @@ type Cluster struct {
 
 	pgMu sync.Mutex // serialises appends to dir/pgids
 
+	pki *pki // with Options.TLS
+
 	closeOnce sync.Once
 	closeErr  error
 	closed    chan struct{}
@@ -193,6 +203,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.startEPMD(ctx); err != nil {
 		return nil, err
 	}
+	if opts.TLS {
+		if c.pki, err = newPKI(filepath.Join(c.dir, "tls")); err != nil {
+			return nil, err
+		}
+	}
 	// The first node forms the cluster; the others find it through
 	// classic_config peer discovery and join it, all at once.
 	for range opts.Nodes {
@@ -205,6 +220,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}
 	if err := c.StartAll(ctx); err != nil {
 		return nil, err
+	}
+	if opts.TLS {
+		if err := c.addTLSUser(ctx); err != nil {
+			return nil, err
+		}
 	}
 	c.log.Info("cluster ready", "nodes", opts.Nodes, "dir", c.dir, "took", time.Since(began).Round(time.Millisecond))
 	return c, nil

@@ -35,6 +35,15 @@
 // RabbitMQ lets guest log in from loopback only, so such clients log in as a
 // user made with [Cluster.AddUser].
 //
+// # TLS
+//
+// With [Options.TLS] every node also listens for AMQP over TLS
+// ([Node.TLSURI]) and serves its management API over TLS
+// ([Node.ManagementTLSURL]), with certificates made in Go when the cluster
+// starts ([Cluster.TLS]): a CA, a server certificate per node for
+// localhost and 127.0.0.1, and a client certificate with which the user
+// [TLSClientName] logs in over SASL EXTERNAL.
+//
 // # Tear-down
 //
 // [Cluster.Close] kills every process the cluster started, removes its

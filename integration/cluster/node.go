@@ -26,6 +26,7 @@ type Node struct {
 	seed  string // the member a fresh node joins (classic_config peer discovery)
 	dir   string
 	proxy *proxy
+	tls   string // the TLS part of its rabbitmq.conf, with Options.TLS
 
 	mu      sync.Mutex
 	proc    *nodeProc // nil while stopped
@@ -56,10 +57,18 @@ func newNode(c *Cluster, i int, seed string) (*Node, error) {
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	plugins := "[rabbitmq_management].\n"
+	if c.pki != nil {
+		var err error
+		if n.tls, err = n.tlsConfig(); err != nil {
+			return nil, err
+		}
+		plugins = "[rabbitmq_management,rabbitmq_auth_mechanism_ssl].\n"
+	}
 	if err := os.WriteFile(filepath.Join(n.dir, "rabbitmq.conf"), []byte(n.config()), 0o644); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(n.dir, "enabled_plugins"), []byte("[rabbitmq_management].\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(n.dir, "enabled_plugins"), []byte(plugins), 0o644); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	ln, err := net.Listen("tcp", n.addr(portProxy))
@@ -93,6 +102,7 @@ func (n *Node) config() string {
 	// partitioned cluster; RabbitMQ's default ("ignore") would leave it so.
 	fmt.Fprintf(&b, "cluster_partition_handling = autoheal\n")
 	fmt.Fprintf(&b, "log.file.level = info\n")
+	b.WriteString(n.tls)
 	if extra := strings.TrimSpace(n.c.opts.Config); extra != "" {
 		b.WriteString(extra + "\n")
 	}

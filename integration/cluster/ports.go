@@ -23,12 +23,12 @@ const (
 	portBlockSize = 64
 
 	// Layout of a block: epmd, then the CLI tools' distribution ports,
-	// then four ports per node.
+	// then six ports per node.
 	epmdOffset     = 0
 	ctlPortsOffset = 1
 	ctlPortsCount  = 11 // RABBITMQ_CTL_DIST_PORT_MIN .. MIN+10
 	nodePortsStart = ctlPortsOffset + ctlPortsCount
-	portsPerNode   = 4 // AMQP, distribution, management, proxy
+	portsPerNode   = 6 // AMQP, distribution, management, proxy, AMQPS, management over TLS
 
 	// MaxNodes is the largest cluster one port block holds.
 	MaxNodes = (portBlockSize - nodePortsStart) / portsPerNode
@@ -51,6 +51,8 @@ const (
 	portDist
 	portMgmt
 	portProxy
+	portAMQPS
+	portMgmtTLS
 )
 
 // claimPorts finds a block whose lock is free and whose ports are all free

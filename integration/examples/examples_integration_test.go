@@ -199,3 +199,23 @@ func TestCustomBalancer(t *testing.T) {
 		})
 	}
 }
+
+// The README's first program, given the cluster's nodes as arguments,
+// publishes a message and reads it back.
+func TestQuickstart(t *testing.T) {
+	t.Cleanup(func() {
+		ch, closeConn := rawChannel(t)
+		if ch == nil {
+			return
+		}
+		defer closeConn()
+		if _, err := ch.QueueDelete("quickstart", false, false, false); err != nil {
+			t.Logf("delete quickstart: %v", err)
+		}
+	})
+	p := start(t, nil, "quickstart", shared.URIs()...)
+	out := p.finish(exitTimeout)
+	if !strings.Contains(out, `received "hello"`) {
+		t.Errorf("quickstart's output lacks %q", `received "hello"`)
+	}
+}

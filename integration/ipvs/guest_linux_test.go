@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,25 @@ const checkBlock = `        TCP_CHECK {
         }
 `
 
+// rs1Notify are the notify_up and notify_down of rs1's AMQP real server:
+// each appends a line to rs1NotifyLog.
+const (
+	rs1NotifyLog = "/tmp/rs1-notify"
+	rs1Notify    = `        notify_up "/bin/busybox sh -c 'echo up >> ` + rs1NotifyLog + `'"
+        notify_down "/bin/busybox sh -c 'echo down >> ` + rs1NotifyLog + `'"
+`
+)
+
+// lastNotify is the last line rs1's notify scripts wrote.
+func lastNotify() string {
+	b, _ := os.ReadFile(rs1NotifyLog)
+	lines := strings.Fields(string(b))
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
+}
+
 // config is the director's keepalived.conf: the seeds' shape (one VRRP
 // instance, an AMQP and a management virtual server) with the lab's
 // addresses, plus a persistent service.
@@ -68,8 +88,12 @@ vrrp_instance VI_1 {
 }
 `, bridgeName, vipAddr)
 	fmt.Fprintf(&b, "virtual_server %s %d {\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n", vipAddr, amqpPort)
-	for _, s := range l.servers {
-		fmt.Fprintf(&b, "    real_server %s %d {\n        weight 1\n%s    }\n", s.nat, amqpPort, checkBlock)
+	for i, s := range l.servers {
+		notify := ""
+		if i == 0 {
+			notify = rs1Notify
+		}
+		fmt.Fprintf(&b, "    real_server %s %d {\n        weight 1\n%s%s    }\n", s.nat, amqpPort, notify, checkBlock)
 	}
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "virtual_server %s %d {\n    delay_loop 1\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n", vipAddr, mgmtPort)
@@ -221,6 +245,16 @@ func TestGuestVipd(t *testing.T) {
 			_, took := waitTable(t, "rs1 out (NAT) and at weight 0 (DR, inhibit_on_failure)", poll, healthBound,
 				func(k table) bool { return holds(k, down) })
 			t.Logf("rs1's listeners closed: out of %d and at weight 0 in %d after %v", amqpPort, mgmtPort, took.Round(time.Millisecond))
+			waitNotify := func(want string) {
+				t.Helper()
+				for deadline := time.Now().Add(healthBound); lastNotify() != want; time.Sleep(poll) {
+					if time.Now().After(deadline) {
+						b, _ := os.ReadFile(rs1NotifyLog)
+						t.Fatalf("rs1's notify scripts wrote %q, want %s last", b, want)
+					}
+				}
+			}
+			waitNotify("down")
 
 			st, _ := fetchStatus(t, statusAddr)
 			rss := st.realServers()
@@ -244,6 +278,7 @@ func TestGuestVipd(t *testing.T) {
 			rs1.listen(t, mgmtPort)
 			_, took = waitTable(t, "rs1 back", poll, healthBound, func(k table) bool { return holds(k, want) })
 			t.Logf("rs1's listeners back: in the table again after %v", took.Round(time.Millisecond))
+			waitNotify("up")
 			seen = l.askN(t, amqpAddr, 6)
 			spread(t, "rr over 3 again", seen, map[string]int{"rs1:5672": 2, "rs2:5672": 2, "rs3:5672": 2}, 1)
 		}},

@@ -35,6 +35,22 @@ type Keepalived struct {
 // does.
 func StartKeepalived(t testing.TB, h *Host, conf string) *Keepalived {
 	t.Helper()
+	return startKeepalived(t, h, conf, "VRRP state", stateLine)
+}
+
+// StartKeepalivedHeld is [StartKeepalived] for a configuration whose
+// instances keepalived holds in FAULT at start without logging a state (a
+// vrrp_script tracked without weight that has not reported yet): it
+// returns once keepalived has logged "Startup complete".
+func StartKeepalivedHeld(t testing.TB, h *Host, conf string) *Keepalived {
+	t.Helper()
+	return startKeepalived(t, h, conf, "startup", startupLine)
+}
+
+var startupLine = regexp.MustCompile(`: Startup complete`)
+
+func startKeepalived(t testing.TB, h *Host, conf, what string, ready *regexp.Regexp) *Keepalived {
+	t.Helper()
 	bin := RequireKeepalived(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keepalived.conf")
@@ -54,8 +70,8 @@ func StartKeepalived(t testing.TB, h *Host, conf string) *Keepalived {
 		"--checkers_pid=" + filepath.Join(dir, "checkers.pid"),
 	}
 	k := &Keepalived{host: h, proc: h.Start(t, argv...), conf: path}
-	if _, err := k.proc.waitFor("VRRP state", keepalivedStartTimeout, func(s string) bool {
-		return stateLine.MatchString(s)
+	if _, err := k.proc.waitFor(what, keepalivedStartTimeout, func(s string) bool {
+		return ready.MatchString(s)
 	}); err != nil {
 		t.Fatalf("netns: keepalived on %s did not start: %v", h.name, err)
 	}

@@ -28,7 +28,7 @@ var (
 // MissingError names a missing prerequisite and how to install it.
 type MissingError struct {
 	What string // what is missing, e.g. "qemu-system-x86_64"
-	Hint string // how to get it, e.g. "apt-get install qemu-system-x86"
+	Hint string // how to get it, e.g. "apt-get install --no-install-recommends qemu-system-x86"
 	Err  error  // the underlying failure, if any
 }
 

@@ -23,7 +23,7 @@ func InGuest() bool { return os.Getenv(guestEnv) == "1" }
 func Check() error {
 	var errs []error
 	if _, err := exec.LookPath(qemuBinary); err != nil {
-		errs = append(errs, &MissingError{What: qemuBinary, Hint: "apt-get install qemu-system-x86"})
+		errs = append(errs, &MissingError{What: qemuBinary, Hint: "apt-get install --no-install-recommends qemu-system-x86"})
 	}
 	if k, err := FindKernel("", ""); err != nil {
 		errs = append(errs, err)

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	qemu, err := exec.LookPath(qemuBinary)
 	if err != nil {
-		return nil, &MissingError{What: qemuBinary, Hint: "apt-get install qemu-system-x86", Err: err}
+		return nil, &MissingError{What: qemuBinary, Hint: "apt-get install --no-install-recommends qemu-system-x86", Err: err}
 	}
 	k, err := FindKernel(c.Kernel, c.ModulesDir)
 	if err != nil {

@@ -27,6 +27,10 @@ type CheckCommon struct {
 	DelayBeforeRetry Duration `json:"delay_before_retry"`
 	// DelayLoop is the time between checks, default the virtual server's.
 	DelayLoop Duration `json:"delay_loop"`
+	// Alpha starts the check failed, so the real server takes no traffic
+	// until it passes once; default the real server's, then the virtual
+	// server's, then off.
+	Alpha bool `json:"alpha,omitempty"`
 
 	meta *meta
 }
@@ -43,8 +47,19 @@ type TCPCheck struct {
 type HTTPCheck struct {
 	Pos Pos `json:"-"`
 	CheckCommon
+	// Virtualhost is the Host header of the requests, and with SSL_GET the
+	// TLS server name, unless a url has its own. After Parse it holds the
+	// value in effect: this block's, else the real server's, else the
+	// virtual server's, as in keepalived.
 	Virtualhost string `json:"virtualhost,omitempty"`
-	URLs        []URL  `json:"url"`
+	// EnableSNI is keepalived's enable_sni. vipd verifies the server's
+	// certificate and so always sends the server name it verifies (SNI),
+	// with or without it.
+	EnableSNI bool `json:"enable_sni,omitempty"`
+	// SNIName is the TLS server name to send and verify instead of the
+	// virtualhost.
+	SNIName string `json:"sni_name,omitempty"`
+	URLs    []URL  `json:"url"`
 	// User and Password (vipd's keywords; keepalived has none) send HTTP
 	// basic authentication with every request, as RabbitMQ's management
 	// health endpoints (/api/health/checks/...) require.
@@ -124,6 +139,7 @@ func (d *decoder) checkKeywords(c *CheckCommon, conn bool) keywords {
 				c.DelayLoop = v
 			}
 		}),
+		"alpha": value(d.boolHandler(&c.Alpha)),
 	}
 	if !conn {
 		return h
@@ -157,11 +173,13 @@ func (d *decoder) httpCheck(s *stmt) HTTPCheck {
 
 func (d *decoder) httpKeywords(c *HTTPCheck) keywords {
 	h := d.checkKeywords(&c.CheckCommon, true)
-	h["virtualhost"] = value(func(s *stmt) {
-		if v, ok := d.strArg(s); ok {
-			c.Virtualhost = v
+	h["virtualhost"] = value(d.hostHandler(&c.Virtualhost))
+	h["enable_sni"] = value(func(s *stmt) {
+		if v, ok := d.boolArg(s); ok {
+			c.EnableSNI = v
 		}
 	})
+	h["sni_name"] = value(d.hostHandler(&c.SNIName))
 	h["user"] = value(func(s *stmt) {
 		if v, ok := d.strArg(s); ok {
 			c.User = v
@@ -222,11 +240,7 @@ func (d *decoder) urlKeywords(u *URL) keywords {
 				u.StatusCode = append(u.StatusCode, StatusRange{l, h})
 			}
 		}),
-		"virtualhost": value(func(s *stmt) {
-			if v, ok := d.strArg(s); ok {
-				u.Virtualhost = v
-			}
-		}),
+		"virtualhost": value(d.hostHandler(&u.Virtualhost)),
 	}
 }
 
@@ -283,5 +297,31 @@ func (d *decoder) passwordHandler(p *Secret) func(*stmt) {
 			return
 		}
 		*p = Secret(s.args[0].val)
+	}
+}
+
+// hostHandler sets *p from a host name keyword (virtualhost, sni_name):
+// one word without blanks, slashes or control characters, at most 255
+// bytes, as it goes into a Host header and a TLS server name.
+func (d *decoder) hostHandler(p *string) func(*stmt) {
+	return func(s *stmt) {
+		v, ok := d.strArg(s)
+		if !ok {
+			return
+		}
+		if v == "" || len(v) > 255 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' || r == '@' }) {
+			d.errorf(s, s.args[0].line, "%s: expected a host name (and optionally :port) of at most 255 characters, got %q", s.kw.val, v)
+			return
+		}
+		*p = v
+	}
+}
+
+// boolHandler sets *p from an optional <BOOL> keyword.
+func (d *decoder) boolHandler(p *bool) func(*stmt) {
+	return func(s *stmt) {
+		if v, ok := d.boolArg(s); ok {
+			*p = v
+		}
 	}
 }

@@ -2,7 +2,7 @@ package config
 
 // Config is a whole configuration: one field per top-level block kind, in
 // the order of the file. Its json form (keyword names as keys, durations
-// as "1s", secrets redacted) is what `vipd check` prints.
+// as "1s", secrets redacted) is what `vipd check -dump` prints.
 type Config struct {
 	GlobalDefs          GlobalDefs           `json:"global_defs"`
 	VRRPScripts         []VRRPScript         `json:"vrrp_script,omitempty"`

@@ -161,20 +161,17 @@ func (d *decoder) walk(kind string, parent *stmt, h keywords, m *meta, cur func(
 	}
 }
 
-// known notes keywords that keepalived has and vipd ignores or does not
-// implement. It reports whether kw is one of them.
+// known reports keepalived keywords vipd does not implement: a note for
+// those that cannot change failover, an error saying what to do for the
+// others. It reports whether kw is one of them.
 func (d *decoder) known(kind string, s *stmt) bool {
 	kw := s.kw.val
-	if reason, ok := ignoredKeywords[kind][kw]; ok {
-		d.note(s, NoteIgnored, "%s: ignored; %s", kw, reason)
+	if why, ok := refusedKeywords[kind][kw]; ok {
+		d.errorf(s, s.kw.line, "%s: not supported by vipd: %s", kw, why)
 		return true
 	}
-	if cons, ok := notImplemented[kind][kw]; ok {
-		msg := fmt.Sprintf("%s: accepted, not implemented by vipd; ignored", kw)
-		if cons != "" {
-			msg += ": " + cons
-		}
-		d.note(s, NoteNotImplemented, "%s", msg)
+	if why, ok := warnedKeywords[kind][kw]; ok {
+		d.note(s, NoteIgnored, "%s: ignored; %s", kw, why)
 		return true
 	}
 	return false
@@ -186,44 +183,46 @@ func (d *decoder) unknown(kind string, parent, s *stmt, h keywords, m *meta, loo
 	if parent.kw.val != "" {
 		where = "in " + parent.label()
 	}
-	cands := make([]string, 0, len(h)+len(ignoredKeywords[kind])+len(notImplemented[kind]))
+	var cands []string
+	for _, m := range []map[string]string{warnedKeywords[kind], refusedKeywords[kind]} {
+		for k := range m {
+			cands = append(cands, k)
+		}
+	}
 	for k := range h {
-		cands = append(cands, k)
-	}
-	for k := range ignoredKeywords[kind] {
-		cands = append(cands, k)
-	}
-	for k := range notImplemented[kind] {
 		cands = append(cands, k)
 	}
 	sug := suggest(kw, cands)
 	if (kind == "authentication" || kind == "AMQP_CHECK" || kind == "HTTP_GET" || kind == "SSL") && sug == "" && len(keywordHomes()[kw]) == 0 {
 		// A stray word in a block holding a secret may be the secret.
-		d.notePos(s.pos(), NoteUnknown, "", "unknown keyword in %s (not shown: it may be a secret); ignored", where)
+		d.errorf(s, s.kw.line, "unknown keyword %s (not shown: it may be a secret); remove it or fix its spelling", where)
 		return
 	}
 	msg := fmt.Sprintf("unknown keyword %q %s", kw, where)
-	var consequence string
+	if _, ok := h[sug]; ok && sug != "" && len(s.args) == 1 && !s.hasBlock {
+		// A misspelling that asks for the value in effect anyway (the
+		// seeds' "protocal TCP") changes nothing: a warning.
+		if v, ok := lookup(canon(sug)); ok && v == s.args[0].val {
+			d.note(s, NoteUnknown, "%s (did you mean %q?); ignored, %s, which is what this line asks for", msg, sug, stays(sug, m, lookup))
+			return
+		}
+	}
 	switch {
 	case sug != "":
-		msg += fmt.Sprintf(" (did you mean %q?)", sug)
+		msg += fmt.Sprintf(": did you mean %q?", sug)
 		if _, ok := h[sug]; ok {
-			consequence = stays(sug, m, lookup)
+			if c := stays(sug, m, lookup); c != "" {
+				msg += " (" + c + ")"
+			}
 		}
 	default:
 		if homes := keywordHomes()[kw]; len(homes) > 0 {
-			msg += fmt.Sprintf(" (it belongs in %s)", strings.Join(homes, " or "))
+			msg += fmt.Sprintf(": it belongs in %s", strings.Join(homes, " or "))
+		} else {
+			msg += ": no such keyword; remove it or fix its spelling"
 		}
 	}
-	if s.hasBlock {
-		msg += "; ignored, with its block"
-	} else {
-		msg += "; ignored"
-	}
-	if consequence != "" {
-		msg += ", " + consequence
-	}
-	d.note(s, NoteUnknown, "%s", msg)
+	d.errorf(s, s.kw.line, "%s", msg)
 }
 
 // stays says what the keyword kw keeps as value when a misspelling of it
@@ -296,6 +295,18 @@ func keywordHomes() map[string][]string {
 			}
 			for kw := range build(d) {
 				h[kw] = append(h[kw], kind)
+			}
+		}
+		for _, tab := range []map[string]map[string]string{warnedKeywords, refusedKeywords} {
+			for kind, m := range tab {
+				if kind == "top level" {
+					kind = "the top level"
+				}
+				for kw := range m {
+					if !slices.Contains(h[kw], kind) {
+						h[kw] = append(h[kw], kind)
+					}
+				}
 			}
 		}
 		for _, v := range h {

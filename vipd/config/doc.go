@@ -6,7 +6,7 @@
 // [HTTPCheck], [MiscCheck], and vipd's own [AMQPCheck]), and
 // [VirtualServerGroup]. Json tags are the keywords, so a [Config]
 // marshals (see [Config.JSON]) into the effective configuration that
-// `vipd check -f FILE` prints: defaults and inherited values filled in,
+// `vipd check -f FILE -dump` prints: defaults and inherited values filled in,
 // durations as "1s" or "100ms", passwords as "<redacted>".
 //
 // [Load] reads a file and what it includes; [Parse] parses bytes;
@@ -57,7 +57,9 @@
 // (never), garp_master_refresh_repeat 1; vrrp_script interval 1s, timeout
 // equal to the interval, rise and fall 1, weight 0; virtual_server
 // delay_loop 60s, lvs_sched wlc, lvs_method NAT, persistence_timeout 360s
-// when given without a value; real_server weight 1; checkers
+// when given without a value; real_server weight the virtual_server's
+// weight, 1 without one; alpha off; virtualhost the url's, else the
+// checker's, else the real server's, else the virtual server's; checkers
 // connect_timeout 5s, retry 1 (0 for MISC_CHECK), delay_before_retry 1s
 // (3s for HTTP_GET and SSL_GET), connect_ip and connect_port those of the
 // real server. One default differs: a virtual_server without protocol is
@@ -93,29 +95,37 @@
 //
 // A [Note] is a warning about a usable configuration, with its file, line,
 // [NoteKind] and consequence. Nothing in the file is dropped without one:
-// unknown or misspelt keywords (with a "did you mean" and what the
-// intended keyword stays at, e.g. "protocal TCP": "ignored, protocol stays
-// TCP, the default"), keywords vipd ignores (mail) or does not implement,
-// references to nothing (a track_script naming no vrrp_script: the
-// instance does not track it), old names (nb_get_retry, lb_algo and
-// lb_kind are accepted; nb_get_retry with a note), settings without effect
-// (nopreempt with state MASTER, authentication in version 3) and
-// keepalived rules applied.
+// keepalived keywords that cannot change which router holds a virtual
+// address, which address is served or which real server gets traffic
+// (mail, SNMP, process tuning), references to nothing (a track_script
+// naming no vrrp_script: the instance does not track it), old names
+// (nb_get_retry, lb_algo and lb_kind are accepted; nb_get_retry with a
+// note), settings without effect (nopreempt with state MASTER,
+// authentication in version 3) and keepalived rules applied.
+//
+// Unknown and misspelt keywords are errors, with a "did you mean" or the
+// block they belong in, and what the intended keyword stays at
+// ("priorty 50": priority stays 100, the default). One exception keeps
+// files that work as written working: a misspelling whose value is the
+// one in effect anyway ("protocal TCP", as the seeds have it, where
+// protocol is TCP by default) is a note.
 //
 // Secrets (auth_pass, the AMQP_CHECK password) are of type [Secret]: they
 // never appear in errors, notes, logs or JSON.
 //
 // # What is not supported
 //
-// Accepted with a note and without effect: static addresses, routes and
-// rules, track_file, vrrp_track_process (and a vrrp_sync_group's
-// track_file, track_process, track_bfd), bfd_instance, garp_group,
-// use_vmac and the other VMAC/IPVLAN options, auth_hmac, virtual_routes
-// and virtual_rules, the checkers SMTP_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, BFD_CHECK and
-// FILE_CHECK, SNMP, DBus, FIFOs and process tuning, tunnel options of TUN,
-// and the other keywords keepalived.conf(5) lists that have no field here.
-// The AH auth_type is parsed, and accept mode settled (see
-// [VRRPInstance].NoAccept); whether they are honoured is up to the daemon.
+// Every keyword keepalived 2.2.7 knows is implemented, warned about or
+// refused; [Keywords] lists them with the reason or, for a refused one,
+// what to do instead. A refused keyword is an error at its line: a
+// checker vipd does not have (SMTP_CHECK, DNS_CHECK, UDP_CHECK,
+// PING_CHECK, FILE_CHECK, BFD_CHECK), VMAC and IPVLAN, static addresses,
+// routes and rules, track_file, vrrp_track_process (and a
+// vrrp_sync_group's track_file, track_process, track_bfd), BFD, quorums,
+// IPVS scheduler flags, connection thresholds, url regex, and the others
+// listed in vipd's README. The AH auth_type is parsed, and accept mode
+// settled (see [VRRPInstance].NoAccept); whether they are honoured is up
+// to the daemon.
 //
 // # Strict mode
 //

@@ -74,13 +74,15 @@ type NoteKind int
 
 // Kinds of notes.
 const (
-	// NoteUnknown: an unknown or misspelt keyword; it was ignored.
+	// NoteUnknown: a misspelt keyword whose value is the one in effect
+	// anyway ("protocal TCP"); it was ignored. Other unknown keywords are
+	// errors.
 	NoteUnknown NoteKind = iota + 1
-	// NoteIgnored: a keyword keepalived knows and vipd deliberately ignores
-	// (mail notification).
+	// NoteIgnored: a keyword keepalived knows and vipd ignores because it
+	// cannot change failover (mail, SNMP, process tuning; see [Keywords]).
 	NoteIgnored
-	// NoteNotImplemented: a keepalived keyword vipd accepts but does not
-	// implement; it has no effect.
+	// NoteNotImplemented: a keepalived form vipd accepts without doing
+	// what it asks (a script user's supplementary groups).
 	NoteNotImplemented
 	// NoteUndefined: a reference to something that is not defined, such as a
 	// track_script naming no vrrp_script.

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing/fstest"
 
 	"github.com/amqpha/amqpha/vipd/config"
@@ -66,7 +67,7 @@ virtual_server 10.0.0.100 5672 {
 	// check 10.0.0.11 port 5672 every 1m0s
 	// keepalived.conf:18: track_script "chk_missing": no vrrp_script chk_missing is defined; vrrp_instance VI_1 does not track it
 	// keepalived.conf:21: virtual_server 10.0.0.100 5672: no protocol set; vipd uses TCP, where keepalived 1.3.6 and later would use UDP
-	// keepalived.conf:24: unknown keyword "protocal" in virtual_server 10.0.0.100 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default
+	// keepalived.conf:24: unknown keyword "protocal" in virtual_server 10.0.0.100 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default, which is what this line asks for
 }
 
 // A file with errors: parsing goes on after the first, so one run reports
@@ -249,7 +250,7 @@ global_defs {
 vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
-    priorty 150
+    priorty 100
     virtual_ipaddress {
         10.0.0.100/24
     }
@@ -263,7 +264,7 @@ vrrp_instance VI_1 {
 	}
 	fmt.Println("priority:", cfg.VRRPInstance("VI_1").Priority, "notes in all:", len(cfg.Notes))
 	// Output:
-	// keepalived.conf:11: unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default
+	// keepalived.conf:11: unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default, which is what this line asks for
 	// priority: 100 notes in all: 2
 }
 
@@ -304,4 +305,21 @@ virtual_server 10.0.0.100 15672 {
 	// Output:
 	// 204 true
 	// 503 false
+}
+
+// What vipd does with keepalived's keywords: here the checkers a
+// real_server may hold that vipd refuses, with what to do instead.
+func ExampleKeywords() {
+	for _, k := range config.Keywords() {
+		if k.Block == "real_server" && k.Support == config.Refused && strings.HasSuffix(k.Keyword, "_CHECK") {
+			fmt.Printf("%s: %s\n", k.Keyword, k.Why)
+		}
+	}
+	// Output:
+	// BFD_CHECK: vipd has no BFD; use TCP_CHECK or MISC_CHECK
+	// DNS_CHECK: vipd has no DNS check; use MISC_CHECK with a script that queries the server (e.g. dig)
+	// FILE_CHECK: vipd has no file check; use MISC_CHECK with a script that reads the file
+	// PING_CHECK: vipd has no ICMP check; use TCP_CHECK on the service's port, or MISC_CHECK with ping
+	// SMTP_CHECK: vipd has no SMTP check; use TCP_CHECK on the SMTP port, or MISC_CHECK with a script that speaks SMTP
+	// UDP_CHECK: vipd has no UDP check; use MISC_CHECK with a script that probes the service
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"time"
@@ -111,6 +112,9 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 	if !m.has("v3_checksum_as_v2") {
 		in.V3ChecksumAsV2 = g.V3ChecksumAsV2
 	}
+	if !m.has("lower_prio_no_advert") {
+		in.LowerPrioNoAdvert = g.VRRPLowerPrioNoAdvert
+	}
 	if in.Authentication != nil && in.Version == 3 {
 		d.notePos(m.pos("authentication", in.Pos), NoteNoEffect, "authentication",
 			"vrrp_instance %s: version 3 has no authentication; the authentication block is ignored, as keepalived does", in.Name)
@@ -158,6 +162,11 @@ func (d *decoder) strict(g *GlobalDefs, in *VRRPInstance) {
 			"vrrp_instance %s: %s allows no authentication; it is ignored, as keepalived does: adverts go without it and adverts carrying it are dropped", in.Name, why)
 		in.Authentication = nil
 	}
+	if !in.LowerPrioNoAdvert && m.has("lower_prio_no_advert") {
+		d.notePos(m.pos("lower_prio_no_advert", in.Pos), NoteCompat, "lower_prio_no_advert",
+			"vrrp_instance %s: %s: a master never answers a lower priority advert; lower_prio_no_advert off is turned on, as keepalived does", in.Name, why)
+	}
+	in.LowerPrioNoAdvert = true
 	if in.PreemptDelay > 0 && in.State != StateMaster && !in.Nopreempt {
 		d.notePos(m.pos("preempt_delay", in.Pos), NoteCompat, "preempt_delay",
 			"vrrp_instance %s: %s allows no preempt_delay; it is reset to 0, as keepalived does", in.Name, why)
@@ -214,6 +223,9 @@ func (d *decoder) finalizeVS(vs *VirtualServer) {
 		if rs.LVSMethod == "" {
 			rs.LVSMethod = vs.LVSMethod
 		}
+		if !rs.meta.has("weight") && vs.Weight > 0 {
+			rs.Weight = vs.Weight
+		}
 		if !rs.meta.has("inhibit_on_failure") {
 			rs.InhibitOnFailure = vs.InhibitOnFailure
 		}
@@ -230,15 +242,17 @@ func (d *decoder) finalizeVS(vs *VirtualServer) {
 			c.DelayBeforeRetry = pick(c.meta, rs.meta, vs.meta, "delay_before_retry",
 				c.DelayBeforeRetry, rs.DelayBeforeRetry, vs.DelayBeforeRetry, Duration(delay))
 			c.DelayLoop = pick(c.meta, rs.meta, nil, "delay_loop", c.DelayLoop, rs.DelayLoop, 0, vs.DelayLoop)
+			c.Alpha = pick(c.meta, rs.meta, vs.meta, "alpha", c.Alpha, rs.Alpha, vs.Alpha, false)
 		}
 		for j := range rs.TCPCheck {
 			inherit(&rs.TCPCheck[j].CheckCommon, 1, time.Second)
 		}
-		for j := range rs.HTTPGet {
-			inherit(&rs.HTTPGet[j].CheckCommon, 1, 3*time.Second)
-		}
-		for j := range rs.SSLGet {
-			inherit(&rs.SSLGet[j].CheckCommon, 1, 3*time.Second)
+		for _, list := range [][]HTTPCheck{rs.HTTPGet, rs.SSLGet} {
+			for j := range list {
+				c := &list[j]
+				inherit(&c.CheckCommon, 1, 3*time.Second)
+				c.Virtualhost = cmp.Or(c.Virtualhost, rs.Virtualhost, vs.Virtualhost)
+			}
 		}
 		for j := range rs.AMQPCheck {
 			inherit(&rs.AMQPCheck[j].CheckCommon, 1, time.Second)

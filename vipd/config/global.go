@@ -2,7 +2,6 @@ package config
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -50,8 +49,11 @@ type GlobalDefs struct {
 	VRRPStrict           bool `json:"vrrp_strict"`
 	VRRPSkipCheckAdvAddr bool `json:"vrrp_skip_check_adv_addr"`
 	// VRRPCheckUnicastSrc turns check_unicast_src on for every instance.
-	VRRPCheckUnicastSrc bool     `json:"vrrp_check_unicast_src"`
-	VRRPStartupDelay    Duration `json:"vrrp_startup_delay"`
+	VRRPCheckUnicastSrc bool `json:"vrrp_check_unicast_src"`
+	// VRRPLowerPrioNoAdvert is the default of the instances'
+	// lower_prio_no_advert.
+	VRRPLowerPrioNoAdvert bool     `json:"vrrp_lower_prio_no_advert"`
+	VRRPStartupDelay      Duration `json:"vrrp_startup_delay"`
 
 	meta *meta
 }
@@ -83,8 +85,6 @@ func DefaultGlobalDefs() GlobalDefs {
 		VRRPMcastGroup6:             netip.MustParseAddr("ff02::12"),
 	}
 }
-
-const mailReason = "vipd sends no mail"
 
 // KeywordPos returns where the keyword kw was given in global_defs, or the
 // position of the block when it was not (the zero Pos without a block).
@@ -227,97 +227,11 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 		"vrrp_strict":                     value(flag(&g.VRRPStrict)),
 		"vrrp_skip_check_adv_addr":        value(flag(&g.VRRPSkipCheckAdvAddr)),
 		"vrrp_check_unicast_src":          value(flag(&g.VRRPCheckUnicastSrc)),
+		"vrrp_lower_prio_no_advert":       value(boolean(&g.VRRPLowerPrioNoAdvert)),
 		"vrrp_startup_delay": value(func(s *stmt) {
 			if v, ok := d.secondsArg(s, 0, time.Hour); ok {
 				g.VRRPStartupDelay = v
 			}
 		}),
 	}
-}
-
-// Keywords keepalived knows that vipd ignores, by block, with the reason.
-var ignoredKeywords = map[string]map[string]string{
-	"global_defs": words(mailReason,
-		"smtp_helo_name smtp_alert smtp_alert_vrrp smtp_alert_checker no_email_faults no_checker_emails"),
-	"vrrp_instance":   words(mailReason, "smtp_alert"),
-	"vrrp_sync_group": words(mailReason, "smtp_alert"),
-	"virtual_server":  words(mailReason, "smtp_alert"),
-	"real_server":     words(mailReason, "smtp_alert"),
-}
-
-// Keywords keepalived knows that vipd accepts without implementing them,
-// by block, with the consequence when it is worth saying.
-var notImplemented = map[string]map[string]string{
-	"top level": words("", "static_ipaddress static_routes static_rules track_group linkbeat_interfaces track_file vrrp_track_file "+
-		"vrrp_track_process bfd_instance garp_group interface_up_down_delays net_namespace net_namespace_ipvs "+
-		"namespace_with_ipsets instance use_pid_dir linkbeat_use_polling child_wait_time"),
-	"vrrp_sync_group": words("", "track_file track_process track_bfd notify_priority_changes"),
-	"global_defs": words("", "tmp_config_directory config_save_dir process_names process_name vrrp_process_name "+
-		"checker_process_name lvs_process_name bfd_process_name use_symlink_paths set_supplementary_groups "+
-		"startup_script startup_script_timeout shutdown_script shutdown_script_timeout max_auto_priority "+
-		"min_auto_priority_delay checker_log_all_failures dynamic_interfaces default_interface disable_local_igmp "+
-		"lvs_timeouts lvs_flush lvs_flush_on_stop lvs_flush_onstop lvs_sync_daemon vrrp_garp_lower_prio_delay "+
-		"vrrp_garp_lower_prio_repeat vrrp_down_timer_adverts vrrp_garp_extra_if vrrp_vmac_garp_intvl "+
-		"vrrp_lower_prio_no_advert vrrp_higher_prio_send_advert vrrp_iptables vrrp_ipsets nftables nftables_priority "+
-		"nftables_ifindex nftables_counters nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark "+
-		"vrrp_priority vrrp_no_swap vrrp_rt_priority vrrp_cpu_affinity vrrp_rlimit_rttime vrrp_rlimit_rtime "+
-		"checker_priority checker_no_swap checker_rt_priority checker_cpu_affinity checker_rlimit_rttime "+
-		"checker_rlimit_rtime bfd_priority bfd_no_swap bfd_rt_priority bfd_cpu_affinity bfd_rlimit_rttime "+
-		"bfd_rlimit_rtime notify_fifo notify_fifo_script vrrp_notify_fifo vrrp_notify_fifo_script "+
-		"vrrp_notify_priority_changes fifo_write_vrrp_states_on_reload lvs_notify_fifo lvs_notify_fifo_script "+
-		"snmp_socket enable_traps enable_snmp_vrrp enable_snmp_keepalived enable_snmp_rfc enable_snmp_rfcv2 "+
-		"enable_snmp_rfcv3 enable_snmp_checker snmp_vs_stats_update_interval snmp_rs_stats_update_interval "+
-		"enable_dbus dbus_service_name dbus_no_interface_name vrrp_netlink_cmd_rcv_bufs "+
-		"vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs vrrp_netlink_monitor_rcv_bufs_force "+
-		"process_monitor_rcv_bufs process_monitor_rcv_bufs_force lvs_netlink_cmd_rcv_bufs "+
-		"lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs lvs_netlink_monitor_rcv_bufs_force "+
-		"rs_init_notifies vrrp_rx_bufs_policy vrrp_rx_bufs_multiplier vrrp_delay_after_boot log_unknown_vrids "+
-		"vrrp_owner_ignore_adverts vmac_prefix vmac_addr_prefix umask random_seed reload_check_config "+
-		"reload_time_file reload_repeat reload_file include_check data_use_instance json_version iproute_usr_dir "+
-		"iproute_etc_dir state_dump_file stats_dump_file json_dump_file linkbeat_use_polling net_namespace "+
-		"net_namespace_ipvs namespace_with_ipsets instance use_pid_dir child_wait_time"),
-	"vrrp_instance": merge(
-		words("", "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan vrf track_file track_process track_bfd "+
-			"track_src_ip unicast_fault_no_peer unicast_ttl old_unicast_checksum "+
-			"garp_lower_prio_delay garp_lower_prio_repeat garp_extra_if vmac_garp_intvl down_timer_adverts "+
-			"timer_expired_backup thread_timer_expired lower_prio_no_advert higher_prio_send_advert "+
-			"owner_ignore_adverts kernel_rx_buf_size virtual_routes virtual_rules "+
-			"skip_check_adv_addr debug notify_deleted notify_master_rx_lower_pri "+
-			"notify_priority_changes lvs_sync_daemon_interface linkbeat_use_polling promote_secondaries"),
-		map[string]string{
-			"auth_hmac":   "adverts carry no HMAC trailer, so peers in enforce mode drop them",
-			"native_ipv6": "the address family comes from the virtual_ipaddress entries",
-		},
-	),
-	"virtual_server": words("", "ip_family warmup hashed ops flag-1 flag-2 flag-3 sh-port sh-fallback mh-port "+
-		"mh-fallback persistence_engine ha_suspend virtualhost snmp_name alpha omega quorum hysteresis quorum_up "+
-		"quorum_down sorry_server_inhibit sorry_server_lvs_method weight"),
-	"real_server": merge(
-		words("", "uthreshold lthreshold virtualhost snmp_name alpha warmup"),
-		words("no such check runs", "SMTP_CHECK DNS_CHECK BFD_CHECK UDP_CHECK PING_CHECK FILE_CHECK"),
-	),
-	"TCP_CHECK":  words("", "bind_if bind_port fwmark alpha warmup log_all_failures"),
-	"AMQP_CHECK": words("", "bind_if bind_port fwmark alpha warmup log_all_failures"),
-	"HTTP_GET": words("", "bind_if bind_port fwmark alpha warmup log_all_failures http_protocol fast_recovery "+
-		"enable_sni sni_name tls_compliant"),
-	"url":        words("", "regex regex_no_match regex_options regex_min_offset regex_max_offset regex_stack tls_compliant"),
-	"MISC_CHECK": words("", "alpha warmup log_all_failures"),
-}
-
-func words(v, list string) map[string]string {
-	m := map[string]string{}
-	for _, w := range strings.Fields(list) {
-		m[w] = v
-	}
-	return m
-}
-
-func merge(ms ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
 }

@@ -39,11 +39,15 @@ func TestIncludeGlobRelative(t *testing.T) {
 }
 
 func TestIncludeInsideBlock(t *testing.T) {
-	cfg := mustParse(t, instance("include vips.inc"), "vips.inc", "virtual_ipaddress {\n 192.168.1.11\n}\npriorty 3\n")
+	cfg := mustParse(t, instance("include vips.inc"), "vips.inc", "virtual_ipaddress {\n 192.168.1.11\n}\nsmtp_alert\n")
 	if n := len(cfg.VRRPInstances[0].VirtualIPAddress); n != 2 {
 		t.Errorf("%d addresses", n)
 	}
-	requireNote(t, cfg, NoteUnknown, "vips.inc:4:", `"priorty"`)
+	requireNote(t, cfg, NoteIgnored, "vips.inc:4:", "smtp_alert")
+	list := errorList(t, instance("include vips.inc"), "vips.inc", "priorty 3\n")
+	if len(list) != 1 || !strings.Contains(list[0].Error(), `vips.inc:1: unknown keyword "priorty"`) {
+		t.Errorf("errors %v", list)
+	}
 }
 
 func TestIncludeAbsoluteInFS(t *testing.T) {

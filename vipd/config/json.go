@@ -69,7 +69,7 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 var _ slog.LogValuer = Secret("")
 
-// JSON returns c as indented JSON, as `vipd check` prints it: keyword names
+// JSON returns c as indented JSON, as `vipd check -dump` prints it: keyword names
 // as keys, durations as strings ("1s"), secrets as [Redacted], and '<',
 // '>' and '&' left unescaped.
 func (c *Config) JSON() ([]byte, error) {

@@ -10,8 +10,8 @@ import (
 // notify_up/notify_down). It is split into arguments without a shell, the
 // way keepalived splits it: blanks separate arguments, single and double
 // quotes group them, and backslash escapes (\n, \t, \xHH, \NNN, \cC, \C)
-// are decoded. Run Argv directly; hand it to a shell only if the user wrote
-// a shell ("sh -c '...'").
+// are decoded. Run Argv directly, except where keepalived hands a script
+// to /bin/sh (package script's Start says when).
 type Script struct {
 	// Raw is the command line as written, outer quotes removed.
 	Raw string `json:"raw"`

@@ -76,12 +76,18 @@ func TestSyncGroupErrors(t *testing.T) {
 	}
 }
 
-// TestSyncGroupWithoutMembers: members written without group { } (as in
-// keepalived's own lvs_syncd sample) leave the group empty; keepalived
-// drops such a group and runs the instances on their own, and so does
-// vipd, with a note.
+// TestSyncGroupWithoutMembers: a group without group { } is dropped with
+// a note, as keepalived drops it, and its instances run on their own.
+// Members written outside group { } (as in keepalived's lvs_syncd sample)
+// are unknown keywords, which vipd refuses at their line (keepalived logs
+// them and drops the group).
 func TestSyncGroupWithoutMembers(t *testing.T) {
-	cfg, err := Parse("keepalived.conf", []byte("vrrp_sync_group G {\n VI_1\n VI_2\n}\n"+syncInstance("VI_1", "100")+syncInstance("VI_2", "100")))
+	two := syncInstance("VI_1", "100") + syncInstance("VI_2", "100")
+	if _, err := Parse("keepalived.conf", []byte("vrrp_sync_group G {\n VI_1\n VI_2\n}\n"+two)); err == nil ||
+		!strings.Contains(err.Error(), `keepalived.conf:2: unknown keyword "VI_1" in vrrp_sync_group G`) {
+		t.Fatalf("members outside group { }: error %v", err)
+	}
+	cfg, err := Parse("keepalived.conf", []byte("vrrp_sync_group G {\n}\n"+two))
 	if err != nil {
 		t.Fatal(err)
 	}

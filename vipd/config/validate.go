@@ -197,6 +197,9 @@ func (v *validator) instance(c *Config, in *VRRPInstance) {
 			break
 		}
 	}
+	if in.NativeIPv6 && !in.IPv6() {
+		v.errorf(m.pos("native_ipv6", in.Pos), "%s: native_ipv6: the instance's virtual_ipaddress entries are not IPv6 (or there are none); vipd takes the family from them: give IPv6 addresses, or remove native_ipv6", name)
+	}
 	if a := in.Authentication; a != nil {
 		p := m.pos("authentication", in.Pos)
 		switch {
@@ -309,6 +312,25 @@ func (v *validator) virtualServer(c *Config, vs *VirtualServer) {
 	}
 	if vs.Group != "" && c.VirtualServerGroup(vs.Group) == nil {
 		v.errorf(vs.Pos, "%s: no virtual_server_group %s is defined", label, vs.Group)
+	}
+	if f := vs.IPFamily; f != "" {
+		var addrs []netip.Addr
+		if vs.IP.IsValid() {
+			addrs = append(addrs, vs.IP)
+		}
+		if g := c.VirtualServerGroup(vs.Group); g != nil {
+			for _, e := range g.Entries {
+				if e.First.IsValid() {
+					addrs = append(addrs, e.First)
+				}
+			}
+		}
+		for _, a := range addrs {
+			if a.Is6() != (f == "inet6") {
+				v.errorf(m.pos("ip_family", vs.Pos), "%s: ip_family %s, but %s is %s", label, f, a, family(a))
+				break
+			}
+		}
 	}
 	if vs.Protocol != "" && !slices.Contains([]string{"TCP", "UDP", "SCTP"}, vs.Protocol) && !m.isBad("protocol") {
 		v.errorf(m.pos("protocol", vs.Pos), "protocol: expected TCP, UDP or SCTP, got %q", vs.Protocol)

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -16,13 +18,15 @@ type VirtualIP struct {
 	Label   string       `json:"label,omitempty"`
 	Brd     string       `json:"brd,omitempty"`
 	Scope   string       `json:"scope,omitempty"`
-	// NoTrack is no_track: the address's interface (dev), when it is not
-	// the instance's, is not tracked. By default it is, as in keepalived:
-	// while it is down the instance is in FAULT.
+	// NoTrack: the instance does not go to FAULT while Dev is down. As in
+	// keepalived, an address on a device other than the instance's
+	// interface is tracked (weight 0) unless no_track is given.
 	NoTrack bool `json:"no_track,omitempty"`
-	// Options holds the options vipd accepts without implementing them
-	// (peer, home, -nodad, mngtmpaddr, noprefixroute, autojoin,
-	// use_vmac, preferred_lft, track_group), as written.
+	// Options holds the options vipd accepts with a warning, since they
+	// do not change which address is served (home, mngtmpaddr,
+	// preferred_lft), as written. Other options keepalived knows
+	// (peer, -nodad, noprefixroute, autojoin, use_vmac, track_group) are
+	// errors.
 	Options []string `json:"options,omitempty"`
 }
 
@@ -158,24 +162,19 @@ func (d *decoder) vip(kw string, e *stmt) (VirtualIP, bool) {
 				}
 				v.Brd = arg
 			}
-		case "peer", "preferred_lft", "track_group":
-			arg, ok := needs("a value")
+		case "no_track":
+			v.NoTrack = true
+		default:
+			i, ok = d.vipOption(kw, e, args, i, &ignored)
 			if !ok {
 				return v, false
 			}
-			ignored = append(ignored, opt+" "+arg)
-		case "no_track":
-			v.NoTrack = true
-		case "home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "use_vmac":
-			ignored = append(ignored, opt)
-		default:
-			d.note(e, NoteUnknown, "%s: unknown option %q after %s; ignored", kw, opt, e.kw.val)
 		}
 	}
 	if len(ignored) > 0 {
 		v.Options = ignored
-		d.note(e, NoteNotImplemented, "%s: %s: option(s) %s accepted, not implemented by vipd; ignored",
-			kw, e.kw.val, strings.Join(ignored, ", "))
+		d.note(e, NoteIgnored, "%s: %s: option(s) %s ignored; %s",
+			kw, e.kw.val, strings.Join(ignored, ", "), vipOptionWhy(ignored))
 	}
 	return v, true
 }
@@ -304,4 +303,57 @@ func (d *decoder) intValNamed(e *stmt, t token, name string, lo, hi int) (int, b
 		return 0, false
 	}
 	return v, true
+}
+
+// vipOption decodes the option at args[i] of a virtual_ipaddress line
+// (other than dev, label, brd and scope): a warned option is added to
+// ignored, a refused or unknown one is an error. It returns the index of
+// the option's last word.
+func (d *decoder) vipOption(kw string, e *stmt, args []token, i int, ignored *[]string) (int, bool) {
+	opt := args[i].val
+	k := slices.IndexFunc(vipOptions, func(o vipOption) bool { return o.name == opt })
+	if k < 0 {
+		names := make([]string, 0, len(vipOptions)+5)
+		for _, o := range vipOptions {
+			names = append(names, o.name)
+		}
+		names = append(names, "dev", "label", "brd", "broadcast", "scope", "no_track")
+		msg := fmt.Sprintf("%s: unknown option %q after %s", kw, opt, e.kw.val)
+		if sug := suggest(opt, names); sug != "" {
+			msg += fmt.Sprintf(": did you mean %q?", sug)
+		} else {
+			msg += ": expected dev, label, brd, scope or one of keepalived's address options"
+		}
+		d.errorf(e, args[i].line, "%s", msg)
+		return i, false
+	}
+	o := vipOptions[k]
+	text := opt
+	if o.arg {
+		if i+1 >= len(args) {
+			d.errorf(e, args[i].line, "%s: %s after %s: expected a value", kw, opt, e.kw.val)
+			return i, false
+		}
+		i++
+		text += " " + args[i].val
+	}
+	if o.support == Refused {
+		d.errorf(e, args[i].line, "%s: %s: option %s: not supported by vipd: %s", kw, e.kw.val, opt, o.why)
+		return i, false
+	}
+	*ignored = append(*ignored, text)
+	return i, true
+}
+
+// vipOptionWhy joins the reasons of the warned options in list.
+func vipOptionWhy(list []string) string {
+	var why []string
+	for _, o := range vipOptions {
+		for _, w := range list {
+			if (w == o.name || strings.HasPrefix(w, o.name+" ")) && !slices.Contains(why, o.name+": "+o.why) {
+				why = append(why, o.name+": "+o.why)
+			}
+		}
+	}
+	return strings.Join(why, "; ")
 }

@@ -50,6 +50,20 @@ type VirtualServer struct {
 	Protocol         string      `json:"protocol"`
 	SorryServer      *ServerAddr `json:"sorry_server,omitempty"`
 	InhibitOnFailure bool        `json:"inhibit_on_failure"`
+	// Virtualhost is the default Host header (and TLS server name) of the
+	// HTTP_GET and SSL_GET checks of the real servers; after Parse the
+	// checks hold the value in effect.
+	Virtualhost string `json:"virtualhost,omitempty"`
+	// Weight is the default weight of the real servers (1..65535, default
+	// 1); after Parse the real servers hold the value in effect.
+	Weight int `json:"weight,omitempty"`
+	// Alpha is the default of the checkers' alpha.
+	Alpha bool `json:"alpha,omitempty"`
+	// IPFamily is ip_family: "inet" or "inet6", the family of a
+	// firewall-mark service (and of a group's fwmark entries without their
+	// own); empty: from the real servers. Addresses of the service must be
+	// of this family.
+	IPFamily string `json:"ip_family,omitempty"`
 
 	// Defaults for the real servers' checkers, shown when set here.
 	ConnectTimeout   Duration `json:"connect_timeout,omitempty"`
@@ -93,6 +107,13 @@ type RealServer struct {
 	InhibitOnFailure bool    `json:"inhibit_on_failure"`
 	NotifyUp         *Script `json:"notify_up,omitempty"`
 	NotifyDown       *Script `json:"notify_down,omitempty"`
+	// Virtualhost is the default Host header (and TLS server name) of this
+	// real server's HTTP_GET and SSL_GET checks, before the virtual
+	// server's.
+	Virtualhost string `json:"virtualhost,omitempty"`
+	// Alpha is the default of this real server's checkers' alpha, before
+	// the virtual server's.
+	Alpha bool `json:"alpha,omitempty"`
 
 	// Defaults for this real server's checkers, shown when set here.
 	DelayLoop        Duration `json:"delay_loop,omitempty"`
@@ -253,6 +274,24 @@ func (d *decoder) vsKeywords(vs *VirtualServer) keywords {
 		"connect_timeout":    value(d.timeoutHandler(&vs.ConnectTimeout)),
 		"retry":              value(d.retryHandler(&vs.Retry)),
 		"delay_before_retry": value(d.delayHandler(&vs.DelayBeforeRetry)),
+		"virtualhost":        value(d.hostHandler(&vs.Virtualhost)),
+		"alpha":              value(d.boolHandler(&vs.Alpha)),
+		"ip_family": value(func(s *stmt) {
+			v, ok := d.strArg(s)
+			if !ok {
+				return
+			}
+			if v != "inet" && v != "inet6" {
+				d.errorf(s, s.args[0].line, "ip_family: expected inet or inet6, got %q", v)
+				return
+			}
+			vs.IPFamily = v
+		}),
+		"weight": value(func(s *stmt) {
+			if v, ok := d.intArg(s, 1, 65535); ok {
+				vs.Weight = v
+			}
+		}),
 		"real_server": block(func(s *stmt) {
 			if rs, ok := d.realServer(s); ok {
 				vs.RealServers = append(vs.RealServers, rs)
@@ -290,8 +329,9 @@ func (d *decoder) methodArg(s *stmt) (string, bool) {
 		}
 		return v, true
 	case MethodTUN:
-		if len(s.args) > 1 {
-			d.note(s, NoteNotImplemented, "%s: tunnel options accepted, not implemented by vipd; ignored: the tunnel type is ipip", s.kw.val)
+		if len(s.args) > 2 || (len(s.args) == 2 && s.args[1].val != "ipip") {
+			d.errorf(s, s.args[1].line, "%s: TUN: tunnel options: not supported by vipd: its tunnels are ipip; give TUN alone or TUN ipip", s.kw.val)
+			return "", false
 		}
 		return v, true
 	}
@@ -372,6 +412,8 @@ func (d *decoder) rsKeywords(rs *RealServer) keywords {
 		}),
 		"notify_up":   value(notify(&rs.NotifyUp)),
 		"notify_down": value(notify(&rs.NotifyDown)),
+		"virtualhost": value(d.hostHandler(&rs.Virtualhost)),
+		"alpha":       value(d.boolHandler(&rs.Alpha)),
 		"delay_loop": value(func(s *stmt) {
 			if v, ok := d.secondsArg(s, time.Millisecond, 24*time.Hour); ok {
 				rs.DelayLoop = v

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -191,7 +192,7 @@ virtual_server 10.0.0.5 80 {
     protocol TCP
     persistence_timeout
     lvs_sched sh
-    lvs_method TUN type gue port 6080
+    lvs_method TUN ipip
     real_server 10.0.0.2 80 {
     }
 }
@@ -228,7 +229,6 @@ virtual_server 10.0.0.6 80 {
 	}
 	requireNote(t, cfg, NoteCompat, "keepalived.conf:18:", "persistence_timeout is set to 360s")
 	requireNote(t, cfg, NoteNoEffect, "keepalived.conf:31:", "has no real_server; it is ignored")
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:27:", "tunnel options")
 	if _, ok := findNote(cfg, "keepalived.conf:14:", "no protocol"); ok {
 		t.Error("a fwmark service got a protocol note")
 	}
@@ -239,16 +239,65 @@ func TestVirtualServerNotes(t *testing.T) {
     protocal TCP
     real_server 192.168.0.2 5672 {
         weight 1
-        tcp_check {
+        TCP_CHECK {
+            warmup 5
         }
-        SMTP_CHECK {
-        }
-        uthreshold 5
     }
 }`)
 	requireNote(t, cfg, NoteUnknown, "keepalived.conf:2:",
 		`unknown keyword "protocal" in virtual_server 192.168.0.10 5672 (did you mean "protocol"?); ignored, protocol stays TCP, the default`)
-	requireNote(t, cfg, NoteUnknown, "keepalived.conf:5:", `(did you mean "TCP_CHECK"?); ignored, with its block`)
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:7:", "SMTP_CHECK: accepted, not implemented by vipd; ignored: no such check runs")
-	requireNote(t, cfg, NoteNotImplemented, "keepalived.conf:9:", "uthreshold")
+	requireNote(t, cfg, NoteIgnored, "keepalived.conf:6:", "warmup: ignored; vipd starts each check at once")
+}
+
+// TestVirtualServerWeight: a virtual_server's weight is the default weight
+// of its real servers, as in keepalived; a real server's own weight wins.
+func TestVirtualServerWeight(t *testing.T) {
+	cfg := mustParse(t, "virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 5\n real_server 10.0.0.2 80 {\n }\n real_server 10.0.0.3 80 {\n weight 2\n }\n}\nvirtual_server 10.0.0.1 81 {\n protocol TCP\n real_server 10.0.0.2 81 {\n }\n}\n")
+	if a, b, c := cfg.VirtualServers[0].RealServers[0].Weight, cfg.VirtualServers[0].RealServers[1].Weight, cfg.VirtualServers[1].RealServers[0].Weight; a != 5 || b != 2 || c != 1 {
+		t.Errorf("weights %d %d %d, want 5 2 1", a, b, c)
+	}
+	list := errorList(t, "virtual_server 10.0.0.1 80 {\n weight 0\n real_server 10.0.0.2 80 {\n }\n}\n")
+	if !strings.Contains(list.Error(), "keepalived.conf:2: weight: expected an integer 1..65535") {
+		t.Errorf("errors %v", list)
+	}
+}
+
+// TestAlphaInherited: a checker's alpha is its own, else its real
+// server's, else its virtual server's, else off, as in keepalived.
+func TestAlphaInherited(t *testing.T) {
+	cfg := mustParse(t, `virtual_server 10.0.0.1 80 {
+    protocol TCP
+    alpha
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+            alpha off
+        }
+    }
+    real_server 10.0.0.3 80 {
+        alpha no
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+        AMQP_CHECK {
+            alpha yes
+        }
+    }
+}
+virtual_server 10.0.0.1 81 {
+    protocol TCP
+    real_server 10.0.0.2 81 {
+        TCP_CHECK {
+        }
+    }
+}`)
+	r0, r1 := cfg.VirtualServers[0].RealServers[0], cfg.VirtualServers[0].RealServers[1]
+	got := []bool{r0.TCPCheck[0].Alpha, r0.MiscCheck[0].Alpha, r1.HTTPGet[0].Alpha, r1.AMQPCheck[0].Alpha, cfg.VirtualServers[1].RealServers[0].TCPCheck[0].Alpha}
+	if want := []bool{true, false, false, true, false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("alpha %v, want %v", got, want)
+	}
 }

@@ -134,6 +134,16 @@ type VRRPInstance struct {
 	// includes it by default.
 	V3ChecksumAsV2 bool `json:"v3_checksum_as_v2"`
 
+	// LowerPrioNoAdvert: as master, do not answer an advert of lower
+	// priority with an advert at once. lower_prio_no_advert, else global_defs
+	// vrrp_lower_prio_no_advert; always on in strict mode, as in keepalived.
+	LowerPrioNoAdvert bool `json:"lower_prio_no_advert"`
+
+	// NativeIPv6 (native_ipv6) makes the instance IPv6, as its
+	// virtual_ipaddress entries already do; with an IPv4 address or none,
+	// it is an error.
+	NativeIPv6 bool `json:"native_ipv6,omitempty"`
+
 	meta    *meta
 	peerTTL bool // a unicast_peer has min_ttl or max_ttl
 }
@@ -465,6 +475,16 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 		"v3_checksum_as_v2": value(func(s *stmt) {
 			if v, ok := d.boolArg(s); ok {
 				in.V3ChecksumAsV2 = v
+			}
+		}),
+		"native_ipv6": value(func(s *stmt) {
+			if d.flag(s) {
+				in.NativeIPv6 = true
+			}
+		}),
+		"lower_prio_no_advert": value(func(s *stmt) {
+			if v, ok := d.boolArg(s); ok {
+				in.LowerPrioNoAdvert = v
 			}
 		}),
 	}

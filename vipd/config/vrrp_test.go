@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -233,7 +234,7 @@ func TestGlobalKeywords(t *testing.T) {
     vrrp_skip_check_adv_addr
     vrrp_check_unicast_src
     vrrp_startup_delay 5.5
-    dynamic_interfaces
+    enable_snmp_vrrp
     smtp_alert
 }`)
 	g := cfg.GlobalDefs
@@ -255,7 +256,7 @@ func TestGlobalKeywords(t *testing.T) {
 		{NoteIgnored, []string{":10:", "smtp_server"}},
 		{NoteIgnored, []string{":11:", "smtp_connect_timeout"}},
 		{NoteIgnored, []string{":22:", "smtp_alert"}},
-		{NoteNotImplemented, []string{":21:", "dynamic_interfaces: accepted, not implemented by vipd; ignored"}},
+		{NoteIgnored, []string{":21:", "enable_snmp_vrrp: ignored; vipd has no SNMP"}},
 		{NoteNotImplemented, []string{":4:", "supplementary groups"}},
 	} {
 		requireNote(t, cfg, want.kind, want.subs...)
@@ -339,28 +340,57 @@ func TestInstanceNotes(t *testing.T) {
 			[]string{"keepalived.conf:7:", "priority is 255"}},
 		{"repeated keyword", instance("priority 10\npriority 20"), NoteNoEffect,
 			[]string{"keepalived.conf:8:", "priority given again; it replaces the value from keepalived.conf:7"}},
-		{"not implemented", instance("use_vmac"), NoteNotImplemented,
-			[]string{"keepalived.conf:7:", "use_vmac: accepted, not implemented by vipd; ignored"}},
 		{"smtp_alert", instance("smtp_alert"), NoteIgnored, []string{"smtp_alert: ignored"}},
-		{"vip options", instance("virtual_ipaddress {\n 10.0.0.1 no_track preferred_lft forever\n}"), NoteNotImplemented,
-			[]string{"keepalived.conf:8:", "option(s) preferred_lft forever accepted"}},
+		{"vip options", instance("virtual_ipaddress {\n 10.0.0.1 home preferred_lft forever\n}"), NoteIgnored,
+			[]string{"keepalived.conf:8:", "home, preferred_lft forever ignored"}},
 		{"sync group of one", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\n" + instance(""), NoteNoEffect,
 			[]string{"keepalived.conf:2:", "vrrp_sync_group G has one member only"}},
 		{"sync group old word", "vrrp_sync_group G {\n group {\n VI_1\n }\n global_tracking\n}\n" + instance(""), NoteDeprecated,
 			[]string{"keepalived.conf:5:", "global_tracking is the old name of sync_group_tracking_weight"}},
-		{"misspelt", instance("priorty 50"), NoteUnknown,
-			[]string{"keepalived.conf:7:", `unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default`}},
-		{"misspelt but set", instance("priority 50\npriorty 60"), NoteUnknown,
-			[]string{"keepalived.conf:8:", `priority is set at keepalived.conf:7`}},
-		{"wrong block", instance("real_server 1.2.3.4 80 {\n}"), NoteUnknown,
-			[]string{`unknown keyword "real_server" in vrrp_instance VI_1 (it belongs in virtual_server); ignored, with its block`}},
-		{"unknown top level", "frobnicate {\n x\n}\n" + instance(""), NoteUnknown,
-			[]string{"keepalived.conf:1:", `unknown keyword "frobnicate" at the top level; ignored, with its block`}},
+		{"misspelt with the value in effect", instance("priorty 100"), NoteUnknown,
+			[]string{"keepalived.conf:7:", `unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default, which is what this line asks for`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := mustParse(t, tt.src)
 			requireNote(t, cfg, tt.kind, tt.subs...)
 		})
+	}
+}
+
+// TestLowerPrioNoAdvert: lower_prio_no_advert, else global_defs
+// vrrp_lower_prio_no_advert, else off; strict mode turns it on, as
+// keepalived does.
+func TestLowerPrioNoAdvert(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      bool
+	}{
+		{"default off", instance(""), false},
+		{"instance", instance("lower_prio_no_advert"), true},
+		{"instance off", "global_defs {\n vrrp_lower_prio_no_advert\n}\n" + instance("lower_prio_no_advert false"), false},
+		{"global", "global_defs {\n vrrp_lower_prio_no_advert true\n}\n" + instance(""), true},
+		{"strict owner", "global_defs {\n vrrp_strict\n}\n" + instance("priority 255\nlower_prio_no_advert off"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, tt.src)
+			if got := cfg.VRRPInstances[0].LowerPrioNoAdvert; got != tt.want {
+				t.Errorf("LowerPrioNoAdvert %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNativeIPv6: native_ipv6 goes with IPv6 addresses (where it changes
+// nothing); with IPv4 addresses it is an error at its line.
+func TestNativeIPv6(t *testing.T) {
+	cfg := mustParse(t, "vrrp_instance V {\n interface eth0\n virtual_router_id 5\n native_ipv6\n virtual_ipaddress {\n fd00::5/64\n }\n}\n")
+	if in := cfg.VRRPInstances[0]; !in.NativeIPv6 || !in.IPv6() || in.EffectiveVersion() != 3 {
+		t.Errorf("instance %+v", in)
+	}
+	list := errorList(t, instance("native_ipv6"))
+	if len(list) != 1 || !strings.Contains(list[0].Error(), "keepalived.conf:7: vrrp_instance VI_1: native_ipv6: the instance's virtual_ipaddress entries are not IPv6") {
+		t.Errorf("errors %v", list)
 	}
 }

@@ -45,6 +45,7 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 			DelayLoop:        common.DelayLoop.Duration(),
 			Retry:            common.Retry,
 			DelayBeforeRetry: common.DelayBeforeRetry.Duration(),
+			Alpha:            common.Alpha,
 		})
 	}
 	addr := func(kind string, c *config.CheckCommon) (netip.AddrPort, bool) {
@@ -68,8 +69,13 @@ func FromConfig(rs *config.RealServer, opts Options) ([]Check, error) {
 			if !ok {
 				continue
 			}
+			t := tlsCfg
+			if t != nil && c.SNIName != "" { // sni_name: the name sent and verified
+				t = t.Clone()
+				t.ServerName = c.SNIName
+			}
 			h := &HTTP{Addr: a, BindTo: c.BindTo, Timeout: c.ConnectTimeout.Duration(), Virtualhost: c.Virtualhost,
-				URLs: append([]config.URL(nil), c.URLs...), TLS: tlsCfg, User: c.User, Password: c.Password}
+				URLs: append([]config.URL(nil), c.URLs...), TLS: t, User: c.User, Password: c.Password}
 			add(kind, a.String(), &c.CheckCommon, h)
 		}
 	}

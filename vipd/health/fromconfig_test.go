@@ -3,10 +3,17 @@ package health
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,5 +145,98 @@ virtual_server 10.0.0.1 5672 {
 	checks, err = FromConfig(rs, Options{})
 	if err != nil || len(checks) != 1 || !reflect.DeepEqual(checks[0].Checker, &Misc{Command: script.Command{Argv: []string{"/bin/true"}, Timeout: 60 * time.Second}}) {
 		t.Fatalf("FromConfig = %+v, %v", checks, err)
+	}
+}
+
+// TestVirtualhostFromConfig: keepalived's virtualhost of a url, an
+// HTTP_GET/SSL_GET, a real_server or a virtual_server (first given wins,
+// in that order) is the Host header of the checks' requests and, for
+// SSL_GET, the TLS server name sent (SNI) and verified; sni_name replaces
+// the TLS name only.
+func TestVirtualhostFromConfig(t *testing.T) {
+	var mu sync.Mutex
+	var sni []string
+	srv := httptest.NewUnstartedServer(mgmt())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		mu.Lock()
+		sni = append(sni, h.ServerName)
+		mu.Unlock()
+		return nil, nil
+	}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	plain := httptest.NewServer(mgmt())
+	t.Cleanup(plain.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate()) // valid for example.com and 127.0.0.1
+	tlsAddr, httpAddr := addrOf(t, srv), addrOf(t, plain)
+
+	cases := []struct {
+		name, vs, rs, check, url, sni string
+		host                          string // Host header expected
+		tlsName                       string // server name expected in the TLS hello ("" for HTTP_GET)
+		ok                            bool
+	}{
+		{name: "virtual_server's", vs: "virtualhost example.com", host: "example.com", tlsName: "example.com", ok: true},
+		{name: "real_server's before virtual_server's", vs: "virtualhost vs.invalid", rs: "virtualhost example.com", host: "example.com", tlsName: "example.com", ok: true},
+		{name: "check's before real_server's", rs: "virtualhost rs.invalid", check: "virtualhost example.com", host: "example.com", tlsName: "example.com", ok: true},
+		{name: "url's first", check: "virtualhost example.com", url: "virtualhost url.example", host: "url.example", tlsName: "", ok: false},
+		{name: "a name not in the certificate fails SSL_GET", vs: "virtualhost rabbit.invalid", host: "rabbit.invalid", tlsName: "rabbit.invalid", ok: false},
+		{name: "sni_name is the TLS name", vs: "virtualhost rabbit.invalid", sni: "sni_name example.com", host: "rabbit.invalid", tlsName: "example.com", ok: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, kind := range []string{"HTTP_GET", "SSL_GET"} {
+				a := httpAddr
+				if kind == "SSL_GET" {
+					a = tlsAddr
+				}
+				conf := fmt.Sprintf(`virtual_server %s %d {
+    protocol TCP
+    %s
+    real_server %s %d {
+        %s
+        %s {
+            %s
+            %s
+            url {
+                path /host
+                digest %s
+                %s
+            }
+        }
+    }
+}`, a.Addr(), a.Port(), c.vs, a.Addr(), a.Port(), c.rs, kind, c.check, c.sni, md5hex(c.host), c.url)
+				cfg, err := config.Parse("test.conf", []byte(conf))
+				if err != nil {
+					t.Fatalf("%s: %v", kind, err)
+				}
+				checks, err := FromConfig(&cfg.VirtualServers[0].RealServers[0], Options{TLS: &tls.Config{RootCAs: roots}})
+				if err != nil || len(checks) != 1 {
+					t.Fatalf("%s: %d checks, %v", kind, len(checks), err)
+				}
+				mu.Lock()
+				sni = nil
+				mu.Unlock()
+				r := checks[0].Checker.Check(context.Background())
+				mu.Lock()
+				got := slices.Clone(sni)
+				mu.Unlock()
+				if kind == "HTTP_GET" {
+					if !r.OK {
+						t.Errorf("HTTP_GET: Host header is not %q: %v", c.host, r.Err)
+					}
+					continue
+				}
+				want := c.tlsName
+				if want == "" {
+					want = c.host
+				}
+				if r.OK != c.ok || len(got) != 1 || got[0] != want {
+					t.Errorf("SSL_GET: OK %v (err %v), server names %q; want OK %v and %q", r.OK, r.Err, got, c.ok, want)
+				}
+			}
+		})
 	}
 }

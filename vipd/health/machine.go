@@ -7,10 +7,12 @@ import (
 )
 
 // tracker is the state of one check of a real server, as keepalived keeps
-// it: it starts [lvs.Up]; a failure while up is tried again Retry times,
-// DelayBeforeRetry apart, before the check counts as failed and the real
-// server goes [lvs.Down]; one success brings it back. While down a failing
-// check is not retried: the next try comes after DelayLoop.
+// it: it starts [lvs.Up] ([lvs.Down] with Alpha); a failure while up is
+// tried again Retry times, DelayBeforeRetry apart, before the check counts
+// as failed and the real server goes [lvs.Down]; one success brings it
+// back. While down a failing check is not retried: the next try comes
+// after DelayLoop. The first result is taken at once: a real server whose
+// first check fails goes down without retries, as in keepalived.
 //
 // It is a plain value used by one goroutine: it knows nothing of time
 // except the delays it hands back.
@@ -22,19 +24,27 @@ type tracker struct {
 	state lvs.State
 	// retries is how many times the current failure was tried again.
 	retries int
+	// ran: a result was observed.
+	ran bool
 }
 
 func newTracker(c *Check) tracker {
-	return tracker{
+	t := tracker{
 		retry:            max(c.Retry, 0),
 		delayLoop:        timeoutOr(c.DelayLoop, DefaultDelayLoop),
 		delayBeforeRetry: max(c.DelayBeforeRetry, 0),
 	}
+	if c.Alpha {
+		t.state = lvs.Down
+	}
+	return t
 }
 
 // observe takes the result of one check and returns how long to wait
 // before the next one.
 func (t *tracker) observe(r Result) time.Duration {
+	first := !t.ran
+	t.ran = true
 	if r.OK {
 		t.retries = 0
 		t.state = lvs.Up
@@ -46,7 +56,7 @@ func (t *tracker) observe(r Result) time.Duration {
 	if t.state == lvs.Down {
 		return t.delayLoop
 	}
-	if t.retries < t.retry {
+	if t.retries < t.retry && !first {
 		t.retries++
 		return t.delayBeforeRetry
 	}

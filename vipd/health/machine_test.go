@@ -1,6 +1,7 @@
 package health
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -25,17 +26,20 @@ func TestTracker(t *testing.T) {
 		{"no retry: one failure is down", 0, []step{
 			{ok, loop, lvs.Up}, {bad, loop, lvs.Down}, {bad, loop, lvs.Down}, {ok, loop, lvs.Up},
 		}},
+		{"the first result is taken at once: a first failure is down without retries, as in keepalived", 3, []step{
+			{bad, loop, lvs.Down}, {bad, loop, lvs.Down}, {ok, loop, lvs.Up}, {bad, retry, lvs.Up},
+		}},
 		{"retries before down", 2, []step{
-			{bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down},
+			{ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down},
 		}},
 		{"a success between failures starts the count again", 2, []step{
-			{bad, retry, lvs.Up}, {ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down},
+			{ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down},
 		}},
 		{"no retries while down", 2, []step{
-			{bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down}, {bad, loop, lvs.Down}, {bad, loop, lvs.Down},
+			{ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, loop, lvs.Down}, {bad, loop, lvs.Down}, {bad, loop, lvs.Down},
 		}},
 		{"one success brings it up", 5, []step{
-			{bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up},
+			{ok, loop, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up}, {bad, retry, lvs.Up},
 			{bad, loop, lvs.Down}, {ok, loop, lvs.Up}, {bad, retry, lvs.Up},
 		}},
 		{"drain and back", 1, []step{
@@ -44,15 +48,19 @@ func TestTracker(t *testing.T) {
 		{"a drained server that fails is retried, then down", 1, []step{
 			{drain, loop, lvs.Drain}, {bad, retry, lvs.Drain}, {bad, loop, lvs.Down}, {drain, loop, lvs.Drain},
 		}},
+		{"alpha: down until the first success", 2, []step{
+			{bad, loop, lvs.Down}, {ok, loop, lvs.Up}, {bad, retry, lvs.Up},
+		}},
 		{"drain without OK is a failure", 0, []step{
 			{Result{Drain: true}, loop, lvs.Down},
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tr := newTracker(&Check{DelayLoop: loop, Retry: c.retry, DelayBeforeRetry: retry})
-			if tr.state != lvs.Up {
-				t.Fatalf("starts %v, want up", tr.state)
+			alpha := strings.HasPrefix(c.name, "alpha")
+			tr := newTracker(&Check{DelayLoop: loop, Retry: c.retry, DelayBeforeRetry: retry, Alpha: alpha})
+			if want := map[bool]lvs.State{false: lvs.Up, true: lvs.Down}[alpha]; tr.state != want {
+				t.Fatalf("starts %v, want %v", tr.state, want)
 			}
 			for i, s := range c.steps {
 				if wait := tr.observe(s.r); wait != s.wait || tr.state != s.state {

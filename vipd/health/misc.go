@@ -10,7 +10,8 @@ import (
 )
 
 // Misc is a MISC_CHECK: a program whose exit status is the verdict. It
-// runs without a shell, in its own process group, killed with its children
+// runs as package script runs every script (a shell only where keepalived
+// uses one), in its own process group, killed with its children
 // when Command.Timeout (misc_timeout) passes; see package
 // [github.com/amqpha/amqpha/vipd/script].
 //

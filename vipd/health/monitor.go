@@ -29,6 +29,9 @@ type Check struct {
 	// DelayBeforeRetry after the last, before the real server is down.
 	Retry            int
 	DelayBeforeRetry time.Duration
+	// Alpha (keepalived's alpha) starts the check failed: the real server
+	// is down until it passes once.
+	Alpha bool
 }
 
 // WorstDetection is the longest this check takes to report a real server
@@ -93,8 +96,9 @@ type CheckStatus struct {
 // blocks its caller: Status takes a lock held only to copy the status, and
 // state changes reach OnChange from the Monitor's goroutine.
 //
-// A Monitor starts [lvs.Up] (as keepalived without "alpha") and runs
-// every check at once, then on each one's schedule.
+// A Monitor starts [lvs.Up] (as keepalived without "alpha"; [lvs.Down]
+// when a check has Alpha) and runs every check at once, then on each
+// one's schedule.
 type Monitor struct {
 	log      *slog.Logger
 	onChange func(Status)
@@ -141,6 +145,10 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	}
 	for i, c := range cfg.Checks {
 		m.status.Checks[i].Name = c.Name
+		if c.Alpha {
+			m.status.Checks[i].State = lvs.Down
+			m.status.State = lvs.Down
+		}
 	}
 	if m.onChange != nil {
 		first := m.status

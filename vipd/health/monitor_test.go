@@ -141,9 +141,9 @@ func TestMonitorSchedule(t *testing.T) {
 		{
 			name:  "a success while retrying keeps it up",
 			check: Check{DelayLoop: time.Second, Retry: 1, DelayBeforeRetry: 200 * time.Millisecond},
-			steps: []step{badStep, okStep, badStep, okStep},
+			steps: []step{okStep, badStep, okStep, badStep, okStep},
 			run:   2500 * time.Millisecond,
-			calls: ms(0, 200, 1200, 1400, 2400),
+			calls: ms(0, 1000, 1200, 2200, 2400),
 		},
 		{
 			name:  "retry 0: the first failure is down",
@@ -154,6 +154,27 @@ func TestMonitorSchedule(t *testing.T) {
 			events: []event{
 				{at: 1000 * time.Millisecond, state: lvs.Down},
 				{at: 2000 * time.Millisecond, state: lvs.Up},
+			},
+		},
+		{
+			name:  "the first check failing is down at once, without retries, as in keepalived",
+			check: Check{DelayLoop: time.Second, Retry: 2, DelayBeforeRetry: 300 * time.Millisecond},
+			steps: []step{badStep, badStep, okStep},
+			run:   2500 * time.Millisecond,
+			calls: ms(0, 1000, 2000),
+			events: []event{
+				{at: 0, state: lvs.Down},
+				{at: 2000 * time.Millisecond, state: lvs.Up},
+			},
+		},
+		{
+			name:  "alpha: down from the start until a check passes",
+			check: Check{DelayLoop: time.Second, Retry: 2, DelayBeforeRetry: 300 * time.Millisecond, Alpha: true},
+			steps: []step{badStep, okStep, badStep},
+			run:   2500 * time.Millisecond,
+			calls: ms(0, 1000, 2000, 2300),
+			events: []event{
+				{at: 1000 * time.Millisecond, state: lvs.Up}, // down before
 			},
 		},
 		{
@@ -307,7 +328,7 @@ func TestMonitorLogsChanges(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
 		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		f := newFake(time.Now(), badStep, badStep, okStep)
+		f := newFake(time.Now(), okStep, badStep, badStep, okStep)
 		m, err := NewMonitor(MonitorConfig{
 			Checks: []Check{{Name: "TCP_CHECK 10.0.0.1:5672", Checker: f, DelayLoop: time.Second, Retry: 1}},
 			Logger: log,
@@ -315,7 +336,7 @@ func TestMonitorLogsChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(2500 * time.Millisecond)
 		synctest.Wait()
 		m.Close()
 		out := buf.String()
@@ -354,5 +375,25 @@ func TestStatusLVS(t *testing.T) {
 	s := Status{State: lvs.Drain, Weight: 7, WeightSet: true}
 	if got := s.LVS(); got != (lvs.Status{State: lvs.Drain, Weight: 7, WeightSet: true}) {
 		t.Errorf("LVS() = %+v", got)
+	}
+}
+
+type blockingChecker struct{}
+
+func (blockingChecker) Check(ctx context.Context) Result { <-ctx.Done(); return Result{} }
+
+// TestMonitorAlphaStartsDown: with alpha, the real server is down before
+// its first check has answered; without, up (keepalived's two ways).
+func TestMonitorAlphaStartsDown(t *testing.T) {
+	for _, alpha := range []bool{false, true} {
+		m, err := NewMonitor(MonitorConfig{Checks: []Check{{Name: "x", Checker: blockingChecker{}, Alpha: alpha}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]lvs.State{false: lvs.Up, true: lvs.Down}[alpha]
+		if s := m.Status(); s.State != want || s.Checks[0].State != want {
+			t.Errorf("alpha %v: starts %v (check %v), want %v", alpha, s.State, s.Checks[0].State, want)
+		}
+		m.Close()
 	}
 }

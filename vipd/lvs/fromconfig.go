@@ -236,9 +236,10 @@ func groupServices(g *config.VirtualServerGroup, vs *config.VirtualServer, base 
 }
 
 // fwmarkFamily returns the family of a firewall-mark service of vs;
-// family is the entry's "inet" or "inet6", or empty.
+// family is the entry's "inet" or "inet6", or empty. The entry's family
+// wins, then the virtual server's ip_family, then its real servers'.
 func fwmarkFamily(vs *config.VirtualServer, family string) Family {
-	switch family {
+	switch cmp.Or(family, vs.IPFamily) {
 	case "inet":
 		return IPv4
 	case "inet6":

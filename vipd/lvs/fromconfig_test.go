@@ -335,3 +335,47 @@ virtual_server 10.0.0.5 5672 {
 		t.Fatalf("ServiceKeys:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestFromConfigIPFamily: a fwmark service takes its family from a group
+// entry's own, then from ip_family, then from its real servers.
+func TestFromConfigIPFamily(t *testing.T) {
+	cfg, err := config.Parse("t.conf", []byte(`virtual_server_group g {
+    fwmark 4
+    fwmark 5 inet
+}
+virtual_server fwmark 1 {
+    ip_family inet6
+    lvs_method TUN
+    real_server 10.0.0.2 80 {
+    }
+}
+virtual_server fwmark 2 {
+    real_server 10.0.0.2 80 {
+    }
+}
+virtual_server group g {
+    ip_family inet6
+    lvs_method TUN
+    real_server 10.0.0.3 80 {
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, errs := lvs.FromConfig(cfg, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := map[uint32]lvs.Family{}
+	for k := range tab {
+		got[k.FWMark] = k.Family
+	}
+	want := map[uint32]lvs.Family{1: lvs.IPv6, 2: lvs.IPv4, 4: lvs.IPv6, 5: lvs.IPv4}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("families %v, want %v", got, want)
+	}
+	_, err = config.Parse("t.conf", []byte("virtual_server 10.0.0.1 80 {\n ip_family inet6\n real_server 10.0.0.2 80 {\n }\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), "t.conf:2: virtual_server 10.0.0.1 80: ip_family inet6, but 10.0.0.1 is IPv4") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -40,7 +40,7 @@ func ExampleCommand() {
 
 // keepalived's enable_script_security: a script run as root must not be
 // replaceable by anyone else. A relative path is refused, and so is a script
-// in /tmp, where everyone may create and rename files.
+// everyone may write to.
 func ExampleCheckSecure() {
 	fmt.Println(script.CheckSecure("check_rabbit.sh"))
 
@@ -51,7 +51,7 @@ func ExampleCheckSecure() {
 	}
 	f.Close()
 	defer os.Remove(f.Name())
-	if err := os.Chmod(f.Name(), 0o755); err != nil {
+	if err := os.Chmod(f.Name(), 0o777); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -60,4 +60,34 @@ func ExampleCheckSecure() {
 	// Output:
 	// script: unsafe script path: "check_rabbit.sh" is not an absolute path
 	// true
+}
+
+// keepalived's vrrp.localcheck sample checks a port with a redirection
+// only: it runs through /bin/sh, which opens the file and exits 0 if it
+// could. Resolve leaves it as written; a bare command name is looked up in
+// PATH and checked like any path.
+func ExampleResolve() {
+	c, err := script.Resolve(script.Command{Argv: []string{"</etc/hostname"}}, true)
+	fmt.Println(c.Argv, err, script.ShellOnly(c.Argv[0]))
+	r, err := script.Run(context.Background(), c)
+	fmt.Println(r.OK(), err)
+	_, err = script.Resolve(script.Command{Argv: []string{"no-such-program-here"}}, true)
+	fmt.Println(errors.Is(err, script.ErrNotFound))
+	// Output:
+	// [</etc/hostname] <nil> true
+	// true <nil>
+	// true
+}
+
+// Notify scripts are started and left to run: a slow one delays nothing.
+func ExampleStart() {
+	p, err := script.Start(context.Background(), script.Command{Argv: []string{"/bin/echo"}, Timeout: script.NoTimeout}, "INSTANCE", "VI_1", "MASTER", "100")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// ... start others ...
+	r, err := p.Wait()
+	fmt.Printf("%q %v\n", r.Output, err)
+	// Output: "INSTANCE VI_1 MASTER 100\n" <nil>
 }

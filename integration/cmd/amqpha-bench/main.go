@@ -48,6 +48,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -77,6 +78,7 @@ func main() {
 	windows := flag.String("windows", "1,64,1024", "in-flight windows (empty: skip throughput and allocations)")
 	consume := flag.Int("consume", 20000, "messages per consumer throughput run (0: skip)")
 	consumerKills := flag.Int("consumer-kills", 10, "kills of the consumers' node")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of the amqpha throughput runs (not raw amqp091-go's) to files named <this>-w<window>-r<round>")
 	withMetrics := flag.Bool("metrics", false, "throughput runs also measure amqpha with the Prometheus adapter (amqpha/prommetrics)")
 	var rb rebalanceOptions
 	flag.IntVar(&rb.rounds, "rebalance", 0, "rebalancing rounds (0: skip); alone, it runs only this mode")
@@ -318,7 +320,9 @@ func throughput(ctx context.Context, c *cluster.Cluster, d time.Duration, rounds
 				if err != nil {
 					return err
 				}
+				stopProfile := profileCPU(kind, w, r)
 				rate, per, err := drive(ctx, pub, w, d)
+				stopProfile()
 				closeFn()
 				if err != nil {
 					return fmt.Errorf("%s window %d round %d: %w", kind, w, r, err)
@@ -699,3 +703,31 @@ func maxOr0(xs []float64) float64 {
 }
 
 func ms(sec float64) string { return fmt.Sprintf("%.3f s", sec) }
+
+// cpuProfile is -cpuprofile: the amqpha throughput runs' CPU profiles go
+// to files named after it, one per window and round.
+var cpuProfile string
+
+// profileCPU profiles one amqpha throughput run (window w, round r) when
+// -cpuprofile is given, into <cpuprofile>-w<w>-r<r>, and returns the
+// function that ends it. Raw amqp091-go's runs are not profiled.
+func profileCPU(kind string, w, r int) func() {
+	if cpuProfile == "" || kind != "amqpha" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s-w%d-r%d", cpuProfile, w, r))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "amqpha-bench: -cpuprofile:", err)
+		if f != nil {
+			f.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
