@@ -283,10 +283,14 @@ func (r *runner) retrack(started bool) {
 		if i.m.State() == vrrp.Initialize {
 			i.quietFault = fault && waiting
 		} else if i.quietFault && fault && !waiting {
-			// The first result was a failure: FAULT for a reason now.
+			// The first result was a failure: FAULT for a reason now. Only
+			// the member that failed says so; keepalived leaves the others,
+			// in FAULT already, without a notification (vrrp_sync_fault).
 			i.quietFault = false
 			i.log.Warn("staying in FAULT", "reason", why)
-			i.notify.enqueue(i, vrrp.Fault, int(i.m.Status().Priority))
+			if res[k].fault && !res[k].waiting {
+				i.notify.enqueue(i, vrrp.Fault, int(i.m.Status().Priority))
+			}
 		}
 		if fault != (i.m.State() == vrrp.Fault) {
 			if fault {
