@@ -75,6 +75,8 @@ func resolve(cfg *config.Config) (lc *loadedConfig, warnings []string, errs []er
 	for k := range cfg.VRRPInstances {
 		lc.Instances = append(lc.Instances, r.instance(&cfg.VRRPInstances[k], lc.Scripts))
 	}
+	lc.Groups = r.syncGroups(lc.Instances, lc.Scripts)
+	lc.StartupDelay = time.Duration(cfg.GlobalDefs.VRRPStartupDelay)
 	lc.Health.TLS = r.sslConfig()
 	lc.RealServerNotify = r.realServerNotify()
 	// What the kernel would not take, or vipd would leave out or change
@@ -342,11 +344,13 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 		}
 	}
 	for _, v := range in.VirtualIPAddress {
-		s.VIPs = append(s.VIPs, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
+		s.VIPs = append(s.VIPs, r.vip(in, "virtual_ipaddress", v))
 	}
 	for _, v := range in.VirtualIPAddressExcluded {
-		s.Excluded = append(s.Excluded, vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label})
+		s.Excluded = append(s.Excluded, r.vip(in, "virtual_ipaddress_excluded", v))
 	}
+	g := r.cfg.GlobalDefs
+	s.GARPInterval, s.GNAInterval = time.Duration(g.VRRPGarpInterval), time.Duration(g.VRRPGnaInterval)
 	for _, p := range in.UnicastPeer {
 		s.Peers = append(s.Peers, peerSpec{Addr: p.Address, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
 	}
@@ -362,15 +366,29 @@ func (r *resolver) instance(in *config.VRRPInstance, scripts []scriptSpec) insta
 	s.CheckUnicastSrc = in.Unicast() && in.CheckUnicastSrc
 	s.LowerPriorityNoAdvert = in.StrictMode || in.LowerPrioNoAdvert
 	// The instance's own interface is tracked without weight, as keepalived
-	// does: while it is down the instance is in FAULT.
-	s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
+	// does: while it is down the instance is in FAULT; not so with
+	// dont_track_primary. A track_interface entry naming it is dropped,
+	// as keepalived drops it.
+	if !in.DontTrackPrimary {
+		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: in.Interface})
+	}
 	for _, t := range in.TrackInterface {
+		if t.Name == in.Interface {
+			r.warnf(in.KeywordPos("track_interface"), "vrrp_instance %s: track_interface %s is the instance's own interface; ignored, as keepalived ignores it (its own interface is tracked without weight unless dont_track_primary)", in.Name, t.Name)
+			continue
+		}
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 	}
-	// keepalived also tracks the device of every address on another one
-	// (weight 0: down puts the instance in FAULT), unless no_track.
+	// keepalived also tracks the device of every address on another
+	// interface, unless no_track, with weight 0: down puts the instance in
+	// FAULT. A device already tracked with a weight (track_interface) loses
+	// it, as in keepalived: the address's tracking wins.
 	for _, v := range append(slices.Clone(in.VirtualIPAddress), in.VirtualIPAddressExcluded...) {
-		if v.Dev == "" || v.NoTrack || slices.ContainsFunc(s.TrackInterfaces, func(t trackInterface) bool { return t.Name == v.Dev }) {
+		if v.Dev == "" || v.Dev == in.Interface || v.NoTrack {
+			continue
+		}
+		if k := slices.IndexFunc(s.TrackInterfaces, func(t trackInterface) bool { return t.Name == v.Dev }); k >= 0 {
+			s.TrackInterfaces[k].Weight, s.TrackInterfaces[k].Reverse = 0, false
 			continue
 		}
 		s.TrackInterfaces = append(s.TrackInterfaces, trackInterface{Name: v.Dev})
@@ -445,4 +463,149 @@ func checkConfig(path string, dump bool, stdout, stderr io.Writer) error {
 	_, err = fmt.Fprintf(ok, "%s: OK (%d vrrp_instance, %d vrrp_script, %d virtual_server)\n",
 		path, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.VirtualServers))
 	return err
+}
+
+// Scopes as `ip addr` names them, by rtnetlink number.
+var scopes = map[string]uint8{"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+
+// vip resolves one virtual_ipaddress line's brd and scope as keepalived
+// does: "brd +" / "brd -" set the subnet's broadcast / network address
+// (prefixes up to /30), an address is taken as given, no brd sets none.
+// What keepalived rejects or ignores with a message (brd or scope on an
+// IPv6 address, brd +/- on a /31 or /32) vipd refuses.
+func (r *resolver) vip(in *config.VRRPInstance, kw string, v config.VirtualIP) vipSpec {
+	out := vipSpec{Prefix: v.Address, Dev: v.Dev, Label: v.Label}
+	a, p := v.Pos, v.Address
+	if a.File == "" { // a VirtualIP built by hand
+		a = in.KeywordPos(kw)
+	}
+	if v.Scope != "" {
+		if p.Addr().Is6() {
+			r.errorf(a, "%s %s: scope on an IPv6 address (keepalived ignores it); remove it", kw, p)
+		}
+		out.Scope = scopes[v.Scope]
+	}
+	switch {
+	case v.Brd == "":
+	case p.Addr().Is6():
+		r.errorf(a, "%s %s: brd on an IPv6 address (keepalived drops the address); remove it", kw, p)
+	case v.Brd == "+" || v.Brd == "-":
+		if p.Bits() > 30 {
+			r.errorf(a, "%s %s: brd %s needs a prefix of /30 or shorter (keepalived sets no broadcast then); give the prefix or remove brd", kw, p, v.Brd)
+			break
+		}
+		b := p.Addr().As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		x := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if v.Brd == "+" {
+			x |= host
+		} else {
+			x &^= host
+		}
+		out.Broadcast = netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+	default:
+		out.Broadcast, _ = netip.ParseAddr(v.Brd) // the parser checked it
+	}
+	return out
+}
+
+// syncGroups resolves the vrrp_sync_groups: their notify scripts, and the
+// tracking keepalived gives their members. Each group's track_script and
+// track_interface entries apply to every member (without weight when a
+// member is an address owner). Without sync_group_tracking_weight a
+// member's own weighted track_script entries are dropped and its weighted
+// track_interface entries lose their weight (down is FAULT), as keepalived
+// does, with a warning each.
+func (r *resolver) syncGroups(specs []instanceSpec, scripts []scriptSpec) []groupSpec {
+	var out []groupSpec
+	for gi := range r.cfg.VRRPSyncGroups {
+		g := &r.cfg.VRRPSyncGroups[gi]
+		gs := groupSpec{Name: g.Name, Members: g.Group,
+			Notify: instanceSpec{Name: g.Name, group: true, NotifyState: map[vrrp.State]script.Command{}}}
+		notify := func(kw string, sc *config.Script) (script.Command, bool) {
+			if sc == nil {
+				return script.Command{}, false
+			}
+			return r.command(sc, sc.User, sc.Group, script.NoTimeout, g.KeywordPos(kw), "vrrp_sync_group "+g.Name+" "+kw)
+		}
+		for _, n := range []struct {
+			st vrrp.State
+			kw string
+			sc *config.Script
+		}{
+			{vrrp.Master, "notify_master", g.NotifyMaster}, {vrrp.Backup, "notify_backup", g.NotifyBackup},
+			{vrrp.Fault, "notify_fault", g.NotifyFault}, {vrrp.Stopped, "notify_stop", g.NotifyStop},
+		} {
+			if c, ok := notify(n.kw, n.sc); ok {
+				gs.Notify.NotifyState[n.st] = c
+			}
+		}
+		if c, ok := notify("notify", g.Notify); ok {
+			gs.Notify.Notify = &c
+		}
+		owner := false
+		for _, m := range g.Group {
+			if in := r.cfg.VRRPInstance(m); in != nil && in.Priority == 255 {
+				owner = true
+			}
+		}
+		var gScripts []trackScript
+		for _, t := range g.TrackScript {
+			known := false
+			for _, sc := range scripts {
+				known = known || sc.Name == t.Name
+			}
+			if !known {
+				continue
+			}
+			w := t.Weight
+			if owner && w != 0 {
+				r.warnf(g.KeywordPos("track_script"), "vrrp_sync_group %s: track_script %s: weight cleared, a member is an address owner (as keepalived does)", g.Name, t.Name)
+				w = 0
+			}
+			gScripts = append(gScripts, trackScript{Name: t.Name, Weight: w, Reverse: t.Reverse})
+		}
+		var gIfs []trackInterface
+		for _, t := range g.TrackInterface {
+			w := t.Weight
+			if owner && w != 0 {
+				r.warnf(g.KeywordPos("track_interface"), "vrrp_sync_group %s: track_interface %s: weight cleared, a member is an address owner (as keepalived does)", g.Name, t.Name)
+				w = 0
+			}
+			gIfs = append(gIfs, trackInterface{Name: t.Name, Weight: w, Reverse: t.Reverse})
+		}
+		for k := range specs {
+			s := &specs[k]
+			if r.cfg.SyncGroupOf(s.Name) != g {
+				continue
+			}
+			in := r.cfg.VRRPInstance(s.Name)
+			if !owner && s.InitialState == vrrp.Master {
+				// keepalived starts every member as BACKUP unless all are
+				// address owners; what state MASTER turned off stays off.
+				s.InitialState, s.Preempt, s.PreemptDelay = vrrp.Backup, true, 0
+			}
+			if !g.TrackingWeight {
+				kept := s.TrackScripts[:0]
+				for _, t := range s.TrackScripts {
+					if t.Weight != 0 {
+						r.warnf(in.KeywordPos("track_script"), "vrrp_instance %s: track_script %s has a weight in vrrp_sync_group %s; dropped, as keepalived drops it (add sync_group_tracking_weight to the group to keep weights)", s.Name, t.Name, g.Name)
+						continue
+					}
+					kept = append(kept, t)
+				}
+				s.TrackScripts = kept
+				for j := range s.TrackInterfaces {
+					if t := &s.TrackInterfaces[j]; t.Weight != 0 {
+						r.warnf(in.KeywordPos("track_interface"), "vrrp_instance %s: track_interface %s has a weight in vrrp_sync_group %s; tracked without it (down is FAULT), as keepalived does (add sync_group_tracking_weight to the group to keep weights)", s.Name, t.Name, g.Name)
+						t.Weight, t.Reverse = 0, false
+					}
+				}
+			}
+			s.TrackScripts = append(s.TrackScripts, gScripts...)
+			s.TrackInterfaces = append(s.TrackInterfaces, gIfs...)
+		}
+		out = append(out, gs)
+	}
+	return out
 }

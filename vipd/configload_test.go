@@ -112,8 +112,10 @@ vrrp_instance VI_1 {
 
 // TestResolveTracksAddressDevices: as keepalived does, the device of an
 // address (or excluded address) other than the instance's interface is
-// tracked with weight 0, once, unless the address says no_track or the
-// device is tracked already.
+// tracked with weight 0, once, unless the address says no_track; a device
+// track_interface gives a weight loses it (keepalived's
+// add_vrrp_to_interface sets the address's weight 0 over it: down is
+// FAULT).
 func TestResolveTracksAddressDevices(t *testing.T) {
 	lc, _, errs := resolve(parse(t, `
 vrrp_instance VI_1 {
@@ -137,7 +139,7 @@ vrrp_instance VI_1 {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	want := []trackInterface{{Name: "eth0"}, {Name: "eth3", Weight: -20}, {Name: "eth1"}, {Name: "eth4"}}
+	want := []trackInterface{{Name: "eth0"}, {Name: "eth3"}, {Name: "eth1"}, {Name: "eth4"}}
 	if got := lc.Instances[0].TrackInterfaces; !slices.Equal(got, want) {
 		t.Errorf("tracked %+v, want %+v", got, want)
 	}

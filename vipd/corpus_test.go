@@ -202,6 +202,18 @@ var corpusEffects = map[string]func(t *testing.T, lc *loadedConfig){
 			t.Errorf("track_script %+v", got)
 		}
 	},
+	"vrrp-sync-group.conf": func(t *testing.T, lc *loadedConfig) {
+		if len(lc.Groups) != 1 || lc.Groups[0].Name != "VG_1" || !slices.Equal(lc.Groups[0].Members, []string{"outside", "inside"}) {
+			t.Fatalf("groups %+v", lc.Groups)
+		}
+		n := lc.Groups[0].Notify
+		if !n.group || !slices.Equal(n.NotifyState[vrrp.Master].Argv, []string{"/bin/echo", "group", "master"}) || n.Notify == nil {
+			t.Errorf("group notify %+v", n)
+		}
+		if got := lc.Instances[1].TrackInterfaces; len(got) != 0 {
+			t.Errorf("inside (dont_track_primary) tracks %+v", got)
+		}
+	},
 	"vrrp-notify.conf": func(t *testing.T, lc *loadedConfig) {
 		n := lc.Instances[0].NotifyState
 		for st, word := range map[vrrp.State]string{vrrp.Master: "master", vrrp.Backup: "backup", vrrp.Fault: "fault"} {

@@ -6,45 +6,101 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/amqpha/amqpha/vipd/vip"
 	"github.com/amqpha/amqpha/vipd/vrrp"
 )
 
-// instance runs one vrrp_instance: a state machine, its socket, its
-// addresses. One goroutine (loop) owns the machine; a reader goroutine feeds
-// it packets; the announcer and the notifier run apart so that neither ARP
-// frames nor scripts ever delay an advertisement.
+// instance is one vrrp_instance: a state machine, its socket, its
+// addresses. A runner's goroutine owns it (machine, status, actions); a
+// reader goroutine feeds it packets; the announcer and the notifier run
+// apart so that neither ARP frames nor scripts ever delay an
+// advertisement. An instance's spec never changes: a reload that keeps
+// the instance's state hands its machine to a new instance made from the
+// new spec (prepareInstance, runner.swap).
 type instance struct {
 	spec instanceSpec
 	log  *slog.Logger
 	met  *instanceMetrics
 
 	m      *vrrp.Machine
-	tr     *vrrp.Transport
+	io     *instanceIO
 	links  map[string]*vip.Link // by device name
 	ann    *announcer
 	notify *notifier
-	track  *tracking
-
-	in    chan vrrp.Packet
-	kick  chan struct{} // tracked scripts or interfaces changed
-	stop  chan bool     // true: resign (priority 0, remove addresses)
-	done  chan struct{}
-	rdone chan struct{}
 
 	mu     sync.Mutex
 	status instanceStatus
 	warned map[string]bool // peers whose address list differs, logged once
+	// linkDown: the last advert could not leave (the interface is down);
+	// the runner's goroutine only.
+	linkDown bool
 	// quietFault: in FAULT since start only because tracked scripts have
 	// not reported yet; keepalived runs no notify_fault for that, but does
-	// when the first result is a failure. Only the loop touches it.
+	// when the first result is a failure. The runner's goroutine only.
 	quietFault bool
 }
 
-func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *slog.Logger) (*instance, error) {
+// instanceIO is an instance's socket and the goroutine reading it. A
+// reload that does not change where adverts go keeps it.
+type instanceIO struct {
+	cfg   vrrp.TransportConfig
+	tr    *vrrp.Transport
+	quit  chan struct{}
+	rdone chan struct{}
+	once  sync.Once
+}
+
+// taggedPacket is a packet and the socket it came from.
+type taggedPacket struct {
+	io *instanceIO
+	p  vrrp.Packet
+}
+
+// read feeds received packets to out until the socket closes.
+func (x *instanceIO) read(out chan<- taggedPacket, log *slog.Logger) {
+	defer close(x.rdone)
+	buf := make([]byte, 1500)
+	for {
+		p, err := x.tr.Recv(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			log.Debug("receive error", "err", err)
+			continue
+		}
+		p.Data = append([]byte(nil), p.Data...)
+		select {
+		case out <- taggedPacket{io: x, p: p}:
+		case <-x.quit:
+			return
+		}
+	}
+}
+
+// close closes the socket and waits for its reader, if one started.
+// Safe twice.
+func (x *instanceIO) close(started bool) {
+	x.once.Do(func() {
+		close(x.quit)
+		x.tr.Close()
+		if started {
+			<-x.rdone
+		}
+	})
+}
+
+// prepareInstance opens what spec needs: its interfaces, its socket (old's
+// when old is given and adverts go to the same place), its announcer. A
+// fresh instance (old nil) removes addresses of ours left by an earlier
+// run and gets a new machine; one replacing old on a reload gets old's
+// machine when the runner swaps them in.
+func prepareInstance(spec instanceSpec, old *instance, notify *notifier, log *slog.Logger) (*instance, error) {
 	log = log.With("instance", spec.Name)
 	i := &instance{
 		spec:   spec,
@@ -52,16 +108,13 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 		met:    newInstanceMetrics(),
 		links:  map[string]*vip.Link{},
 		notify: notify,
-		track:  track,
-		in:     make(chan vrrp.Packet, 16),
-		kick:   make(chan struct{}, 1),
-		stop:   make(chan bool, 1),
-		done:   make(chan struct{}),
-		rdone:  make(chan struct{}),
 		warned: map[string]bool{},
 	}
-	if err := i.open(); err != nil {
-		i.closeIO()
+	if old != nil {
+		i.met = old.met
+	}
+	if err := i.open(old); err != nil {
+		i.closeIO(old)
 		return nil, err
 	}
 	i.status = instanceStatus{
@@ -75,33 +128,41 @@ func startInstance(spec instanceSpec, track *tracking, notify *notifier, log *sl
 	for _, v := range spec.Excluded {
 		i.status.Excluded = append(i.status.Excluded, v.Prefix.String())
 	}
-	m, err := vrrp.NewMachine(vrrp.Config{
-		VRID:         spec.VRID,
-		Version:      spec.Version,
-		Priority:     spec.Priority,
-		Interval:     spec.Interval,
-		InitialState: spec.InitialState,
-		NoPreempt:    !spec.Preempt,
-		PreemptDelay: spec.PreemptDelay,
-		PrimaryIP:    i.tr.Source(),
-		Addresses:    spec.addresses(),
-
-		LowerPriorityNoAdvert: spec.LowerPriorityNoAdvert,
-	})
-	if err != nil {
-		i.closeIO()
+	cfg := i.machineConfig()
+	if old == nil {
+		m, err := vrrp.NewMachine(cfg)
+		if err != nil {
+			i.closeIO(nil)
+			return nil, fmt.Errorf("instance %s: %w", spec.Name, err)
+		}
+		i.m = m
+	} else if err := cfg.Validate(); err != nil {
+		i.closeIO(old)
 		return nil, fmt.Errorf("instance %s: %w", spec.Name, err)
 	}
-	i.m = m
-	track.subscribe(i.kick)
-	go i.read()
-	go i.loop()
 	return i, nil
 }
 
+func (i *instance) machineConfig() vrrp.Config {
+	s := &i.spec
+	return vrrp.Config{
+		VRID:         s.VRID,
+		Version:      s.Version,
+		Priority:     s.Priority,
+		Interval:     s.Interval,
+		InitialState: s.InitialState,
+		NoPreempt:    !s.Preempt,
+		PreemptDelay: s.PreemptDelay,
+		PrimaryIP:    i.io.tr.Source(),
+		Addresses:    s.addresses(),
+
+		LowerPriorityNoAdvert: s.LowerPriorityNoAdvert,
+	}
+}
+
 // open finds the interfaces, removes addresses of ours left by an earlier
-// run, and opens the sockets.
-func (i *instance) open() error {
+// run (fresh instances only), and opens the sockets.
+func (i *instance) open(old *instance) error {
 	devs := []string{i.spec.Interface}
 	for _, v := range i.spec.held() {
 		if v.Dev != "" {
@@ -118,14 +179,16 @@ func (i *instance) open() error {
 		}
 		i.links[d] = l
 	}
-	// A VIP still present was left by a vipd or keepalived that died
-	// without cleaning up: holding it as a backup would answer for it.
-	for _, v := range i.spec.held() {
-		l := i.linkFor(v)
-		if has, _ := l.Has(v.Prefix.Addr()); has {
-			i.log.Warn("removing a stale virtual address left from an earlier run", "address", v.Prefix, "dev", l.Name())
-			if err := l.Remove(v.Prefix); err != nil {
-				return err
+	if old == nil {
+		// A VIP still present was left by a vipd or keepalived that died
+		// without cleaning up: holding it as a backup would answer for it.
+		for _, v := range i.spec.held() {
+			l := i.linkFor(v)
+			if has, _ := l.Has(v.Prefix.Addr()); has {
+				i.log.Warn("removing a stale virtual address left from an earlier run", "address", v.Prefix, "dev", l.Name())
+				if err := l.Remove(v.Prefix); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -133,11 +196,16 @@ func (i *instance) open() error {
 	if err != nil {
 		return err
 	}
-	tr, err := vrrp.Listen(vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.peerAddrs(), Group: i.spec.Group})
-	if err != nil {
-		return fmt.Errorf("instance %s: %w", i.spec.Name, err)
+	tc := vrrp.TransportConfig{Interface: i.spec.Interface, Source: src, Peers: i.spec.peerAddrs(), Group: i.spec.Group}
+	if old != nil && reflect.DeepEqual(old.io.cfg, tc) {
+		i.io = old.io
+	} else {
+		tr, err := vrrp.Listen(tc)
+		if err != nil {
+			return fmt.Errorf("instance %s: %w", i.spec.Name, err)
+		}
+		i.io = &instanceIO{cfg: tc, tr: tr, quit: make(chan struct{}), rdone: make(chan struct{})}
 	}
-	i.tr = tr
 	ann, err := newAnnouncer(i.spec, i.met, i.log)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", i.spec.Name, err)
@@ -178,86 +246,19 @@ func (i *instance) sourceAddress() (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("instance %s: interface %s has no %s address to send adverts from", i.spec.Name, i.spec.Interface, family)
 }
 
-func (i *instance) closeIO() {
-	if i.tr != nil {
-		i.tr.Close()
+// closeIO closes what prepareInstance opened for an instance that never
+// ran: the announcer, and the socket unless it is old's.
+func (i *instance) closeIO(old *instance) {
+	if i.io != nil && (old == nil || i.io != old.io) {
+		i.io.close(false)
 	}
 	if i.ann != nil {
 		i.ann.close()
 	}
 }
 
-// read feeds received packets to the loop until the socket closes.
-func (i *instance) read() {
-	defer close(i.rdone)
-	buf := make([]byte, 1500)
-	for {
-		p, err := i.tr.Recv(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			i.log.Debug("receive error", "err", err)
-			continue
-		}
-		p.Data = append([]byte(nil), p.Data...)
-		select {
-		case i.in <- p:
-		case <-i.done:
-			return
-		}
-	}
-}
-
-// Stop ends the instance. With resign it sends a priority-0 advertisement
-// first (if master) and removes the addresses; without, the addresses stay
-// (a reload that restarts the instance takes them over again).
-func (i *instance) Stop(resign bool) {
-	select {
-	case i.stop <- resign:
-	default:
-	}
-	<-i.done
-	i.tr.Close()
-	<-i.rdone
-	i.ann.close()
-	i.track.unsubscribe(i.kick)
-}
-
-func (i *instance) loop() {
-	defer close(i.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	// What is tracked decides the state the instance starts in: a
-	// weight-0 script without a result yet holds it in FAULT.
-	i.retrack()
-	i.apply(i.m.Start(time.Now()))
-	for {
-		if d := i.m.Deadline(); !d.IsZero() {
-			timer.Reset(time.Until(d))
-		} else {
-			timer.Stop()
-		}
-		select {
-		case p := <-i.in:
-			i.receive(p)
-		case <-timer.C:
-			i.apply(i.m.Timer(time.Now()))
-		case <-i.kick:
-			i.retrack()
-		case resign := <-i.stop:
-			if resign {
-				i.apply(i.m.Shutdown(time.Now()))
-			}
-			i.refreshStatus()
-			return
-		}
-		i.refreshStatus()
-	}
-}
-
 // refreshStatus copies what the status endpoint shows from the machine,
-// which only the loop may touch.
+// which only the runner's goroutine may touch.
 func (i *instance) refreshStatus() {
 	ms := i.m.Status()
 	i.mu.Lock()
@@ -265,34 +266,10 @@ func (i *instance) refreshStatus() {
 	i.status.Priority = int(ms.Priority)
 	i.status.Master = ""
 	if ms.State == vrrp.Master {
-		i.status.Master = i.tr.Source().String()
+		i.status.Master = i.io.tr.Source().String()
 	} else if ms.Master.IsValid() {
 		i.status.Master = ms.Master.String()
 	}
-}
-
-// retrack recomputes the effective priority and fault from the tracked
-// scripts and interfaces.
-func (i *instance) retrack() {
-	prio, fault, waiting, why := i.track.evaluate(i.spec)
-	now := time.Now()
-	if i.m.State() == vrrp.Initialize {
-		i.quietFault = fault && waiting
-	} else if i.quietFault && fault && !waiting {
-		// The first result was a failure: FAULT for a reason now.
-		i.quietFault = false
-		i.log.Warn("staying in FAULT", "reason", why)
-		i.notify.enqueue(i, vrrp.Fault, int(i.m.Status().Priority))
-	}
-	if fault != (i.m.State() == vrrp.Fault) {
-		if fault {
-			i.log.Warn("entering FAULT", "reason", why)
-		} else {
-			i.quietFault = false
-		}
-		i.apply(i.m.SetFault(now, fault))
-	}
-	i.apply(i.m.SetPriority(now, prio))
 }
 
 // admit checks what the IP layer says about a packet against the
@@ -398,7 +375,7 @@ func (i *instance) apply(actions []vrrp.Action) {
 			i.sendAdvert(act.Priority)
 		case vrrp.AddAddresses:
 			for _, v := range i.spec.held() {
-				if err := i.linkFor(v).Add(v.Prefix, v.Label); err != nil {
+				if err := i.linkFor(v).Add(v.Prefix, vip.AddrOptions{Label: v.Label, Broadcast: v.Broadcast, Scope: v.Scope}); err != nil {
 					i.met.addrErrors.Add(1)
 					i.log.Error("cannot add virtual address", "address", v.Prefix, "err", err)
 				}
@@ -438,15 +415,28 @@ func (i *instance) sendAdvert(prio uint8) {
 		AuthType:  i.spec.AuthType,
 		AuthData:  i.spec.AuthData,
 	}
-	for _, dst := range i.tr.Destinations() {
-		b, err := vrrp.Marshal(a, i.tr.Source(), dst, i.spec.Checksum)
+	for _, dst := range i.io.tr.Destinations() {
+		b, err := vrrp.Marshal(a, i.io.tr.Source(), dst, i.spec.Checksum)
 		if err == nil {
-			err = i.tr.Send(b, dst)
+			err = i.io.tr.Send(b, dst)
 		}
 		if err != nil {
 			i.met.sendErrors.Add(1)
-			i.log.Error("cannot send advertisement", "to", dst, "err", err)
+			switch {
+			case !errors.Is(err, syscall.ENETUNREACH) && !errors.Is(err, syscall.ENETDOWN):
+				i.log.Error("cannot send advertisement", "to", dst, "err", err)
+			case !i.linkDown:
+				// The interface is down: the instance goes to FAULT for
+				// it, unless dont_track_primary keeps it running; said
+				// once, not every advert interval (send_errors counts).
+				i.linkDown = true
+				i.log.Warn("cannot send advertisement; the interface is down", "to", dst, "err", err)
+			}
 			continue
+		}
+		if i.linkDown {
+			i.linkDown = false
+			i.log.Info("sending advertisements again", "to", dst)
 		}
 		i.met.advertsSent.Add(1)
 	}

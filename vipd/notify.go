@@ -63,17 +63,21 @@ func newNotifier(log *slog.Logger) *notifier {
 
 // enqueue queues an instance's transition to state: notify_<state>, then
 // notify with the arguments keepalived gives it (INSTANCE, name, state,
-// priority).
+// priority). For a sync group i is a stand-in whose spec has group set:
+// notify gets GROUP in place of INSTANCE.
 func (n *notifier) enqueue(i *instance, state vrrp.State, prio int) {
 	s := i.spec
 	var runs []notifyRun
-	what := "instance " + s.Name
+	kind, what := "INSTANCE", "instance "+s.Name
+	if s.group {
+		kind, what = "GROUP", "vrrp_sync_group "+s.Name
+	}
 	if c, ok := s.NotifyState[state]; ok && c.Argv != nil {
 		runs = append(runs, notifyRun{what: what, cmd: c, met: i.met})
 	}
 	if s.Notify != nil {
 		runs = append(runs, notifyRun{what: what, cmd: *s.Notify, met: i.met,
-			args: []string{"INSTANCE", s.Name, keepalivedState(state), strconv.Itoa(prio)}})
+			args: []string{kind, s.Name, keepalivedState(state), strconv.Itoa(prio)}})
 	}
 	for k := range runs {
 		runs[k].stop = state == vrrp.Stopped

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -51,12 +52,45 @@ type instanceSpec struct {
 	GARPRepeat        int
 	GARPRefresh       time.Duration
 	GARPRefreshRepeat int
+	// GARPInterval and GNAInterval pace gratuitous ARPs and unsolicited
+	// NAs on each interface (vrrp_garp_interval, vrrp_gna_interval): at
+	// most one each so often, whichever instance sends them.
+	GARPInterval time.Duration
+	GNAInterval  time.Duration
+
+	// group: this spec stands for a vrrp_sync_group's notify scripts
+	// (the generic notify gets "GROUP" rather than "INSTANCE").
+	group bool
 }
 
 type vipSpec struct {
 	Prefix netip.Prefix
 	Dev    string // empty: the instance's interface
 	Label  string
+	// Broadcast is the IPv4 broadcast address set with the address (brd);
+	// the zero Addr sets none, as keepalived does.
+	Broadcast netip.Addr
+	// Scope is the address's scope (rtnetlink's numbers: 0 global, 200
+	// site, 253 link, 254 host, 255 nowhere).
+	Scope uint8
+}
+
+// groupSpec is one vrrp_sync_group, resolved: its members by name, in
+// the configuration's order, and its notify scripts.
+type groupSpec struct {
+	Name    string
+	Members []string
+	Notify  instanceSpec // Name, NotifyState, Notify; group set
+}
+
+// identity is what keeps an instance the same one across a reload, as
+// keepalived matches them: interface, VRID, address family, unicast or
+// not, the configured source address and the multicast group. An
+// instance whose identity is unchanged keeps its state whatever else
+// changed.
+func (s *instanceSpec) identity() string {
+	v6 := len(s.VIPs) > 0 && s.VIPs[0].Prefix.Addr().Is6()
+	return fmt.Sprintf("%s|%d|v6=%v|unicast=%v|%v|%v", s.Interface, s.VRID, v6, len(s.Peers) > 0, s.Source, s.Group)
 }
 
 // peerSpec is one unicast_peer.

@@ -18,6 +18,7 @@ type instanceStatus struct {
 	Name         string    `json:"name"`
 	State        string    `json:"state"`
 	Interface    string    `json:"interface"`
+	SyncGroup    string    `json:"sync_group,omitempty"`
 	VRID         int       `json:"virtual_router_id"`
 	Version      int       `json:"version"`
 	Priority     int       `json:"priority"`

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/amqpha/amqpha/vipd/script"
 )
 
 func TestScriptTrackerRiseAndFall(t *testing.T) {
@@ -132,6 +135,26 @@ func TestEffectivePriority(t *testing.T) {
 		if fault && why == "" {
 			t.Errorf("%s: a fault without a reason", c.name)
 		}
+	}
+}
+
+// TestReloadedScriptKeepsItsResult: a vrrp_script whose command changes
+// on a reload starts from its last result (keepalived carries it over),
+// so a failed check does not turn healthy, nor a healthy one failed, just
+// because its line was edited.
+func TestReloadedScriptKeepsItsResult(t *testing.T) {
+	fail := scriptSpec{Name: "chk", Command: script.Command{Argv: []string{"/bin/false"}, Timeout: time.Second}, Interval: time.Hour, Fall: 1, Rise: 5}
+	tr, err := newTracking([]scriptSpec{fail}, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	waitUntil(t, "the script to fail", func() bool { return !tr.scripts["chk"].isOK() })
+	edited := fail
+	edited.Command.Argv = []string{"/bin/true"} // needs 5 successes to rise, at one an hour
+	tr.update([]scriptSpec{edited})
+	if tr.scripts["chk"].isOK() {
+		t.Fatal("the edited script started healthy; it failed before the reload")
 	}
 }
 

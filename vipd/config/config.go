@@ -7,6 +7,7 @@ type Config struct {
 	GlobalDefs          GlobalDefs           `json:"global_defs"`
 	VRRPScripts         []VRRPScript         `json:"vrrp_script,omitempty"`
 	VRRPInstances       []VRRPInstance       `json:"vrrp_instance,omitempty"`
+	VRRPSyncGroups      []VRRPSyncGroup      `json:"vrrp_sync_group,omitempty"`
 	VirtualServerGroups []VirtualServerGroup `json:"virtual_server_group,omitempty"`
 	VirtualServers      []VirtualServer      `json:"virtual_server,omitempty"`
 	SSL                 *SSL                 `json:"SSL,omitempty"`
@@ -87,6 +88,11 @@ func (d *decoder) topKeywords(cfg *Config) keywords {
 		"vrrp_instance": block(func(s *stmt) {
 			if in, ok := d.vrrpInstance(s); ok {
 				cfg.VRRPInstances = append(cfg.VRRPInstances, in)
+			}
+		}),
+		"vrrp_sync_group": block(func(s *stmt) {
+			if g, ok := d.vrrpSyncGroup(s); ok {
+				cfg.VRRPSyncGroups = append(cfg.VRRPSyncGroups, g)
 			}
 		}),
 		"virtual_server": block(func(s *stmt) {

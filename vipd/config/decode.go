@@ -174,10 +174,6 @@ func (d *decoder) known(kind string, s *stmt) bool {
 		d.note(s, NoteIgnored, "%s: ignored; %s", kw, why)
 		return true
 	}
-	if why, ok := pendingKeywords[kind][kw]; ok {
-		d.note(s, NoteNotImplemented, "%s: %s", kw, why)
-		return true
-	}
 	return false
 }
 
@@ -188,7 +184,7 @@ func (d *decoder) unknown(kind string, parent, s *stmt, h keywords, m *meta, loo
 		where = "in " + parent.label()
 	}
 	var cands []string
-	for _, m := range []map[string]string{warnedKeywords[kind], refusedKeywords[kind], pendingKeywords[kind]} {
+	for _, m := range []map[string]string{warnedKeywords[kind], refusedKeywords[kind]} {
 		for k := range m {
 			cands = append(cands, k)
 		}
@@ -266,19 +262,20 @@ func jsonValue(raw json.RawMessage) (string, bool) {
 // is unknown in one block belongs.
 func blockKinds() map[string]func(d *decoder) keywords {
 	return map[string]func(d *decoder) keywords{
-		"global_defs":    func(d *decoder) keywords { return d.globalKeywords(new(GlobalDefs)) },
-		"vrrp_script":    func(d *decoder) keywords { return d.scriptKeywords(new(VRRPScript)) },
-		"vrrp_instance":  func(d *decoder) keywords { return d.instanceKeywords(new(VRRPInstance)) },
-		"authentication": func(d *decoder) keywords { return d.authKeywords(new(Authentication)) },
-		"virtual_server": func(d *decoder) keywords { return d.vsKeywords(new(VirtualServer)) },
-		"real_server":    func(d *decoder) keywords { return d.rsKeywords(new(RealServer)) },
-		"TCP_CHECK":      func(d *decoder) keywords { return d.checkKeywords(new(CheckCommon), true) },
-		"HTTP_GET":       func(d *decoder) keywords { return d.httpKeywords(new(HTTPCheck)) },
-		"url":            func(d *decoder) keywords { return d.urlKeywords(new(URL)) },
-		"MISC_CHECK":     func(d *decoder) keywords { return d.miscKeywords(new(MiscCheck)) },
-		"AMQP_CHECK":     func(d *decoder) keywords { return d.amqpKeywords(new(AMQPCheck)) },
-		"SSL":            func(d *decoder) keywords { return d.sslKeywords(new(SSL)) },
-		"top level":      func(d *decoder) keywords { return d.topKeywords(new(Config)) },
+		"global_defs":     func(d *decoder) keywords { return d.globalKeywords(new(GlobalDefs)) },
+		"vrrp_script":     func(d *decoder) keywords { return d.scriptKeywords(new(VRRPScript)) },
+		"vrrp_instance":   func(d *decoder) keywords { return d.instanceKeywords(new(VRRPInstance)) },
+		"vrrp_sync_group": func(d *decoder) keywords { return d.syncGroupKeywords(new(VRRPSyncGroup)) },
+		"authentication":  func(d *decoder) keywords { return d.authKeywords(new(Authentication)) },
+		"virtual_server":  func(d *decoder) keywords { return d.vsKeywords(new(VirtualServer)) },
+		"real_server":     func(d *decoder) keywords { return d.rsKeywords(new(RealServer)) },
+		"TCP_CHECK":       func(d *decoder) keywords { return d.checkKeywords(new(CheckCommon), true) },
+		"HTTP_GET":        func(d *decoder) keywords { return d.httpKeywords(new(HTTPCheck)) },
+		"url":             func(d *decoder) keywords { return d.urlKeywords(new(URL)) },
+		"MISC_CHECK":      func(d *decoder) keywords { return d.miscKeywords(new(MiscCheck)) },
+		"AMQP_CHECK":      func(d *decoder) keywords { return d.amqpKeywords(new(AMQPCheck)) },
+		"SSL":             func(d *decoder) keywords { return d.sslKeywords(new(SSL)) },
+		"top level":       func(d *decoder) keywords { return d.topKeywords(new(Config)) },
 	}
 }
 
@@ -300,7 +297,7 @@ func keywordHomes() map[string][]string {
 				h[kw] = append(h[kw], kind)
 			}
 		}
-		for _, tab := range []map[string]map[string]string{warnedKeywords, refusedKeywords, pendingKeywords} {
+		for _, tab := range []map[string]map[string]string{warnedKeywords, refusedKeywords} {
 			for kind, m := range tab {
 				if kind == "top level" {
 					kind = "the top level"

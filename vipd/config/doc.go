@@ -120,12 +120,12 @@
 // what to do instead. A refused keyword is an error at its line: a
 // checker vipd does not have (SMTP_CHECK, DNS_CHECK, UDP_CHECK,
 // PING_CHECK, FILE_CHECK, BFD_CHECK), VMAC and IPVLAN, static addresses,
-// routes and rules, track_file, vrrp_track_process, BFD, quorums, IPVS
-// scheduler flags, connection thresholds, url regex, and the others listed
-// in vipd's README. vrrp_sync_group and dont_track_primary are accepted
-// with a note until vipd implements them. The AH auth_type is parsed, and
-// accept mode settled (see [VRRPInstance].NoAccept); whether they are
-// honoured is up to the daemon.
+// routes and rules, track_file, vrrp_track_process (and a
+// vrrp_sync_group's track_file, track_process, track_bfd), BFD, quorums,
+// IPVS scheduler flags, connection thresholds, url regex, and the others
+// listed in vipd's README. The AH auth_type is parsed, and accept mode
+// settled (see [VRRPInstance].NoAccept); whether they are honoured is up
+// to the daemon.
 //
 // # Strict mode
 //

@@ -81,9 +81,8 @@ const (
 	// NoteIgnored: a keyword keepalived knows and vipd ignores because it
 	// cannot change failover (mail, SNMP, process tuning; see [Keywords]).
 	NoteIgnored
-	// NoteNotImplemented: a keepalived keyword vipd accepts while its
-	// implementation is under way (vrrp_sync_group, dont_track_primary);
-	// it has no effect yet.
+	// NoteNotImplemented: a keepalived form vipd accepts without doing
+	// what it asks (a script user's supplementary groups).
 	NoteNotImplemented
 	// NoteUndefined: a reference to something that is not defined, such as a
 	// track_script naming no vrrp_script.

@@ -25,6 +25,7 @@ func (d *decoder) finalize(cfg *Config) {
 	for i := range cfg.VRRPInstances {
 		d.finalizeInstance(cfg, &cfg.VRRPInstances[i], used)
 	}
+	d.finalizeSyncGroups(cfg, used)
 	for i := range cfg.VRRPScripts {
 		sc := &cfg.VRRPScripts[i]
 		if !used[sc.Name] {
@@ -134,27 +135,7 @@ func (d *decoder) finalizeInstance(cfg *Config, in *VRRPInstance, used map[strin
 				"vrrp_instance %s: preempt_delay has no effect with state MASTER (as in keepalived)", in.Name)
 		}
 	}
-	tracked := in.TrackScript[:0]
-	for _, ts := range in.TrackScript {
-		sc := cfg.VRRPScript(ts.Name)
-		if sc == nil {
-			d.notePos(ts.pos, NoteUndefined, "track_script",
-				"track_script %q: no vrrp_script %s is defined; vrrp_instance %s does not track it", ts.Name, ts.Name, in.Name)
-			continue
-		}
-		used[ts.Name] = true
-		if !ts.weightSet {
-			ts.Weight = sc.Weight
-		}
-		if !ts.reverseSet {
-			ts.Reverse = sc.Reverse
-		}
-		tracked = append(tracked, ts)
-	}
-	in.TrackScript = tracked
-	if len(in.TrackScript) == 0 {
-		in.TrackScript = nil
-	}
+	in.TrackScript = d.resolveTrackScripts(cfg, in.TrackScript, used, "vrrp_instance "+in.Name)
 }
 
 // strict applies keepalived's strict mode (vrrp_strict, strict_mode) to an
@@ -299,4 +280,32 @@ func pick[T any](cm, rm, vm *meta, kw string, c, r, v, def T) T {
 		return v
 	}
 	return def
+}
+
+// resolveTrackScripts drops (with a note) the track_script entries naming
+// no vrrp_script, gives the others the script's weight and direction
+// where the entry sets none, and marks the scripts used. who names the
+// block, for the note.
+func (d *decoder) resolveTrackScripts(cfg *Config, list []TrackScript, used map[string]bool, who string) []TrackScript {
+	tracked := list[:0]
+	for _, ts := range list {
+		sc := cfg.VRRPScript(ts.Name)
+		if sc == nil {
+			d.notePos(ts.pos, NoteUndefined, "track_script",
+				"track_script %q: no vrrp_script %s is defined; %s does not track it", ts.Name, ts.Name, who)
+			continue
+		}
+		used[ts.Name] = true
+		if !ts.weightSet {
+			ts.Weight = sc.Weight
+		}
+		if !ts.reverseSet {
+			ts.Reverse = sc.Reverse
+		}
+		tracked = append(tracked, ts)
+	}
+	if len(tracked) == 0 {
+		return nil
+	}
+	return tracked
 }

@@ -17,6 +17,8 @@ func FuzzParse(f *testing.F) {
 		"virtual_server_group g {\n 10.0.0.1-9 80\n fwmark 3 inet\n}\nvirtual_server group g {\n real_server ::1 80 {\n }\n}\n",
 		"global_defs {\n vrrp_strict\n vrrp_mcast_group4 224.0.0.100\n vrrp_mcast_group6 ff02::100\n vrrp_check_unicast_src\n}\n" +
 			instance("strict_mode off\nno_accept\naccept\nmcast_dst_ip 239.0.0.1\ncheck_unicast_src\nunicast_peer {\n 10.0.0.2 min_ttl 250 max_ttl 255\n}\nvirtual_ipaddress_excluded {\n 2001:db8::1/64 dev eth1\n}"),
+		"global_defs {\n vrrp_garp_interval 0.002\n vrrp_gna_interval 0.01\n vrrp_startup_delay 5\n}\nvrrp_sync_group G {\n group {\n VI_1 VI_2\n }\n track_interface {\n eth1 weight -2\n }\n notify \"/bin/n\"\n global_tracking\n}\n" +
+			instance("dont_track_primary\nvirtual_ipaddress {\n 10.0.0.1/24 brd + scope link\n 10.0.0.2/30 broadcast 10.0.0.3\n}"),
 		"virtual_server 10.0.0.1 443 {\n virtualhost a.example\n lvs_method TUN ipip\n quorum 2\n real_server 10.0.0.2 443 {\n virtualhost b.example:8443\n SMTP_CHECK {\n }\n SSL_GET {\n enable_sni\n sni_name c.example\n url {\n path /\n virtualhost d\n regex x\n }\n }\n }\n}\n",
 		instance("lower_prio_no_advert off\nuse_vmac\nvirtual_ipaddress {\n 10.0.0.9 dev eth1 no_track home preferred_lft 0 peer 10.0.0.8 lable x\n}"),
 		"include inc.conf\n",

@@ -70,9 +70,6 @@ func Keywords() []KeywordSupport {
 		for kw, why := range refusedKeywords[kind] {
 			out = append(out, KeywordSupport{Block: kind, Keyword: kw, Support: Refused, Why: why})
 		}
-		for kw, why := range pendingKeywords[kind] {
-			out = append(out, KeywordSupport{Block: kind, Keyword: kw, Support: Warned, Why: why})
-		}
 	}
 	for _, kw := range []string{"dev", "label", "brd", "broadcast", "scope", "no_track"} {
 		out = append(out, KeywordSupport{Block: "virtual_ipaddress", Keyword: kw, Support: Implemented})
@@ -91,7 +88,7 @@ func Keywords() []KeywordSupport {
 
 // blockOrder sorts the kinds of block as they nest in a file.
 func blockOrder(kind string) string {
-	order := []string{"top level", "global_defs", "vrrp_script", "vrrp_instance", "authentication",
+	order := []string{"top level", "global_defs", "vrrp_script", "vrrp_instance", "authentication", "vrrp_sync_group",
 		"virtual_ipaddress", "SSL", "virtual_server", "real_server", "TCP_CHECK", "HTTP_GET", "url", "MISC_CHECK", "AMQP_CHECK"}
 	if i := slices.Index(order, kind); i >= 0 {
 		return string(rune('a'+i)) + kind
@@ -153,6 +150,10 @@ var warnedKeywords = map[string]map[string]string{
 		words("it only changes the state notify scripts are told when a reload removes an instance", "notify_deleted"),
 		words("vipd runs no script when, as master, it hears a lower-priority advert; the election is the same", "notify_master_rx_lower_pri"),
 		words("vipd never drops an advert for its address list (it counts the mismatch), so there is nothing to skip", "skip_check_adv_addr"),
+	),
+	"vrrp_sync_group": merge(
+		words(mailReason, "smtp_alert"),
+		words(fifoReason, "notify_priority_changes"),
 	),
 	"virtual_server": merge(
 		words(mailReason, "smtp_alert"),
@@ -237,6 +238,7 @@ var refusedKeywords = map[string]map[string]string{
 			"higher_prio_send_advert timer_expired_backup thread_timer_expired owner_ignore_adverts"),
 		words("vipd sends adverts without an HMAC; remove it on both routers", "auth_hmac"),
 	),
+	"vrrp_sync_group": words(useScript, "track_file track_process track_bfd"),
 	"virtual_server": merge(
 		words(noIPVSFlag, "hashed ops flag-1 flag-2 flag-3 sh-port sh-fallback mh-port mh-fallback"),
 		words("vipd has no persistence engine (SIP); remove it", "persistence_engine"),
@@ -266,13 +268,6 @@ var refusedKeywords = map[string]map[string]string{
 // that have no effect, with a warning: the mail settings.
 var readButWarned = map[string]map[string]string{
 	"global_defs": words(mailReason, "notification_email notification_email_from smtp_server smtp_connect_timeout"),
-}
-
-// pendingKeywords are keepalived keywords other changes implement; until
-// they land they are accepted with a note, as before.
-var pendingKeywords = map[string]map[string]string{
-	"top level":     {"vrrp_sync_group": "accepted, not implemented by vipd; ignored: its vrrp_instances are not kept in the same state and its notify scripts do not run"},
-	"vrrp_instance": {"dont_track_primary": "accepted, not implemented by vipd; ignored: the instance's interface is tracked"},
 }
 
 // vipOption is an option of a virtual_ipaddress line other than dev,

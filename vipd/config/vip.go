@@ -10,6 +10,7 @@ import (
 // VirtualIP is one line of virtual_ipaddress or virtual_ipaddress_excluded:
 // "ADDR[/PREFIX] [dev IF] [label L] [brd ADDR|+|-] [scope S] ...".
 type VirtualIP struct {
+	Pos Pos `json:"-"` // the address's line
 	// Address keeps the address as written, with its prefix length (/32 or
 	// /128 when none was given); it is not masked.
 	Address netip.Prefix `json:"address"`
@@ -122,6 +123,7 @@ func (d *decoder) vip(kw string, e *stmt) (VirtualIP, bool) {
 		return v, false
 	}
 	v.Address = p
+	v.Pos = e.pos()
 	args := e.args
 	var ignored []string
 	for i := 0; i < len(args); i++ {

@@ -106,6 +106,9 @@ type VRRPInstance struct {
 	NoAccept bool `json:"no_accept"`
 
 	TrackInterface []TrackInterface `json:"track_interface,omitempty"`
+	// DontTrackPrimary is dont_track_primary: the instance's own interface
+	// going down does not put it in FAULT (by default it does).
+	DontTrackPrimary bool `json:"dont_track_primary,omitempty"`
 	// TrackScript names vrrp_scripts; entries naming no vrrp_script are
 	// dropped with a note.
 	TrackScript []TrackScript `json:"track_script,omitempty"`
@@ -454,6 +457,11 @@ func (d *decoder) instanceKeywords(in *VRRPInstance) keywords {
 		}),
 		"track_script": block(func(s *stmt) {
 			in.TrackScript = append(in.TrackScript, d.trackScriptBlock(s)...)
+		}),
+		"dont_track_primary": value(func(s *stmt) {
+			if d.flag(s) {
+				in.DontTrackPrimary = true
+			}
 		}),
 		"notify_master":              value(notify(&in.NotifyMaster)),
 		"notify_backup":              value(notify(&in.NotifyBackup)),

@@ -18,7 +18,7 @@ func TestInstanceKeywords(t *testing.T) {
 		{"defaults", "", func(t *testing.T, in *VRRPInstance) {
 			want := VRRPInstance{Name: "VI_1", State: StateBackup, Interface: "eth0", VirtualRouterID: 51,
 				Priority: 100, AdvertInt: sec(1), Version: 2,
-				VirtualIPAddress: []VirtualIP{{Address: netip.MustParsePrefix("192.168.1.10/32")}},
+				VirtualIPAddress: []VirtualIP{{Pos: Pos{File: "keepalived.conf", Line: 5}, Address: netip.MustParsePrefix("192.168.1.10/32")}},
 				GarpMasterDelay:  sec(5), GarpMasterRepeat: 5, GarpMasterRefreshRepeat: 1,
 				McastDstIP: netip.MustParseAddr("224.0.0.18")}
 			got := *in
@@ -89,7 +89,7 @@ func TestInstanceKeywords(t *testing.T) {
 		}},
 		{"virtual_ipaddress options", "virtual_ipaddress {\n192.168.1.11/24 dev eth1 label eth1:1 brd 192.168.1.255 scope global\n}",
 			func(t *testing.T, in *VRRPInstance) {
-				want := VirtualIP{Address: netip.MustParsePrefix("192.168.1.11/24"), Dev: "eth1", Label: "eth1:1",
+				want := VirtualIP{Pos: Pos{File: "keepalived.conf", Line: 8}, Address: netip.MustParsePrefix("192.168.1.11/24"), Dev: "eth1", Label: "eth1:1",
 					Brd: "192.168.1.255", Scope: "global"}
 				if len(in.VirtualIPAddress) != 2 || !reflect.DeepEqual(in.VirtualIPAddress[1], want) {
 					t.Errorf("vips %+v", in.VirtualIPAddress)
@@ -342,8 +342,10 @@ func TestInstanceNotes(t *testing.T) {
 		{"smtp_alert", instance("smtp_alert"), NoteIgnored, []string{"smtp_alert: ignored"}},
 		{"vip options", instance("virtual_ipaddress {\n 10.0.0.1 home preferred_lft forever\n}"), NoteIgnored,
 			[]string{"keepalived.conf:8:", "home, preferred_lft forever ignored"}},
-		{"sync group", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\n" + instance(""), NoteNotImplemented,
-			[]string{"keepalived.conf:1:", "vrrp_sync_group: accepted, not implemented", "not kept in the same state"}},
+		{"sync group of one", "vrrp_sync_group G {\n group {\n VI_1\n }\n}\n" + instance(""), NoteNoEffect,
+			[]string{"keepalived.conf:2:", "vrrp_sync_group G has one member only"}},
+		{"sync group old word", "vrrp_sync_group G {\n group {\n VI_1\n }\n global_tracking\n}\n" + instance(""), NoteDeprecated,
+			[]string{"keepalived.conf:5:", "global_tracking is the old name of sync_group_tracking_weight"}},
 		{"misspelt with the value in effect", instance("priorty 100"), NoteUnknown,
 			[]string{"keepalived.conf:7:", `unknown keyword "priorty" in vrrp_instance VI_1 (did you mean "priority"?); ignored, priority stays 100, the default, which is what this line asks for`}},
 	}

@@ -61,7 +61,7 @@ func ExampleOpenLink() {
 		log.Fatalf("%s is down: %v", link.Name(), err) // keepalived would go to FAULT
 	}
 	vipAddr := netip.MustParsePrefix("10.0.0.100/24")
-	if err := link.Add(vipAddr, "eth0:vip"); err != nil { // needs CAP_NET_ADMIN
+	if err := link.Add(vipAddr, vip.AddrOptions{Label: "eth0:vip"}); err != nil { // needs CAP_NET_ADMIN
 		log.Fatal(err)
 	}
 	ann, err := vip.NewAnnouncer(link.Name()) // needs CAP_NET_RAW

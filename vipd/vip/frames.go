@@ -113,3 +113,15 @@ func icmpv6Checksum(src, dst [16]byte, msg []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// AddrOptions are what keepalived's virtual_ipaddress lines may set on an
+// address besides its prefix, as `ip addr add` takes them.
+type AddrOptions struct {
+	// Label is an IPv4 alias such as "eth0:vip"; empty for none.
+	Label string
+	// Broadcast is the IPv4 broadcast address; the zero Addr sets none.
+	Broadcast netip.Addr
+	// Scope is rtnetlink's scope: 0 global, 200 site, 253 link, 254 host,
+	// 255 nowhere.
+	Scope uint8
+}

@@ -50,22 +50,29 @@ func (l *Link) Up() (bool, error) {
 	return a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown, nil
 }
 
-func toNetlink(p netip.Prefix, label string) *netlink.Addr {
+func toNetlink(p netip.Prefix, o AddrOptions) *netlink.Addr {
 	a := &netlink.Addr{
 		IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())},
-		Label: label,
+		Label: o.Label,
+		Scope: int(o.Scope),
 	}
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD
+	} else {
+		// The zero address sends no broadcast (netlink would otherwise
+		// compute one): keepalived sets one only when brd is given.
+		a.Broadcast = net.IPv4zero
+		if o.Broadcast.Is4() {
+			a.Broadcast = o.Broadcast.AsSlice()
+		}
 	}
 	return a
 }
 
-// Add puts the address p on the interface, with label (an IPv4 alias such
-// as "eth0:vip"; empty for none). An address that is there already is left
-// as it is.
-func (l *Link) Add(p netip.Prefix, label string) error {
-	err := netlink.AddrAdd(l.link, toNetlink(p, label))
+// Add puts the address p on the interface with the options o. An address
+// that is there already is left as it is.
+func (l *Link) Add(p netip.Prefix, o AddrOptions) error {
+	err := netlink.AddrAdd(l.link, toNetlink(p, o))
 	if err != nil && !errors.Is(err, syscall.EEXIST) {
 		return fmt.Errorf("vip: add %s to %s: %w", p, l.name, err)
 	}
@@ -75,7 +82,7 @@ func (l *Link) Add(p netip.Prefix, label string) error {
 // Remove takes the address p off the interface. An absent address is not an
 // error.
 func (l *Link) Remove(p netip.Prefix) error {
-	err := netlink.AddrDel(l.link, toNetlink(p, ""))
+	err := netlink.AddrDel(l.link, toNetlink(p, AddrOptions{}))
 	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) && !errors.Is(err, syscall.ENODEV) {
 		return fmt.Errorf("vip: remove %s from %s: %w", p, l.name, err)
 	}

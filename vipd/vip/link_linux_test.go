@@ -63,7 +63,7 @@ func TestLinkAddRemove(t *testing.T) {
 			netip.MustParsePrefix("2001:db8::100/64"),
 		} {
 			for i := 0; i < 2; i++ { // the second Add finds it there
-				if err := l.Add(p, ""); err != nil {
+				if err := l.Add(p, AddrOptions{}); err != nil {
 					t.Errorf("Add #%d: %v", i+1, err)
 				}
 			}
@@ -87,8 +87,47 @@ func TestLinkAddRemove(t *testing.T) {
 				t.Errorf("after Remove: %s still there", p.Addr())
 			}
 		}
-		if err := l.Add(netip.MustParsePrefix("10.1.2.3/32"), "vipa:vip"); err != nil {
+		if err := l.Add(netip.MustParsePrefix("10.1.2.3/32"), AddrOptions{Label: "vipa:vip"}); err != nil {
 			t.Errorf("Add with label: %v", err)
+		}
+		// brd and scope as keepalived sets them; without brd, none (the
+		// netlink library would compute one).
+		for _, c := range []struct {
+			p     netip.Prefix
+			o     AddrOptions
+			brd   string
+			scope int
+		}{
+			{netip.MustParsePrefix("10.9.0.1/24"), AddrOptions{}, "", 0},
+			{netip.MustParsePrefix("10.9.1.1/24"), AddrOptions{Broadcast: netip.MustParseAddr("10.9.1.255"), Scope: 253}, "10.9.1.255", 253},
+			{netip.MustParsePrefix("10.9.2.1/24"), AddrOptions{Scope: 254}, "", 254},
+		} {
+			if err := l.Add(c.p, c.o); err != nil {
+				t.Errorf("Add %v %+v: %v", c.p, c.o, err)
+				continue
+			}
+			list, err := netlink.AddrList(l.link, netlink.FAMILY_V4)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			found := false
+			for _, a := range list {
+				if !a.IP.Equal(c.p.Addr().AsSlice()) {
+					continue
+				}
+				found = true
+				brd := ""
+				if a.Broadcast != nil && !a.Broadcast.IsUnspecified() {
+					brd = a.Broadcast.String()
+				}
+				if brd != c.brd || a.Scope != c.scope {
+					t.Errorf("%v added with %+v: brd %q scope %d; want %q %d", c.p, c.o, brd, a.Scope, c.brd, c.scope)
+				}
+			}
+			if !found {
+				t.Errorf("%v not on the interface after Add", c.p)
+			}
 		}
 		if up, err := l.Up(); err != nil || !up {
 			t.Errorf("Up() = %v, %v, want true", up, err)

@@ -14,14 +14,14 @@ type Link struct{}
 // OpenLink returns errors.ErrUnsupported outside Linux.
 func OpenLink(string) (*Link, error) { return nil, errors.ErrUnsupported }
 
-func (l *Link) Name() string                       { return "" }
-func (l *Link) Index() int                         { return 0 }
-func (l *Link) MAC() net.HardwareAddr              { return nil }
-func (l *Link) Up() (bool, error)                  { return false, errors.ErrUnsupported }
-func (l *Link) Add(netip.Prefix, string) error     { return errors.ErrUnsupported }
-func (l *Link) Remove(netip.Prefix) error          { return errors.ErrUnsupported }
-func (l *Link) Has(netip.Addr) (bool, error)       { return false, errors.ErrUnsupported }
-func (l *Link) Addrs(bool) ([]netip.Prefix, error) { return nil, errors.ErrUnsupported }
+func (l *Link) Name() string                        { return "" }
+func (l *Link) Index() int                          { return 0 }
+func (l *Link) MAC() net.HardwareAddr               { return nil }
+func (l *Link) Up() (bool, error)                   { return false, errors.ErrUnsupported }
+func (l *Link) Add(netip.Prefix, AddrOptions) error { return errors.ErrUnsupported }
+func (l *Link) Remove(netip.Prefix) error           { return errors.ErrUnsupported }
+func (l *Link) Has(netip.Addr) (bool, error)        { return false, errors.ErrUnsupported }
+func (l *Link) Addrs(bool) ([]netip.Prefix, error)  { return nil, errors.ErrUnsupported }
 
 // Announcer sends gratuitous ARP and unsolicited NA (Linux only).
 type Announcer struct{}

@@ -65,6 +65,15 @@ import (
 // priority 0 advert and releases the addresses. Clearing the fault makes
 // it a backup (an owner configured MASTER becomes master again).
 // [Machine.Shutdown] does the same and stops the machine for good.
+//
+// # Sync groups, reloads, startup delay
+//
+// A daemon running keepalived's vrrp_sync_group drives several machines
+// together: [Machine.TimerDue] and [Machine.Hold] keep a backup from
+// taking over until every member [Machine.WantsMaster];
+// [Machine.ForceMaster] and [Machine.ForceBackup] make a member follow
+// another. [Machine.Reconfigure] applies a reloaded configuration without
+// losing the state, and [Machine.DelayStart] is vrrp_startup_delay.
 type Machine struct {
 	cfg Config
 
@@ -82,6 +91,12 @@ type Machine struct {
 	skewed       bool
 	pendingFault bool // SetFault before Start
 	counters     Counters
+	// wantMaster: a backup whose down timer ran out while its sync group
+	// held it back ([Machine.Hold]); cleared by an advert it accepts.
+	wantMaster bool
+	// holdUntil: before this time no backup timer runs out
+	// (vrrp_startup_delay; [Machine.DelayStart]).
+	holdUntil time.Time
 }
 
 // Reasons a backup takes over.
@@ -153,15 +168,18 @@ func (m *Machine) Start(now time.Time) []Action {
 	if m.pendingFault {
 		return m.transition(nil, now, Fault, "fault at start")
 	}
-	if m.owner() && m.cfg.InitialState == Master {
+	if m.owner() && m.cfg.InitialState == Master && !now.Before(m.holdUntil) {
 		return m.becomeMaster(now, reasonAddressOwner)
 	}
 	m.masterInterval = m.cfg.Interval
 	wait, reason, skewed := m.masterDown(), reasonMasterDown, true
-	if m.cfg.InitialState == Master {
+	switch {
+	case m.owner() && m.cfg.InitialState == Master:
+		wait, reason, skewed = 0, reasonAddressOwner, false
+	case m.cfg.InitialState == Master:
 		wait, reason, skewed = m.cfg.Interval+m.skewFor(PriorityOwner), reasonInitMaster, false
 	}
-	m.deadline = now.Add(wait)
+	m.deadline = m.backupDeadline(now, wait)
 	m.preemptAt = time.Time{}
 	m.nextReason, m.skewed = reason, skewed
 	return m.transition(nil, now, Backup, "start")
@@ -245,7 +263,7 @@ func (m *Machine) receiveBackup(now time.Time, src netip.Addr, a *Advert) {
 	delay := m.cfg.preemptDelay()
 	switch {
 	case p == PriorityResign:
-		m.deadline = now.Add(m.skew())
+		m.deadline = m.backupDeadline(now, m.skew())
 		m.nextReason, m.skewed = reasonResigned, true
 	case !m.cfg.preempts() || p >= m.prio ||
 		(delay > 0 && (m.preemptAt.IsZero() || m.preemptAt.After(now))):
@@ -253,7 +271,8 @@ func (m *Machine) receiveBackup(now time.Time, src netip.Addr, a *Advert) {
 		if m.cfg.Version == 3 {
 			m.masterInterval = a.Interval
 		}
-		m.deadline = now.Add(m.masterDown())
+		m.deadline = m.backupDeadline(now, m.masterDown())
+		m.wantMaster = false
 		m.master, m.masterPrio = src, p
 		m.nextReason, m.skewed = reasonMasterDown, true
 		if delay > 0 {
@@ -353,6 +372,7 @@ func (m *Machine) SetFault(now time.Time, fault bool) []Action {
 			acts = append(acts, m.advert(PriorityResign), Action{Kind: RemoveAddresses})
 		}
 		m.deadline, m.preemptAt, m.master, m.masterPrio = time.Time{}, time.Time{}, netip.Addr{}, 0
+		m.wantMaster = false
 		return m.transition(acts, now, Fault, "fault")
 	}
 	if m.owner() && m.cfg.InitialState == Master {
@@ -413,7 +433,8 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 // enterBackup makes the machine a backup with a fresh down timer computed
 // from the Master_Adver_Interval the caller set.
 func (m *Machine) enterBackup(acts []Action, now time.Time, reason string) []Action {
-	m.deadline = now.Add(m.masterDown())
+	m.deadline = m.backupDeadline(now, m.masterDown())
+	m.wantMaster = false
 	m.preemptAt = time.Time{}
 	m.nextReason, m.skewed = reasonMasterDown, true
 	return m.transition(acts, now, Backup, reason)

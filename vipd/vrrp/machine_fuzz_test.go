@@ -19,6 +19,7 @@ func FuzzMachine(f *testing.F) {
 	f.Add(byte(1), byte(2), []byte{0, 7, 30, 1, 3, 250, 2, 254, 1, 1})
 	f.Add(byte(212), byte(61), []byte("007x"))
 	f.Add(byte(1), byte(2), []byte("0\x01C\xfa12"))
+	f.Add(byte(100), byte(64), []byte{0, 200, 8, 0, 9, 0, 11, 7, 10, 0, 0, 90, 11, 3})
 	f.Fuzz(func(t *testing.T, prio, flags byte, ops []byte) {
 		cfg := vrrp.DefaultConfig()
 		cfg.VRID = 7
@@ -46,11 +47,14 @@ func FuzzMachine(f *testing.F) {
 		}
 		cfg = m.Config()
 		now := simEpoch
+		if flags&64 != 0 {
+			m.DelayStart(now.Add(3 * time.Second))
+		}
 		m.Start(now)
 		holding := m.State() == vrrp.Master
 		peers := []netip.Addr{netip.MustParseAddr("192.0.2.5"), netip.MustParseAddr("192.0.2.20"), cfg.PrimaryIP}
 		for i := 0; i+1 < len(ops) && i < 400; i += 2 {
-			op, arg := ops[i]%8, ops[i+1]
+			op, arg := ops[i]%12, ops[i+1]
 			var acts []vrrp.Action
 			timerRan := false
 			switch op {
@@ -82,6 +86,24 @@ func FuzzMachine(f *testing.F) {
 				now = now.Add(time.Duration(arg) * time.Millisecond)
 				if d := m.Deadline(); !d.IsZero() && now.After(d) {
 					now = d
+				}
+			case 8: // a sync group holds the backup back
+				m.Hold(now)
+			case 9:
+				acts = m.ForceMaster(now, "fuzz")
+			case 10:
+				acts = m.ForceBackup(now, "fuzz")
+			case 11: // a reload with another priority and interval
+				c := cfg
+				if c.Priority != vrrp.PriorityOwner {
+					c.Priority = 1 + arg%254
+				}
+				if arg&1 != 0 && c.Version == 2 {
+					c.Interval = 2 * time.Second
+				}
+				var err error
+				if acts, err = m.Reconfigure(now, c); err != nil {
+					t.Fatalf("op %d: Reconfigure: %v", i, err)
 				}
 			}
 			for _, a := range acts {
