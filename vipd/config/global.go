@@ -53,6 +53,9 @@ type GlobalDefs struct {
 	// VRRPLowerPrioNoAdvert is the default of the instances'
 	// lower_prio_no_advert.
 	VRRPLowerPrioNoAdvert bool `json:"vrrp_lower_prio_no_advert"`
+	// VRRPStartupDelay holds every instance from taking over for this
+	// long after vipd starts (not after a reload).
+	VRRPStartupDelay Duration `json:"vrrp_startup_delay"`
 	// RSInitNotifies: at start, run the notify_up of every real server
 	// that starts up (no check with alpha).
 	RSInitNotifies bool `json:"rs_init_notifies"`
@@ -231,5 +234,10 @@ func (d *decoder) globalKeywords(g *GlobalDefs) keywords {
 		"vrrp_check_unicast_src":          value(flag(&g.VRRPCheckUnicastSrc)),
 		"vrrp_lower_prio_no_advert":       value(boolean(&g.VRRPLowerPrioNoAdvert)),
 		"rs_init_notifies":                value(flag(&g.RSInitNotifies)),
+		"vrrp_startup_delay": value(func(s *stmt) {
+			if v, ok := d.secondsArg(s, 0, time.Hour); ok {
+				g.VRRPStartupDelay = v
+			}
+		}),
 	}
 }

@@ -221,7 +221,6 @@ var refusedKeywords = map[string]map[string]string{
 		words("vipd marks no IPVS traffic with nftables; remove it, and mark traffic with your own firewall for fwmark services",
 			"nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark"),
 		words("vipd runs scripts with the groups of their user only; remove it", "set_supplementary_groups"),
-		words("vipd does not hold off a takeover after it starts; remove it, and delay vipd's start in the service manager instead (ExecStartPre=/bin/sleep N in the systemd unit)", "vrrp_startup_delay"),
 	),
 	"vrrp_instance": merge(
 		words(noVMAC, "use_vmac use_vmac_addr vmac_xmit_base use_ipvlan garp_extra_if vmac_garp_intvl"),

@@ -200,13 +200,3 @@ func TestKeywordsListsEveryTable(t *testing.T) {
 		}
 	}
 }
-
-// TestStartupDelayRefused: vrrp_startup_delay (keepalived holds off a
-// backup's takeover for that long after it starts) is not implemented, so
-// it refuses the file at its line instead of being read and ignored.
-func TestStartupDelayRefused(t *testing.T) {
-	list := errorList(t, "global_defs {\n    vrrp_startup_delay 30\n}\n")
-	if len(list) != 1 || !strings.Contains(list[0].Error(), "keepalived.conf:2: vrrp_startup_delay: not supported by vipd") {
-		t.Fatalf("errors %v", list)
-	}
-}

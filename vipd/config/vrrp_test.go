@@ -233,6 +233,7 @@ func TestGlobalKeywords(t *testing.T) {
     vrrp_strict
     vrrp_skip_check_adv_addr
     vrrp_check_unicast_src
+    vrrp_startup_delay 5.5
     enable_snmp_vrrp
     smtp_alert
 }`)
@@ -243,7 +244,7 @@ func TestGlobalKeywords(t *testing.T) {
 		g.NotificationEmailFrom != "c@example.com" || g.SMTPServer != "127.0.0.1 25" || g.SMTPConnectTimeout != ms(30000) ||
 		g.VRRPVersion != 3 || g.VRRPGarpInterval != ms(1) || g.VRRPGnaInterval != ms(2) ||
 		g.VRRPMcastGroup4 != netip.MustParseAddr("224.0.0.19") || g.VRRPMcastGroup6 != netip.MustParseAddr("ff02::13") ||
-		!g.VRRPStrict || !g.VRRPSkipCheckAdvAddr || !g.VRRPCheckUnicastSrc {
+		!g.VRRPStrict || !g.VRRPSkipCheckAdvAddr || !g.VRRPCheckUnicastSrc || g.VRRPStartupDelay != ms(5500) {
 		t.Errorf("global_defs %+v", g)
 	}
 	for _, want := range []struct {
@@ -254,8 +255,8 @@ func TestGlobalKeywords(t *testing.T) {
 		{NoteIgnored, []string{":9:", "notification_email_from"}},
 		{NoteIgnored, []string{":10:", "smtp_server"}},
 		{NoteIgnored, []string{":11:", "smtp_connect_timeout"}},
-		{NoteIgnored, []string{":21:", "smtp_alert"}},
-		{NoteIgnored, []string{":20:", "enable_snmp_vrrp: ignored; vipd has no SNMP"}},
+		{NoteIgnored, []string{":22:", "smtp_alert"}},
+		{NoteIgnored, []string{":21:", "enable_snmp_vrrp: ignored; vipd has no SNMP"}},
 		{NoteNotImplemented, []string{":4:", "supplementary groups"}},
 	} {
 		requireNote(t, cfg, want.kind, want.subs...)
