@@ -49,7 +49,8 @@ import (
 type RetryPolicy struct {
 	// MaxAttempts is how many times a message is handed to the handler
 	// in all, the first delivery included, before it is dead-lettered; 0
-	// turns retries off, 1 dead-letters on the first Requeue.
+	// turns retries off (then Delay and MaxDelay must be 0 too), 1
+	// dead-letters on the first Requeue.
 	MaxAttempts int
 	// Delay is the wait before the second attempt; each later one waits
 	// twice the one before, up to MaxDelay. 0 means 1 s.
@@ -71,6 +72,8 @@ func (r RetryPolicy) check() error {
 	switch {
 	case r.MaxAttempts < 0 || r.MaxAttempts > maxRetryAttempts:
 		return invalid(k, f+"MaxAttempts", "%d, want 0 (off) to %d", r.MaxAttempts, maxRetryAttempts)
+	case r.MaxAttempts == 0 && (r.Delay != 0 || r.MaxDelay != 0):
+		return invalid(k, f+"MaxAttempts", "0 (retries off) with a Delay or MaxDelay set, which would be ignored: Requeue would return the message at once; set MaxAttempts")
 	case r.Delay < 0 || r.Delay > maxRetryDelay:
 		return invalid(k, f+"Delay", "%v, want 0 (the default, %v) to %v (RabbitMQ's consumer_timeout closes a channel that holds a delivery for 30 min)", r.Delay, defaultRetryDelay, maxRetryDelay)
 	case r.MaxDelay < 0 || r.MaxDelay > maxRetryDelay:

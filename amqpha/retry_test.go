@@ -30,6 +30,10 @@ func TestRetryPolicyCheck(t *testing.T) {
 		{RetryPolicy{MaxAttempts: 3, MaxDelay: time.Hour}, "MaxDelay"},
 		{RetryPolicy{MaxAttempts: 3, Delay: 2 * time.Second, MaxDelay: time.Second}, "MaxDelay"},
 		{RetryPolicy{MaxAttempts: 3, MaxDelay: time.Millisecond}, "MaxDelay"}, // below the default Delay
+		// A delay without MaxAttempts would be ignored: Requeue at once,
+		// the hot loop the caller meant to avoid.
+		{RetryPolicy{Delay: time.Second}, "MaxAttempts"},
+		{RetryPolicy{MaxDelay: time.Minute}, "MaxAttempts"},
 	} {
 		err := tc.r.check()
 		if tc.field == "" {
