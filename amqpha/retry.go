@@ -30,9 +30,13 @@ import (
 // that fails as attempt MaxAttempts (x-delivery-count MaxAttempts-1 or
 // more) rejects the message without requeue, and the broker dead-letters
 // it to the queue's x-dead-letter-exchange (or drops it, without one).
+// A first delivery is attempt 1 whatever x-delivery-count it carries (a
+// message republished from a dead-letter queue keeps the count of its
+// former life; the quorum queue replaces it when it redelivers).
 // Classic queues do not count: there, only the redelivered flag is known,
 // and a redelivered message that fails is dead-lettered (at most two
-// attempts). Use a quorum queue, and give it a delivery-limit (the queue
+// attempts), unless it carries an x-delivery-count of 1 or more of its
+// publisher's, which is taken for the count. Use a quorum queue, and give it a delivery-limit (the queue
 // argument x-delivery-limit, or a policy) of MaxAttempts or more, as a
 // backstop the broker enforces by itself.
 //
@@ -105,13 +109,20 @@ func (r RetryPolicy) delay(n int) time.Duration {
 
 // attempt tells which handler call this delivery is (1 for the first),
 // and whether the broker counted it (x-delivery-count, quorum queues).
+// A quorum queue counts only what it redelivers, from 1 (it sets the
+// redelivered flag exactly when its count is above 0): a header on a first
+// delivery, or a count of 0 on a redelivered one, is the publisher's (a
+// message republished from a dead-letter queue keeps the count of its
+// former life) and counts nothing. Trusted, it would dead-letter such a
+// message at its first failure, or, static on a classic queue, retry it
+// forever.
 func (d *Delivery) attempt() (n int, counted bool) {
-	c, ok := deliveryCount(d.Headers["x-delivery-count"])
-	if !ok {
-		if d.Redelivered {
-			return 2, false
-		}
+	if !d.Redelivered {
 		return 1, false
+	}
+	c, ok := deliveryCount(d.Headers["x-delivery-count"])
+	if !ok || c == 0 {
+		return 2, false
 	}
 	if c >= maxRetryAttempts {
 		return maxRetryAttempts, true
