@@ -42,14 +42,18 @@ func TestCheckSecret(t *testing.T) {
 }
 
 func FuzzCheckSecret(f *testing.F) {
-	f.Add("token", "reason", 131072)
-	f.Add("a\x00b", "", 4096)
-	f.Fuzz(func(t *testing.T, s, reason string, frameMax int) {
+	f.Add("token", "reason", 131072, 0)
+	f.Add("a\x00b", "", 4096, 300)
+	f.Fuzz(func(t *testing.T, s, reason string, frameMax, login int) {
 		secret := "zq" + s + "qz" // a marker an error could only hold by repeating it
-		err := checkSecret(secret, reason, frameMax, 0)
+		login = max(login, 0) % (2 * frameMinSize)
+		err := checkSecret(secret, reason, frameMax, login)
 		if err == nil {
 			if strings.IndexByte(secret, 0) >= 0 || len(reason) > 255 {
 				t.Fatalf("accepted a secret PLAIN or update-secret cannot carry")
+			}
+			if login > 0 && login+len(secret) > frameMinSize {
+				t.Fatalf("accepted a %d-byte secret with a %d-byte login around it", len(secret), login)
 			}
 			return
 		}
