@@ -36,9 +36,9 @@ import (
 // Classic queues do not count: there, only the redelivered flag is known,
 // and a redelivered message that fails is dead-lettered (at most two
 // attempts), unless it carries an x-delivery-count of 1 or more of its
-// publisher's, which is taken for the count. Use a quorum queue, and give it a delivery-limit (the queue
-// argument x-delivery-limit, or a policy) of MaxAttempts or more, as a
-// backstop the broker enforces by itself.
+// publisher's, which is taken for the count. Use a quorum queue, and give
+// it a delivery-limit (the queue argument x-delivery-limit, or a policy)
+// of MaxAttempts or more, as a backstop the broker enforces by itself.
 //
 // # Failover and Close
 //
