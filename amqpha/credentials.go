@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -31,11 +32,16 @@ import (
 // keeps failing until a valid one is given.
 //
 // secret must not be empty and must not contain a NUL byte (PLAIN's
-// separator); it and reason must fit in a frame. Neither appears in the
+// separator); it and reason must fit in a frame, and a login with it (the
+// connection.start-ok of the client's logins so far, with the secret in
+// place of the password) in AMQP's frame-min-size, 4096 bytes: a login
+// comes before the frame size is negotiated, and RabbitMQ before 4.1
+// refuses a larger one (its initial_frame_max), so every later connection
+// would fail to log in. Neither appears in the
 // client's logs, events or errors. Connections that log in with EXTERNAL
 // (client certificates) ignore the secret.
 func (c *Client) UpdateSecret(ctx context.Context, secret, reason string) error {
-	if err := checkSecret(secret, reason, c.frameMax()); err != nil {
+	if err := checkSecret(secret, reason, c.frameMax(), c.creds.overhead()); err != nil {
 		return err
 	}
 	if err := c.startCall(); err != nil {
@@ -68,9 +74,11 @@ func (c *Client) UpdateSecret(ctx context.Context, secret, reason string) error 
 	}
 }
 
-// checkSecret checks what UpdateSecret sends. Its errors never contain the
-// secret.
-func checkSecret(secret, reason string, frameMax int) error {
+// checkSecret checks what UpdateSecret sends, and what later logins send:
+// loginOverhead is the size of their connection.start-ok without the
+// password (0: no login with a password seen yet). Its errors never
+// contain the secret.
+func checkSecret(secret, reason string, frameMax, loginOverhead int) error {
 	if secret == "" {
 		return fmt.Errorf("%w: UpdateSecret: empty secret", ErrInvalidArgument)
 	}
@@ -80,8 +88,53 @@ func checkSecret(secret, reason string, frameMax int) error {
 	if err := checkShortString(ErrInvalidArgument, "UpdateSecret reason", reason); err != nil {
 		return err
 	}
+	if loginOverhead > 0 && loginOverhead+len(secret) > frameMinSize {
+		return invalid(ErrInvalidArgument, "UpdateSecret secret", "%d bytes: a login with it takes %d bytes, more than the %d a broker must accept before the frame size is negotiated (RabbitMQ before 4.1 refuses it unless initial_frame_max is raised), so no later connection could log in; at most %d bytes fit",
+			len(secret), loginOverhead+len(secret), frameMinSize, frameMinSize-loginOverhead)
+	}
 	// connection.update-secret: a long string and a short string.
 	return checkFrame("UpdateSecret secret", methodOverhead+4+len(secret)+1+len(reason), frameMax)
+}
+
+// frameMinSize is AMQP's frame-min-size: until connection.tune sets the
+// frame size, a peer need accept no larger frame, and RabbitMQ before 4.1
+// accepts no larger one. A login (connection.start-ok) must fit in it.
+const frameMinSize = 4096
+
+// loginOverhead is the size of the connection.start-ok frame a login with
+// cfg sends, less the length of the password, for the mechanism among
+// cfg.SASL with a password that sends the most (0 when none has one).
+func loginOverhead(cfg amqp.Config) int {
+	n := 0
+	for _, a := range cfg.SASL {
+		var response string
+		switch a := a.(type) {
+		case *amqp.PlainAuth:
+			response = (&amqp.PlainAuth{Username: a.Username}).Response()
+		case *amqp.AMQPlainAuth:
+			response = (&amqp.AMQPlainAuth{Username: a.Username}).Response()
+		default:
+			continue // EXTERNAL and others carry no password
+		}
+		n = max(n, 1+len(a.Mechanism())+4+len(response))
+	}
+	if n == 0 {
+		return 0
+	}
+	// amqp091-go sends the properties with its capabilities table.
+	props := maps.Clone(cfg.Properties)
+	if props == nil {
+		props = amqp.NewConnectionProperties()
+	}
+	props["capabilities"] = amqp.Table{
+		"connection.blocked": true, "consumer_cancel_notify": true, "basic.nack": true, "publisher_confirms": true,
+	}
+	size, err := checkTable(ErrInvalidArgument, "client properties", props)
+	if err != nil {
+		return 0 // amqp091-go could not send it either; Open fails
+	}
+	// Frame header and end (8), class and method ids (4), the locale.
+	return 8 + 4 + size + n + 1 + len(cfg.Locale)
 }
 
 // credentials holds the secret UpdateSecret set, and the connections that
@@ -89,9 +142,11 @@ func checkSecret(secret, reason string, frameMax int) error {
 type credentials struct {
 	mu      sync.Mutex
 	version uint64 // of secret; 0 while the URIs' passwords apply
-	secret  string
-	reason  string
-	conns   map[*amqp.Connection]*secretConn
+	// login is the largest loginOverhead of the dials so far.
+	login  int
+	secret string
+	reason string
+	conns  map[*amqp.Connection]*secretConn
 }
 
 // secretConn is a live connection and the secret version it last got.
@@ -105,7 +160,9 @@ type secretConn struct {
 // apply returns cfg logging in with the current secret, and that secret's
 // version for opened.
 func (cr *credentials) apply(cfg amqp.Config) (amqp.Config, uint64) {
+	login := loginOverhead(cfg)
 	cr.mu.Lock()
+	cr.login = max(cr.login, login)
 	v, secret := cr.version, cr.secret
 	cr.mu.Unlock()
 	if v == 0 {
@@ -124,6 +181,13 @@ func (cr *credentials) apply(cfg amqp.Config) (amqp.Config, uint64) {
 	}
 	cfg.SASL = sasl
 	return cfg, v
+}
+
+// overhead is the largest loginOverhead of the dials so far.
+func (cr *credentials) overhead() int {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.login
 }
 
 // opened registers a connection that logged in with secret version v, and

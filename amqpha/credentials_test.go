@@ -31,7 +31,7 @@ func TestCheckSecret(t *testing.T) {
 		{secret + strings.Repeat("j", defaultFrameMax), "", defaultFrameMax, false},
 		{secret + strings.Repeat("j", 5000), "", 4096, false},
 	} {
-		err := checkSecret(tc.secret, tc.reason, tc.frameMax)
+		err := checkSecret(tc.secret, tc.reason, tc.frameMax, 0)
 		if tc.ok != (err == nil) {
 			t.Errorf("checkSecret(%d bytes, %d bytes, %d) = %v, want ok %v", len(tc.secret), len(tc.reason), tc.frameMax, err, tc.ok)
 		}
@@ -42,14 +42,18 @@ func TestCheckSecret(t *testing.T) {
 }
 
 func FuzzCheckSecret(f *testing.F) {
-	f.Add("token", "reason", 131072)
-	f.Add("a\x00b", "", 4096)
-	f.Fuzz(func(t *testing.T, s, reason string, frameMax int) {
+	f.Add("token", "reason", 131072, 0)
+	f.Add("a\x00b", "", 4096, 300)
+	f.Fuzz(func(t *testing.T, s, reason string, frameMax, login int) {
 		secret := "zq" + s + "qz" // a marker an error could only hold by repeating it
-		err := checkSecret(secret, reason, frameMax)
+		login = max(login, 0) % (2 * frameMinSize)
+		err := checkSecret(secret, reason, frameMax, login)
 		if err == nil {
 			if strings.IndexByte(secret, 0) >= 0 || len(reason) > 255 {
 				t.Fatalf("accepted a secret PLAIN or update-secret cannot carry")
+			}
+			if login > 0 && login+len(secret) > frameMinSize {
+				t.Fatalf("accepted a %d-byte secret with a %d-byte login around it", len(secret), login)
 			}
 			return
 		}
@@ -210,5 +214,32 @@ func TestSecretSetDuringALoginIsPushedBeforeUse(t *testing.T) {
 	}
 	if got := countMethods(srv, "connection.update-secret"); got != 1 {
 		t.Errorf("%d update-secrets, want 1 (the new connection, told by its dial)", got)
+	}
+}
+
+// A secret too long for a login frame: live connections would take it
+// (connection.update-secret comes after connection.tune), but every later
+// login sends it in connection.start-ok, before tune, where a broker need
+// accept no frame over AMQP's frame-min-size (RabbitMQ before 4.1 accepts
+// none: frame_too_large): the next failover could never log in.
+func TestUpdateSecretRefusesASecretTooLongToLogIn(t *testing.T) {
+	srv := fakebroker.Start(t)
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 10*time.Second)
+	long := "tok-" + strings.Repeat("j", frameMinSize)
+	err := c.UpdateSecret(ctx, long, "rotated")
+	if !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), long) {
+		t.Fatalf("UpdateSecret(%d bytes) = %v, want ErrInvalidArgument without the secret", len(long), err)
+	}
+	if got := countMethods(srv, "connection.update-secret"); got != 0 {
+		t.Errorf("%d update-secrets sent for a refused secret", got)
+	}
+	// The longest secret that still fits the login is taken.
+	fits := strings.Repeat("k", frameMinSize-c.creds.overhead())
+	if err := c.UpdateSecret(ctx, fits, "rotated"); err != nil {
+		t.Fatalf("UpdateSecret(%d bytes, which fits): %v", len(fits), err)
+	}
+	if err := c.UpdateSecret(ctx, fits+"k", "rotated"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("UpdateSecret(%d bytes, one too many) = %v, want ErrInvalidArgument", len(fits)+1, err)
 	}
 }

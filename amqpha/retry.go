@@ -30,11 +30,15 @@ import (
 // that fails as attempt MaxAttempts (x-delivery-count MaxAttempts-1 or
 // more) rejects the message without requeue, and the broker dead-letters
 // it to the queue's x-dead-letter-exchange (or drops it, without one).
+// A first delivery is attempt 1 whatever x-delivery-count it carries (a
+// message republished from a dead-letter queue keeps the count of its
+// former life; the quorum queue replaces it when it redelivers).
 // Classic queues do not count: there, only the redelivered flag is known,
 // and a redelivered message that fails is dead-lettered (at most two
-// attempts). Use a quorum queue, and give it a delivery-limit (the queue
-// argument x-delivery-limit, or a policy) of MaxAttempts or more, as a
-// backstop the broker enforces by itself.
+// attempts), unless it carries an x-delivery-count of 1 or more of its
+// publisher's, which is taken for the count. Use a quorum queue, and give
+// it a delivery-limit (the queue argument x-delivery-limit, or a policy)
+// of MaxAttempts or more, as a backstop the broker enforces by itself.
 //
 // # Failover and Close
 //
@@ -49,7 +53,8 @@ import (
 type RetryPolicy struct {
 	// MaxAttempts is how many times a message is handed to the handler
 	// in all, the first delivery included, before it is dead-lettered; 0
-	// turns retries off, 1 dead-letters on the first Requeue.
+	// turns retries off (then Delay and MaxDelay must be 0 too), 1
+	// dead-letters on the first Requeue.
 	MaxAttempts int
 	// Delay is the wait before the second attempt; each later one waits
 	// twice the one before, up to MaxDelay. 0 means 1 s.
@@ -71,6 +76,8 @@ func (r RetryPolicy) check() error {
 	switch {
 	case r.MaxAttempts < 0 || r.MaxAttempts > maxRetryAttempts:
 		return invalid(k, f+"MaxAttempts", "%d, want 0 (off) to %d", r.MaxAttempts, maxRetryAttempts)
+	case r.MaxAttempts == 0 && (r.Delay != 0 || r.MaxDelay != 0):
+		return invalid(k, f+"MaxAttempts", "0 (retries off) with a Delay or MaxDelay set, which would be ignored: Requeue would return the message at once; set MaxAttempts")
 	case r.Delay < 0 || r.Delay > maxRetryDelay:
 		return invalid(k, f+"Delay", "%v, want 0 (the default, %v) to %v (RabbitMQ's consumer_timeout closes a channel that holds a delivery for 30 min)", r.Delay, defaultRetryDelay, maxRetryDelay)
 	case r.MaxDelay < 0 || r.MaxDelay > maxRetryDelay:
@@ -102,13 +109,20 @@ func (r RetryPolicy) delay(n int) time.Duration {
 
 // attempt tells which handler call this delivery is (1 for the first),
 // and whether the broker counted it (x-delivery-count, quorum queues).
+// A quorum queue counts only what it redelivers, from 1 (it sets the
+// redelivered flag exactly when its count is above 0): a header on a first
+// delivery, or a count of 0 on a redelivered one, is the publisher's (a
+// message republished from a dead-letter queue keeps the count of its
+// former life) and counts nothing. Trusted, it would dead-letter such a
+// message at its first failure, or, static on a classic queue, retry it
+// forever.
 func (d *Delivery) attempt() (n int, counted bool) {
-	c, ok := deliveryCount(d.Headers["x-delivery-count"])
-	if !ok {
-		if d.Redelivered {
-			return 2, false
-		}
+	if !d.Redelivered {
 		return 1, false
+	}
+	c, ok := deliveryCount(d.Headers["x-delivery-count"])
+	if !ok || c == 0 {
+		return 2, false
 	}
 	if c >= maxRetryAttempts {
 		return maxRetryAttempts, true

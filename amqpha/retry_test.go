@@ -30,6 +30,10 @@ func TestRetryPolicyCheck(t *testing.T) {
 		{RetryPolicy{MaxAttempts: 3, MaxDelay: time.Hour}, "MaxDelay"},
 		{RetryPolicy{MaxAttempts: 3, Delay: 2 * time.Second, MaxDelay: time.Second}, "MaxDelay"},
 		{RetryPolicy{MaxAttempts: 3, MaxDelay: time.Millisecond}, "MaxDelay"}, // below the default Delay
+		// A delay without MaxAttempts would be ignored: Requeue at once,
+		// the hot loop the caller meant to avoid.
+		{RetryPolicy{Delay: time.Second}, "MaxAttempts"},
+		{RetryPolicy{MaxDelay: time.Minute}, "MaxAttempts"},
 	} {
 		err := tc.r.check()
 		if tc.field == "" {
@@ -91,7 +95,18 @@ func TestDeliveryAttempt(t *testing.T) {
 	}{
 		{nil, false, 1, false},
 		{nil, true, 2, false},
-		{int64(0), false, 1, true},
+		{int64(0), false, 1, false},
+		// A first delivery is attempt 1 whatever its header says: a
+		// quorum queue counts only redelivered messages; a message
+		// republished from a dead-letter queue keeps its old count,
+		// and was dead-lettered (dropped, without a DLX) at its first
+		// failure.
+		{int64(5), false, 1, false},
+		// A redelivered message the broker counted has a count of at
+		// least 1; 0 is a publisher's header, static on a classic
+		// queue: taken as the count, it made every retry attempt 1,
+		// retried forever.
+		{int64(0), true, 2, false},
 		{int64(1), true, 2, true},
 		{int64(2), true, 3, true},
 		{int32(4), true, 5, true},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -59,7 +60,9 @@ type ChannelFunc func(ctx context.Context, ch *amqp.Channel) error
 // Config.SharedConnection): amqp091-go's reader stops while any Notify*
 // channel or a Consume delivery channel registered on fn's channel is
 // full, so fn must read what it registers for until it returns, or not
-// register for it. A panic in fn is raised again in the caller's goroutine.
+// register for it. A panic in fn is raised again in the caller's goroutine,
+// and an fn that ends its goroutine (runtime.Goexit, as t.FailNow does)
+// ends the caller's.
 // Server-named queues get a new name after a failover: pass
 // [Client.QueueName]'s answer to fn's calls.
 func (c *Client) WithChannel(ctx context.Context, fn ChannelFunc) error {
@@ -109,6 +112,17 @@ type channelRun struct {
 	err      error
 	panicked bool
 	value    any
+	goexit   bool // fn ended its goroutine (runtime.Goexit: t.FailNow)
+}
+
+// raise ends the caller's goroutine as fn ended its own, if it did.
+func (r channelRun) raise() {
+	switch {
+	case r.panicked:
+		panic(r.value)
+	case r.goexit:
+		runtime.Goexit()
+	}
 }
 
 // runOnChannel runs fn with a fresh channel of conn on a goroutine of the
@@ -128,19 +142,22 @@ func (c *Client) runOnChannel(ctx context.Context, conn *amqp.Connection, fn Cha
 		defer c.calls.Done()
 		defer cancel()
 		defer stop()
-		r := callOnChannel(fctx, conn, fn)
-		mu.Lock()
-		defer mu.Unlock()
-		if abandoned && r.panicked {
-			panic(r.value) // nobody to hand it to: as if fn ran here
-		}
-		res <- r
+		// Handed over by a deferred call, which runs also when fn ends
+		// the goroutine with runtime.Goexit (then r stays so).
+		r := channelRun{goexit: true}
+		defer func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if abandoned && r.panicked {
+				panic(r.value) // nobody to hand it to: as if fn ran here
+			}
+			res <- r
+		}()
+		r = callOnChannel(fctx, conn, fn)
 	}()
 	select {
 	case r := <-res:
-		if r.panicked {
-			panic(r.value)
-		}
+		r.raise()
 		return r.err
 	case <-ctx.Done():
 		mu.Lock()
@@ -148,9 +165,7 @@ func (c *Client) runOnChannel(ctx context.Context, conn *amqp.Connection, fn Cha
 		mu.Unlock()
 		select {
 		case r := <-res: // it finished first
-			if r.panicked {
-				panic(r.value)
-			}
+			r.raise()
 			return r.err
 		default:
 		}

@@ -3,6 +3,7 @@ package amqpha
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,5 +148,34 @@ func TestWithChannelChannelIsFnsAlone(t *testing.T) {
 	}
 	if c.Reconnects() != 0 {
 		t.Errorf("%d reconnects", c.Reconnects())
+	}
+}
+
+// An fn that ends its goroutine (runtime.Goexit: t.FailNow, testify's
+// require) ends the caller's the same way, as if fn ran there; WithChannel
+// used to wait for a result that never came, until ctx ended (forever
+// without a deadline).
+func TestWithChannelGoexitReachesTheCaller(t *testing.T) {
+	srv := fakebroker.Start(t)
+	c := fakeClient(t, srv.URL(), nil)
+	ctx := testCtx(t, 10*time.Second)
+	returned := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		returned <- c.WithChannel(ctx, func(context.Context, *amqp.Channel) error {
+			runtime.Goexit()
+			return nil
+		})
+	}()
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		t.Fatal("the caller's goroutine neither returned nor exited")
+	}
+	select {
+	case err := <-returned:
+		t.Fatalf("WithChannel returned %v; want the caller's goroutine ended by Goexit", err)
+	default:
 	}
 }

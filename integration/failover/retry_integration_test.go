@@ -20,7 +20,8 @@ import (
 // then succeeds is called 3 times, each wait at least the policy's
 // (growing) delay, with the broker's x-delivery-count; a message that
 // always fails is called MaxAttempts times and lands in the dead-letter
-// queue.
+// queue; a message published with an x-delivery-count of its own (as one
+// republished from a dead-letter queue) starts at attempt 1.
 func TestRetryGrowingDelaysThenDeadLetter(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	dlq := declareQueue(t, 0, "classic", nil)
@@ -37,13 +38,17 @@ func TestRetryGrowingDelaysThenDeadLetter(t *testing.T) {
 	}
 	var mu sync.Mutex
 	calls := map[string][]call{}
-	var flakyDone atomic.Bool
+	var flakyDone, rebornDone atomic.Bool
 	_, err := c.Consume(ctx, queue, amqpha.ConsumerConfig{Retry: policy}, func(ctx context.Context, d *amqpha.Delivery) amqpha.Action {
 		mu.Lock()
 		defer mu.Unlock()
 		calls[d.MessageId] = append(calls[d.MessageId], call{time.Now(), d.Headers["x-delivery-count"]})
 		if d.MessageId == "flaky" && len(calls["flaky"]) == 3 {
 			flakyDone.Store(true)
+			return amqpha.Ack
+		}
+		if d.MessageId == "reborn" && len(calls["reborn"]) == 2 {
+			rebornDone.Store(true)
 			return amqpha.Ack
 		}
 		return amqpha.Requeue
@@ -59,6 +64,12 @@ func TestRetryGrowingDelaysThenDeadLetter(t *testing.T) {
 		if err := pub.Publish(ctx, "", queue, amqp.Publishing{MessageId: id}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Republished from a dead-letter queue, it keeps the count of its
+	// former life; its first delivery is still attempt 1, and it is
+	// retried, not dead-lettered at its first failure.
+	if err := pub.Publish(ctx, "", queue, amqp.Publishing{MessageId: "reborn", Headers: amqp.Table{"x-delivery-count": int64(5)}}); err != nil {
+		t.Fatal(err)
 	}
 
 	// The poison message comes out of the dead-letter queue.
@@ -82,16 +93,23 @@ func TestRetryGrowingDelaysThenDeadLetter(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	for !flakyDone.Load() {
+	for !flakyDone.Load() || !rebornDone.Load() {
 		select {
 		case <-ctx.Done():
-			t.Fatal("flaky never succeeded")
+			t.Fatalf("flaky (%v) or reborn (%v) never succeeded", flakyDone.Load(), rebornDone.Load())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for id, cs := range calls {
+		if id == "reborn" {
+			t.Logf("reborn: calls with x-delivery-count %v, %v", cs[0].count, cs[len(cs)-1].count)
+			if len(cs) != 2 {
+				t.Errorf("reborn: %d calls, want 2 (failed once, then acked)", len(cs))
+			}
+			continue
+		}
 		if len(cs) != policy.MaxAttempts {
 			t.Errorf("%s: %d calls, want %d", id, len(cs), policy.MaxAttempts)
 			continue

@@ -5,6 +5,7 @@ package failover
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -169,4 +170,63 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestUpdateSecretLongestThatLogsIn: UpdateSecret refuses a secret too
+// long for a login (AMQP's frame-min-size, 4096 bytes, bounds a
+// connection.start-ok; RabbitMQ 3.10 refuses a few bytes more, and since
+// live connections take the secret, the failure would show only at the
+// next failover, as "username or password not allowed" on every node),
+// and the longest it takes logs in.
+func TestUpdateSecretLongestThatLogsIn(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	tag := fmt.Sprintf("%d", time.Now().UnixNano())
+	user := "long-secret-" + tag
+	if err := shared.AddUser(ctx, user, "first-"+tag); err != nil {
+		t.Fatal(err)
+	}
+	queue := quorumQueue(t, 0, nil)
+	c, err := amqpha.Dial(ctx, amqpha.Config{Nodes: urisAs(user, "first-"+tag)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	pub, err := c.NewPublisher(amqpha.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The longest secret UpdateSecret takes (each taken one is pushed to
+	// the live connection, which the internal user database accepts).
+	secret := func(n int) string { return strings.Repeat("s", n) }
+	lo, hi := 1, 1<<16 // lo is taken, hi is not
+	if err := c.UpdateSecret(ctx, secret(hi), ""); !errors.Is(err, amqpha.ErrInvalidArgument) {
+		t.Fatalf("UpdateSecret of %d bytes: %v, want ErrInvalidArgument", hi, err)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		switch err := c.UpdateSecret(ctx, secret(mid), ""); {
+		case err == nil:
+			lo = mid
+		case errors.Is(err, amqpha.ErrInvalidArgument):
+			hi = mid
+		default:
+			t.Fatalf("UpdateSecret of %d bytes: %v", mid, err)
+		}
+	}
+	if lo < 3000 {
+		t.Fatalf("the longest secret taken is %d bytes; a login frame holds about 4000", lo)
+	}
+	if err := shared.AddUser(ctx, user, secret(lo)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateSecret(ctx, secret(lo), ""); err != nil {
+		t.Fatal(err)
+	}
+	lost := c.Reconnects()
+	connectedNode(c).ResetConnections()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := pub.Publish(pctx, "", queue, amqp.Publishing{}); err != nil || c.Reconnects() == lost {
+		t.Fatalf("publish after the failover with a %d-byte secret: %v (%d reconnects)", lo, err, c.Reconnects()-lost)
+	}
 }
