@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amqpha/amqpha/amqpha"
 	"github.com/amqpha/amqpha/integration/cluster"
 	"go.uber.org/goleak"
 )
@@ -202,4 +203,26 @@ func WaitLine(t *testing.T, lines <-chan string, substr string, timeout time.Dur
 			t.Fatalf("no line with %q in %v:\n%s", substr, timeout, strings.Join(out, "\n"))
 		}
 	}
+}
+
+// Dial dials amqpha with cfg within 30 s, logging at debug level to stderr
+// under -v when cfg has no logger, and closes the client when the test
+// ends.
+func Dial(t *testing.T, cfg amqpha.Config) *amqpha.Client {
+	t.Helper()
+	if cfg.Logger == nil && testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := amqpha.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	return c
 }

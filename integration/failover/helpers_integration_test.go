@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -204,19 +203,7 @@ func client(t *testing.T, cfg amqpha.Config) (*amqpha.Client, *events) {
 	ev := &events{}
 	cfg.Nodes = shared.URIs()
 	cfg.OnEvent = ev.add
-	if cfg.Logger == nil && testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	c, err := amqpha.Dial(ctxFor(t, 30*time.Second), cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c.Close(ctx)
-	})
-	return c, ev
+	return clustertest.Dial(t, cfg), ev
 }
 
 type events struct {

@@ -68,19 +68,7 @@ func dial(t *testing.T, cfg amqpha.Config) *amqpha.Client {
 	if cfg.ConnectionName == "" {
 		cfg.ConnectionName = t.Name()
 	}
-	if cfg.Logger == nil && testing.Verbose() {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	c, err := amqpha.Dial(ctxFor(t, 30*time.Second), cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c.Close(ctx)
-	})
-	return c
+	return clustertest.Dial(t, cfg)
 }
 
 // publisher makes a publisher of c, closed when the test ends.
