@@ -78,14 +78,8 @@ func TestReloadKeepsTheVIP(t *testing.T) {
 	if err := os.WriteFile(path, []byte(mc.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	proc := r.a.Start(t, vipdBin, "run", "-f", path, "-status", statusAddr)
-	if err := proc.WaitOutput("vipd started", 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	d := &director{kind: "vipd", host: r.a, proc: proc}
-	r.startProbe(t)
-	r.waitHolder(t, "a", start, 15*time.Second)
+	d := r.startVipdMaster(t, path)
+	proc := d.proc
 	removed := watchRemovals(t, r.a)
 
 	second := mc
@@ -287,4 +281,18 @@ func TestIPv6VRRPv3(t *testing.T) {
 			failoverAndBack(t, r, v3Fast, kinds[0], kinds[1], mc, bc)
 		})
 	}
+}
+
+// startVipdMaster runs vipd on host a with the file at path (status on
+// statusAddr), starts the rig's probe and waits until a holds the VIP.
+func (r *rig) startVipdMaster(t *testing.T, path string) *director {
+	t.Helper()
+	start := time.Now()
+	proc := r.a.Start(t, vipdBin, "run", "-f", path, "-status", statusAddr)
+	if err := proc.WaitOutput("vipd started", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.startProbe(t)
+	r.waitHolder(t, "a", start, 15*time.Second)
+	return &director{kind: "vipd", host: r.a, proc: proc}
 }

@@ -152,14 +152,8 @@ func TestReloadNotifyEditKeepsMaster(t *testing.T) {
 	if err := os.WriteFile(path, []byte(mc.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	proc := r.a.Start(t, vipdBin, "run", "-f", path, "-status", statusAddr)
-	if err := proc.WaitOutput("vipd started", 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	d := &director{kind: "vipd", host: r.a, proc: proc}
-	r.startProbe(t)
-	r.waitHolder(t, "a", start, 15*time.Second)
+	d := r.startVipdMaster(t, path)
+	proc := d.proc
 	bk := startDirector(t, "keepalived", r.b, bc.String())
 	if err := bk.ka.WaitState("BACKUP", 10*time.Second); err != nil {
 		t.Fatal(err)
