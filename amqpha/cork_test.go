@@ -1,7 +1,10 @@
 package amqpha
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +141,52 @@ func TestWaiterLeavesByCtxBehindAStuckWrite(t *testing.T) {
 	srv.ResumeReading()
 	if err := <-bigDone; err != nil {
 		t.Fatalf("the large message once the broker reads again: %v", err)
+	}
+}
+
+// What a cork holds back leaves in order, with the next write or flush, and
+// a write that would take the held bytes past corkMax sends them first: a
+// large message is never copied into the buffer, and nothing is reordered.
+func TestCorkKeepsOrderAndBound(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	tc := &trackedConn{Conn: client, sock: client}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(server)
+		got <- b
+	}()
+	var want []byte
+	write := func(b []byte) {
+		t.Helper()
+		if n, err := tc.Write(b); err != nil || n != len(b) {
+			t.Fatalf("Write(%d bytes) = %d, %v", len(b), n, err)
+		}
+		want = append(want, b...)
+	}
+	tc.cork()
+	write([]byte("one "))
+	write([]byte("two "))
+	if n := tc.writes.Load(); n != 0 {
+		t.Fatalf("%d socket writes while corked, want 0", n)
+	}
+	big := bytes.Repeat([]byte{'x'}, corkMax)
+	write(big) // past corkMax with what is held: held bytes first, then big
+	if n := tc.writes.Load(); n != 2 {
+		t.Fatalf("%d socket writes after a write past corkMax, want 2", n)
+	}
+	write([]byte("three "))
+	tc.uncork()
+	write([]byte("four")) // uncorked: takes "three " along, one write
+	if n := tc.writes.Load(); n != 3 {
+		t.Fatalf("%d socket writes, want 3", n)
+	}
+	tc.cork()
+	write([]byte(" five"))
+	tc.uncork()
+	tc.flush()
+	client.Close()
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the peer read %d bytes, not the %d written in order", len(b), len(want))
 	}
 }

@@ -67,8 +67,14 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 		if c.corks > 0 {
 			return len(b), nil
 		}
-		b, c.wbuf = c.wbuf, c.wbuf[:0]
-	} else if err := c.flushLocked(); err != nil {
+		// The held bytes go out with b. The count is b's alone: a
+		// bufio.Writer slices its input by it.
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
 	return c.writeLocked(b)
