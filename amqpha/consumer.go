@@ -73,9 +73,11 @@ type Consumer struct {
 	stopTaking chan struct{} // closed when Close begins
 	hard       context.Context
 	hardCancel context.CancelFunc
-	work       chan *Delivery
-	workers    sync.WaitGroup // handler goroutines
-	bg         sync.WaitGroup // pumps, watchers, the keeper, channel closes
+	// slots holds a token for each handler running: at most
+	// Concurrency across all of the consumer's channels. Close takes every
+	// token to wait for the handlers and to start no more.
+	slots chan struct{}
+	bg    sync.WaitGroup // pumps (which run the handlers), watchers, the keeper, channel closes
 
 	registrations atomic.Uint64
 	closeOnce     sync.Once
@@ -132,7 +134,7 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		stopTaking: make(chan struct{}),
 		hard:       hard,
 		hardCancel: hardCancel,
-		work:       make(chan *Delivery),
+		slots:      make(chan struct{}, cfg.Concurrency),
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -142,9 +144,6 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	}
 	c.consumers[k] = struct{}{}
 	c.mu.Unlock()
-	for range cfg.Concurrency {
-		k.workers.Go(k.workLoop)
-	}
 	k.bg.Go(k.keep)
 	sup.addAttachment(k)
 	// Giving up must not wait long for a registration stuck on a hung
@@ -273,7 +272,9 @@ func (k *Consumer) register(gen uint64, conn *amqp.Connection) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(k.hard)
-	s := &consumerSession{k: k, gen: gen, ch: ch, ctx: ctx, cancel: cancel}
+	// More handlers than Prefetch never run at once on one channel.
+	pumps := min(k.cfg.Concurrency, k.cfg.Prefetch)
+	s := &consumerSession{k: k, gen: gen, ch: ch, ctx: ctx, cancel: cancel, pumps: pumps, pumping: pumps}
 	k.mu.Lock()
 	if k.stopping || k.gen != gen {
 		k.mu.Unlock()
@@ -287,7 +288,9 @@ func (k *Consumer) register(gen uint64, conn *amqp.Connection) error {
 	k.started = true
 	k.mu.Unlock()
 	n := k.registrations.Add(1)
-	k.bg.Go(func() { k.pump(s, deliveries) })
+	for range s.pumps {
+		k.bg.Go(func() { k.pump(s, deliveries) })
+	}
 	k.bg.Go(func() { k.watch(s, closed, cancels) })
 	if again {
 		k.log.Info("consumer registered again", "queue_now", name, "registrations", n)
@@ -301,33 +304,59 @@ func (k *Consumer) register(gen uint64, conn *amqp.Connection) error {
 	return nil
 }
 
-// pump hands the session's deliveries to the handlers.
+// pump runs the handler for each of the session's deliveries in its own
+// goroutine, as a plain amqp091-go consumer would: no hand-over to another
+// goroutine per message. A session has one pump per handler that can run
+// at once (Concurrency, at most Prefetch); the consumer's slots bound the
+// handlers running across all its sessions.
 func (k *Consumer) pump(s *consumerSession, deliveries <-chan amqp.Delivery) {
-	defer func() {
-		s.mu.Lock()
-		s.ended = true
-		done := s.unsettled == 0
-		s.mu.Unlock()
-		if done {
-			s.closeChannel()
-		}
-	}()
+	defer s.pumpDone()
 	for m := range deliveries {
 		s.mu.Lock()
 		s.unsettled++
 		s.mu.Unlock()
 		d := &Delivery{Delivery: m, Generation: s.gen, s: s}
-		select {
-		case k.work <- d:
-		case <-k.stopTaking:
-			s.settledOne() // not handed out: back to the queue with the channel
+		if !k.takeSlot() {
+			s.settledOne() // not handled: back to the queue with the channel
 			// amqp091-go's channel cannot close while a delivery waits to
 			// be read: drain until it is closed.
 			for range deliveries {
 			}
 			return
 		}
+		k.handle(d)
+		<-k.slots
 	}
+}
+
+// takeSlot waits for a handler's slot, and reports false once Close began
+// (holding no slot then).
+func (k *Consumer) takeSlot() bool {
+	select {
+	case k.slots <- struct{}{}:
+	case <-k.stopTaking:
+		return false
+	}
+	select {
+	case <-k.stopTaking: // both were ready and select took the slot
+		<-k.slots
+		return false
+	default:
+		return true
+	}
+}
+
+// waitHandlers takes every slot, so that no handler runs any more and
+// none starts, until ctx ends.
+func (k *Consumer) waitHandlers(ctx context.Context) error {
+	for range cap(k.slots) {
+		select {
+		case k.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // watch follows the session's channel: a cancellation by the broker or a
@@ -427,18 +456,6 @@ func (k *Consumer) keep() {
 	}
 }
 
-// workLoop runs handlers until Close.
-func (k *Consumer) workLoop() {
-	for {
-		select {
-		case <-k.stopTaking:
-			return
-		case d := <-k.work:
-			k.handle(d)
-		}
-	}
-}
-
 func (k *Consumer) handle(d *Delivery) {
 	if d.Stale() {
 		d.settled.Store(true)
@@ -483,7 +500,7 @@ func (k *Consumer) Close(ctx context.Context) error {
 			close(cancelled)
 		}
 		var err error
-		if werr := waitCtx(ctx, &k.workers); werr != nil {
+		if werr := k.waitHandlers(ctx); werr != nil {
 			k.hardCancel()
 			err = fmt.Errorf("amqpha: consumer closed with handlers still running: %w", werr)
 		}

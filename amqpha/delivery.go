@@ -165,10 +165,26 @@ type consumerSession struct {
 	cancel context.CancelFunc
 	dead   atomic.Bool
 
+	pumps int // goroutines reading its deliveries
+
 	mu        sync.Mutex
 	unsettled int
+	pumping   int  // pumps not ended yet
 	ended     bool // the broker delivers no more on it (cancelled, or channel gone)
 	closing   bool
+}
+
+// pumpDone counts a pump ended; after the last, the broker delivers no
+// more, and a channel whose deliveries are all settled is closed.
+func (s *consumerSession) pumpDone() {
+	s.mu.Lock()
+	s.pumping--
+	s.ended = s.pumping == 0
+	done := s.ended && s.unsettled == 0
+	s.mu.Unlock()
+	if done {
+		s.closeChannel()
+	}
 }
 
 // settledOne counts a delivery settled, and closes a channel that is done.

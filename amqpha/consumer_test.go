@@ -1,0 +1,119 @@
+package amqpha
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/amqpha/amqpha/internal/fakebroker"
+)
+
+// storedQueue starts a storing fake broker whose queue "q" holds n
+// messages with bodies "0", "1", … and a client on it.
+func storedQueue(t *testing.T, n int) (*fakebroker.Server, *Client) {
+	t.Helper()
+	srv := fakebroker.Start(t, fakebroker.WithStore())
+	srv.DeclareQueue("q")
+	for i := range n {
+		if _, err := srv.Send("", "q", fakebroker.Properties{}, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, Config{Nodes: []string{srv.URL()}, FailFast: true, HangTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	return srv, c
+}
+
+// waitUntil polls cond every millisecond for up to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10 s: %s", what)
+		}
+	}
+}
+
+// Concurrency bounds the handlers running at once across all of the
+// consumer's channels: a consumer registered again while the handlers of
+// its first channel still run starts none beyond the bound.
+func TestConcurrencyBoundsHandlersAcrossChannels(t *testing.T) {
+	const concurrency, n = 3, 30
+	srv, c := storedQueue(t, n)
+	var running, most, handled atomic.Int32
+	release := make(chan struct{})
+	ctx := context.Background()
+	k, err := c.Consume(ctx, "q", ConsumerConfig{Prefetch: 10, Concurrency: concurrency}, func(context.Context, *Delivery) Action {
+		now := running.Add(1)
+		for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+		}
+		<-release
+		running.Add(-1)
+		handled.Add(1)
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "3 handlers running", func() bool { return running.Load() == concurrency })
+	// The broker cancels the consumer: it registers again on a new channel,
+	// which gets deliveries of its own while the first channel's handlers
+	// still hold every slot.
+	srv.CancelConsumers("q")
+	waitUntil(t, "registered again with deliveries", func() bool {
+		return k.Registrations() == 2 && srv.Unacked("q") > 10
+	})
+	if r := running.Load(); r != concurrency {
+		t.Fatalf("%d handlers running, bound %d", r, concurrency)
+	}
+	close(release)
+	waitUntil(t, "every message handled", func() bool { return handled.Load() == n })
+	if m := most.Load(); m != concurrency {
+		t.Fatalf("at most %d handlers ran at once, want %d", m, concurrency)
+	}
+}
+
+// One handler (the default) takes the queue's messages in order.
+func TestOneHandlerKeepsTheOrder(t *testing.T) {
+	const n = 500
+	_, c := storedQueue(t, n)
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{})
+	_, err := c.Consume(context.Background(), "q", ConsumerConfig{}, func(_ context.Context, d *Delivery) Action {
+		mu.Lock()
+		got = append(got, string(d.Body))
+		if len(got) == n {
+			close(done)
+		}
+		mu.Unlock()
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not every message handled in 10 s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, b := range got {
+		if b != fmt.Sprint(i) {
+			t.Fatalf("message %d handled as the %dth", i, len(got[:i]))
+		}
+	}
+}
