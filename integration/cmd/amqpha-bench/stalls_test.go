@@ -54,6 +54,7 @@ func TestQueueElection(t *testing.T) {
 	other.VHost = "v"
 	evs := []cluster.QuorumEvent{
 		ev(leader, "q", "b", -5000), // its first election, at the declare
+		ev(down, "q", "c", -100),    // before the fault
 		ev(down, "q", "b", 1200),    // the old leader's exit, seen on b
 		ev(down, "q", "c", 1100),    // and earlier on c
 		ev(leader, "q", "c", 1300),  // a new leader on c
