@@ -162,6 +162,21 @@ func TestKillAndRejoin(t *testing.T) {
 	if err := victim.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if victim.Running() || cluster.Alive(pid) {
+		t.Fatalf("after Kill: Running=%v, process %d alive=%v", victim.Running(), pid, cluster.Alive(pid))
+	}
+	eventually(t, 30*time.Second, func() error {
+		if got := running(t, ctx, observer); slices.Contains(got, victim.Name()) {
+			return fmt.Errorf("killed node still in %s's view %v", observer.Name(), got)
+		}
+		return nil
+	})
+	if conn, err := dial(victim.URI(), 2*time.Second); err == nil {
+		conn.Close()
+		t.Fatal("dial to a killed node succeeded")
+	}
+	// The new leader's log line takes up to cluster.LogFlushDelay to reach
+	// the file.
 	eventually(t, 30*time.Second, func() error {
 		for _, n := range shared.Nodes() {
 			if n == victim {
@@ -181,19 +196,6 @@ func TestKillAndRejoin(t *testing.T) {
 		}
 		return fmt.Errorf("no new leader of %s in the other nodes' logs since the kill", queue)
 	})
-	if victim.Running() || cluster.Alive(pid) {
-		t.Fatalf("after Kill: Running=%v, process %d alive=%v", victim.Running(), pid, cluster.Alive(pid))
-	}
-	eventually(t, 30*time.Second, func() error {
-		if got := running(t, ctx, observer); slices.Contains(got, victim.Name()) {
-			return fmt.Errorf("killed node still in %s's view %v", observer.Name(), got)
-		}
-		return nil
-	})
-	if conn, err := dial(victim.URI(), 2*time.Second); err == nil {
-		conn.Close()
-		t.Fatal("dial to a killed node succeeded")
-	}
 
 	if err := victim.Start(ctx); err != nil {
 		t.Fatal(err)
