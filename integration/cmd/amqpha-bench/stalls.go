@@ -99,6 +99,11 @@ type stallSide struct {
 	unfinished bool          // no confirm after the fault until the window's end
 	afterUndo  time.Duration // the longest gap after the first confirm once the undo began
 	election   election      // of the client's queue, if the round had one
+	// With an election: the gap between the client's confirms across the
+	// new leader's election, and whether no confirm ended it by the
+	// window's end. The stall, when the election caused the longest gap.
+	elGap      time.Duration
+	elGapOpen  bool
 	confirmed  int
 	lost, dups int
 	errs       int
@@ -117,6 +122,7 @@ type stallSide struct {
 type election struct {
 	ok   bool
 	took time.Duration // to the new leader, from the fault or the old leader's exit
+	at   time.Duration // the new leader, from the fault
 	gone time.Duration // the old leader's exit, from the fault; 0 when timed from the fault
 	node string        // the new leader's
 }
@@ -153,8 +159,26 @@ func queueElection(evs []cluster.QuorumEvent, queue string, t0, end time.Time, f
 			from, el.gone = gone, gone.Sub(t0)
 		}
 	}
-	el.took = leader.Sub(from)
+	el.took, el.at = leader.Sub(from), leader.Sub(t0)
 	return el
+}
+
+// gapAcross is the gap between the confirms of cs (in time order) on
+// either side of at: from the last one before at (or at, if none) to the
+// first one after it, or to end, unfinished, if none came by end.
+func gapAcross(cs []stallConfirm, at, end time.Time) (gap time.Duration, unfinished bool) {
+	i, found := slices.BinarySearchFunc(cs, at, cmpConfirm)
+	if found {
+		i++
+	}
+	prev := at
+	if i > 0 {
+		prev = cs[i-1].at
+	}
+	if i == len(cs) || cs[i].at.After(end) {
+		return end.Sub(prev), true
+	}
+	return cs[i].at.Sub(prev), false
 }
 
 // quorumEvents collects the quorum events logged since t0 on the nodes
@@ -489,13 +513,17 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	if err != nil {
 		return res, fmt.Errorf("the queues' elections: %w", err)
 	}
-	res.amqpha.election = queueElection(evs, queues["amqpha"], t0, end, electionFromExit(fault))
-	res.loop.election = queueElection(evs, queues["loop"], t0, end, electionFromExit(fault))
+	for name, side := range map[string]*stallSide{"amqpha": &res.amqpha, "loop": &res.loop} {
+		side.election = queueElection(evs, queues[name], t0, end, electionFromExit(fault))
+		if side.election.ok {
+			side.elGap, side.elGapOpen = gapAcross(drivers[name].confirms, t0.Add(side.election.at), end)
+		}
+	}
 	res.took = time.Since(began)
 	res.reconnects = rec.find(amqpha.EventReconnecting, placedAt, end)
 	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election amqpha-queue %s, loop-queue %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); round took %v\n",
 		t0.Format("15:04:05.000"), fault, target, res.victim, home.Index(), stallText(res.amqpha), stallText(res.loop),
-		electionText(res.amqpha.election), electionText(res.loop.election),
+		electionText(res.amqpha), electionText(res.loop),
 		res.amqpha.afterUndo.Seconds(), res.loop.afterUndo.Seconds(),
 		sideCounts(res.amqpha), sideCounts(res.loop), undoAt.Sub(t0).Seconds(), undoneAt.Sub(t0).Seconds(), end.Sub(t0).Seconds(),
 		len(res.reconnects), lossText(res.reconnects), res.took.Round(time.Second))
@@ -706,15 +734,21 @@ func stallText(s stallSide) string {
 	return fmt.Sprintf("%s (from %+.3f s)", t, s.at.Seconds())
 }
 
-// electionText says when a queue got its new leader, and where.
-func electionText(el election) string {
+// electionText says when a client's queue got its new leader, where, and
+// the client's gap across it.
+func electionText(s stallSide) string {
+	el := s.election
 	if !el.ok {
 		return "none"
 	}
-	if el.gone != 0 {
-		return fmt.Sprintf("%.3f s (on %s, from the old leader's exit at %+.3f s)", el.took.Seconds(), el.node, el.gone.Seconds())
+	gap := fmt.Sprintf("%.3f s", s.elGap.Seconds())
+	if s.elGapOpen {
+		gap = "≥ " + gap
 	}
-	return fmt.Sprintf("%.3f s (on %s)", el.took.Seconds(), el.node)
+	if el.gone != 0 {
+		return fmt.Sprintf("%.3f s (on %s, from the old leader's exit at %+.3f s; the client's gap across it %s)", el.took.Seconds(), el.node, el.gone.Seconds(), gap)
+	}
+	return fmt.Sprintf("%.3f s (on %s; the client's gap across it %s)", el.took.Seconds(), el.node, gap)
 }
 
 func sideCounts(s stallSide) string {
@@ -780,8 +814,9 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 		"read after the round, so the broker is not asked anything), and for stop and drain from the old leader's exit " +
 		"(the first follower's \"Leader monitor down\"), as those nodes stop their Raft servers some way into the fault; " +
 		"elections: queues that had one, of two per fault (a fault of the clients' node, or a cut, leaves the leader be). " +
-		"Client − election: its stall minus its own queue's election in the same round, i.e. what the client added to the cluster's election, " +
-		"plus the new leader's first commit and the last confirm before the fault (a few ms).\n\n")
+		"Client − election: the client's gap between confirms across its own queue's election (its stall, when the election caused the longest gap) " +
+		"minus that election, i.e. what the client added to the cluster's election, " +
+		"plus the new leader's first commit and the time from the client's last confirm to the fault or the old leader's exit (a few ms).\n\n")
 	if len(after) > 0 {
 		fmt.Println("Longest gap after the undo (from each client's first confirm once the undo began until the window's end), which the cluster causes as much as the client:")
 		fmt.Println()
@@ -802,8 +837,10 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 
 // electionCells are a row's cells for its queues' elections: how many of
 // its queues had one, their median and worst election, and per client the
-// median and worst of its stall minus its queue's election in the same
-// round.
+// median and worst of its gap across its queue's election minus that
+// election (the stall minus the election, when the election caused the
+// stall; a later gap, the cluster's or the client's, is not the
+// election's).
 func electionCells(rounds []stallRound) string {
 	var els []time.Duration
 	minus := map[string][]time.Duration{}
@@ -814,8 +851,8 @@ func electionCells(rounds []stallRound) string {
 				continue
 			}
 			els = append(els, side.election.took)
-			minus[name] = append(minus[name], side.stall-side.election.took)
-			open[name] = open[name] || side.unfinished
+			minus[name] = append(minus[name], side.elGap-side.election.took)
+			open[name] = open[name] || side.elGapOpen
 		}
 	}
 	cells := []string{fmt.Sprintf("%d of %d", len(els), 2*len(rounds))}

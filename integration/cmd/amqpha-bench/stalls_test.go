@@ -73,9 +73,9 @@ func TestQueueElection(t *testing.T) {
 		fromExit bool
 		want     election
 	}{
-		{"from the fault", "q", false, election{ok: true, took: 1250 * time.Millisecond, node: "b"}},
-		{"from the old leader's exit", "q", true, election{ok: true, took: 150 * time.Millisecond, gone: 1100 * time.Millisecond, node: "b"}},
-		{"no exit seen before the new leader", "down-after", true, election{ok: true, took: 400 * time.Millisecond, node: "b"}},
+		{"from the fault", "q", false, election{ok: true, took: 1250 * time.Millisecond, at: 1250 * time.Millisecond, node: "b"}},
+		{"from the old leader's exit", "q", true, election{ok: true, took: 150 * time.Millisecond, at: 1250 * time.Millisecond, gone: 1100 * time.Millisecond, node: "b"}},
+		{"no exit seen before the new leader", "down-after", true, election{ok: true, took: 400 * time.Millisecond, at: 400 * time.Millisecond, node: "b"}},
 		{"no new leader", "only-down", true, election{}},
 		{"after the window", "late", false, election{}},
 		{"none at all", "absent", false, election{}},
@@ -89,8 +89,9 @@ func TestQueueElection(t *testing.T) {
 }
 
 func TestElectionCells(t *testing.T) {
-	side := func(stall, el time.Duration, open bool) stallSide {
-		return stallSide{stall: stall, unfinished: open, election: election{ok: el > 0, took: el}}
+	// The stall is 10 s: the gap across the election counts, not it.
+	side := func(gap, el time.Duration, open bool) stallSide {
+		return stallSide{stall: 10 * time.Second, elGap: gap, elGapOpen: open, election: election{ok: el > 0, took: el}}
 	}
 	s := time.Millisecond
 	for _, tc := range []struct {
@@ -111,5 +112,32 @@ func TestElectionCells(t *testing.T) {
 				t.Errorf("electionCells = %q\nwant            %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestGapAcross(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	cs := []stallConfirm{{at: at(-10)}, {at: at(0)}, {at: at(250)}, {at: at(900)}, {at: at(920)}}
+	end := at(2000)
+	for _, tc := range []struct {
+		name       string
+		at         time.Time
+		gap        time.Duration
+		unfinished bool
+	}{
+		{"across the election", at(200), 250 * time.Millisecond, false},
+		{"on a confirm: the gap after it", at(250), 650 * time.Millisecond, false},
+		{"none after it", at(950), 1080 * time.Millisecond, true},
+		{"none before it", at(-20), 10 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if gap, open := gapAcross(cs, tc.at, end); gap != tc.gap || open != tc.unfinished {
+				t.Errorf("gapAcross = %v, %v; want %v, %v", gap, open, tc.gap, tc.unfinished)
+			}
+		})
+	}
+	if gap, open := gapAcross(cs, at(910), at(915)); gap != 15*time.Millisecond || !open {
+		t.Errorf("the next confirm after the window's end: %v, %v; want 15ms, unfinished", gap, open)
 	}
 }
