@@ -146,6 +146,9 @@ func TestEveryPortIsOnLoopback(t *testing.T) {
 	}
 }
 
+// TestKillAndRejoin also checks QuorumEvents: a quorum queue led by the
+// killed node gets a new leader on another node, which that node's log
+// says after the kill.
 func TestKillAndRejoin(t *testing.T) {
 	restore(t)
 	ctx := testCtx(t, 3*time.Minute)
@@ -154,6 +157,8 @@ func TestKillAndRejoin(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("running node has no pid")
 	}
+	queue := declareQuorumOn(t, ctx, victim)
+	killed := time.Now()
 	if err := victim.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +175,27 @@ func TestKillAndRejoin(t *testing.T) {
 		conn.Close()
 		t.Fatal("dial to a killed node succeeded")
 	}
+	// The new leader's log line takes up to cluster.LogFlushDelay to reach
+	// the file.
+	eventually(t, 30*time.Second, func() error {
+		for _, n := range shared.Nodes() {
+			if n == victim {
+				continue
+			}
+			evs, err := n.QuorumEvents(ctx, killed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				if ev.Queue == queue && ev.VHost == "/" && ev.Kind == cluster.BecameLeader && ev.Node == n.Name() {
+					t.Logf("%s got a new leader on %s %v after the kill (term %d, from %s)",
+						queue, ev.Node, ev.Time.Sub(killed), ev.Term, ev.From)
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no new leader of %s in the other nodes' logs since the kill", queue)
+	})
 
 	if err := victim.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -181,6 +207,43 @@ func TestKillAndRejoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWork(t, victim.URI())
+}
+
+// declareQuorumOn declares a fresh quorum queue through n, which makes n
+// its leader, checks that it is, and deletes the queue through node 0 when
+// the test ends.
+func declareQuorumOn(t *testing.T, ctx context.Context, n *cluster.Node) string {
+	t.Helper()
+	queue := "qq-" + t.Name()
+	if _, err := channelOn(t, n.DirectURI()).QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	deleter := channelOn(t, shared.Node(0).DirectURI())
+	t.Cleanup(func() {
+		if _, err := deleter.QueueDelete(queue, false, false, false); err != nil {
+			t.Errorf("deleting %s: %v", queue, err)
+		}
+	})
+	if got, err := n.QuorumLeader(ctx, queue); err != nil || got != n.Name() {
+		t.Fatalf("%s led by %q (%v), want %s", queue, got, err, n.Name())
+	}
+	return queue
+}
+
+// channelOn opens a channel on a fresh connection to uri, which is closed
+// when the test ends.
+func channelOn(t *testing.T, uri string) *amqp.Channel {
+	t.Helper()
+	conn, err := dial(uri, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", uri, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("channel on %s: %v", uri, err)
+	}
+	return ch
 }
 
 func TestGracefulRestart(t *testing.T) {

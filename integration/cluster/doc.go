@@ -20,6 +20,14 @@
 // Cutting works through a TCP proxy per node: [Node.URI] points at the proxy,
 // [Node.DirectURI] at the node itself. Programs under test should use URI.
 //
+// # Leader elections
+//
+// [Node.QuorumEvents] reads what the node's quorum queue members logged
+// about leadership (a member entering the Raft leader state, a follower
+// losing its leader), with the log's microsecond timestamps: when a
+// queue got its new leader after a fault, measured without asking the
+// broker anything.
+//
 // # Membership
 //
 // [Cluster.AddNode] grows a running cluster by a new, empty node that joins

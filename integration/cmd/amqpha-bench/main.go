@@ -22,8 +22,9 @@
 //     quorum queue, both connected to one node while the queues' leaders
 //     are on another; each fault (kill, hang, graceful stop, drain, cut)
 //     hits the clients' node or the leaders' node, N times each; the
-//     longest gap between two confirms of each client around it, and
-//     lost and duplicated messages (see stalls.go).
+//     longest gap between two confirms of each client around it, each
+//     queue's own leader election and each stall minus it, and lost and
+//     duplicated messages (see stalls.go).
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.

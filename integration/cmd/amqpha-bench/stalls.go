@@ -50,6 +50,11 @@ import (
 // stallMaxAfterUndo); a client with no confirm by then is reported as
 // stalled at least until then. Gaps after the undo (a node restarting,
 // reviving, its traffic flowing again) are reported apart.
+//
+// A fault of the leaders' node makes each queue elect a new leader, which
+// takes each queue its own time; so each client's stall is also reported
+// minus its own queue's election in the same round (see election), which
+// is what the client adds to the cluster's election.
 
 // stallOptions configures the stall mode.
 type stallOptions struct {
@@ -93,10 +98,108 @@ type stallSide struct {
 	at         time.Duration // when the longest gap began, from the fault
 	unfinished bool          // no confirm after the fault until the window's end
 	afterUndo  time.Duration // the longest gap after the first confirm once the undo began
+	election   election      // of the client's queue, if the round had one
+	// With an election: the gap between the client's confirms across the
+	// new leader's election, and whether no confirm ended it by the
+	// window's end. The stall, when the election caused the longest gap.
+	elGap      time.Duration
+	elGapOpen  bool
 	confirmed  int
 	lost, dups int
 	errs       int
 	firstErr   error
+}
+
+// election is a quorum queue's change of leader in a round, from its
+// members' own log lines (cluster.Node.QuorumEvents): the first member on
+// a node other than the old leader's and the victim's that entered the
+// leader state after the fault, until the window's end. It is timed from
+// the fault, except for a fault that lets the old leader lead on for a
+// while (stop, drain: the node stops its Raft servers some way into its
+// shutdown or drain, a CLI call for drain): then from the first follower's
+// "Leader monitor down" before the new leader, the moment the queue lost
+// its leader, if one logged it.
+type election struct {
+	ok   bool
+	took time.Duration // to the new leader, from the fault or the old leader's exit
+	at   time.Duration // the new leader, from the fault
+	gone time.Duration // the old leader's exit, from the fault; 0 when timed from the fault
+	node string        // the new leader's
+}
+
+// electionFromExit says whether fault's elections are timed from the old
+// leader's exit rather than from the fault (see election).
+func electionFromExit(fault string) bool { return fault == "stop" || fault == "drain" }
+
+// queueElection finds queue's election in evs, the quorum events of the
+// nodes other than the old leader's and the victim's, for a fault at t0
+// and a window ending at end (see election).
+func queueElection(evs []cluster.QuorumEvent, queue string, t0, end time.Time, fromExit bool) election {
+	var el election
+	var leader time.Time
+	for _, ev := range evs {
+		if ev.Kind == cluster.BecameLeader && ev.VHost == "/" && ev.Queue == queue &&
+			!ev.Time.Before(t0) && !ev.Time.After(end) && (!el.ok || ev.Time.Before(leader)) {
+			el.ok, leader, el.node = true, ev.Time, ev.Node
+		}
+	}
+	if !el.ok {
+		return election{}
+	}
+	from := t0
+	if fromExit {
+		gone := leader
+		for _, ev := range evs {
+			if ev.Kind == cluster.LeaderDown && ev.VHost == "/" && ev.Queue == queue &&
+				!ev.Time.Before(t0) && ev.Time.Before(gone) {
+				gone = ev.Time
+			}
+		}
+		if gone.Before(leader) {
+			from, el.gone = gone, gone.Sub(t0)
+		}
+	}
+	el.took, el.at = leader.Sub(from), leader.Sub(t0)
+	return el
+}
+
+// gapAcross is the gap between the confirms of cs (in time order) on
+// either side of at: from the last one before at (or at, if none) to the
+// first one after it, or to end, unfinished, if none came by end.
+func gapAcross(cs []stallConfirm, at, end time.Time) (gap time.Duration, unfinished bool) {
+	i, found := slices.BinarySearchFunc(cs, at, cmpConfirm)
+	if found {
+		i++
+	}
+	prev := at
+	if i > 0 {
+		prev = cs[i-1].at
+	}
+	if i == len(cs) || cs[i].at.After(end) {
+		return end.Sub(prev), true
+	}
+	return cs[i].at.Sub(prev), false
+}
+
+// quorumEvents collects the quorum events logged since t0 on the nodes
+// that are neither the old leader's nor the victim's, once every line
+// logged by end has reached the log files.
+func quorumEvents(ctx context.Context, c *cluster.Cluster, oldLeader, victim *cluster.Node, t0, end time.Time) ([]cluster.QuorumEvent, error) {
+	if err := sleep(ctx, time.Until(end.Add(cluster.LogFlushDelay))); err != nil {
+		return nil, err
+	}
+	var evs []cluster.QuorumEvent
+	for _, n := range c.Nodes() {
+		if n == oldLeader || n == victim {
+			continue
+		}
+		got, err := n.QuorumEvents(ctx, t0)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, got...)
+	}
+	return evs, nil
 }
 
 // stallRound is one round's result.
@@ -406,10 +509,21 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 			}
 		}
 	}
+	evs, err := quorumEvents(ctx, c, leader, res.victim, t0, end)
+	if err != nil {
+		return res, fmt.Errorf("the queues' elections: %w", err)
+	}
+	for name, side := range map[string]*stallSide{"amqpha": &res.amqpha, "loop": &res.loop} {
+		side.election = queueElection(evs, queues[name], t0, end, electionFromExit(fault))
+		if side.election.ok {
+			side.elGap, side.elGapOpen = gapAcross(drivers[name].confirms, t0.Add(side.election.at), end)
+		}
+	}
 	res.took = time.Since(began)
 	res.reconnects = rec.find(amqpha.EventReconnecting, placedAt, end)
-	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); round took %v\n",
+	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election amqpha-queue %s, loop-queue %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); round took %v\n",
 		t0.Format("15:04:05.000"), fault, target, res.victim, home.Index(), stallText(res.amqpha), stallText(res.loop),
+		electionText(res.amqpha), electionText(res.loop),
 		res.amqpha.afterUndo.Seconds(), res.loop.afterUndo.Seconds(),
 		sideCounts(res.amqpha), sideCounts(res.loop), undoAt.Sub(t0).Seconds(), undoneAt.Sub(t0).Seconds(), end.Sub(t0).Seconds(),
 		len(res.reconnects), lossText(res.reconnects), res.took.Round(time.Second))
@@ -620,6 +734,23 @@ func stallText(s stallSide) string {
 	return fmt.Sprintf("%s (from %+.3f s)", t, s.at.Seconds())
 }
 
+// electionText says when a client's queue got its new leader, where, and
+// the client's gap across it.
+func electionText(s stallSide) string {
+	el := s.election
+	if !el.ok {
+		return "none"
+	}
+	gap := fmt.Sprintf("%.3f s", s.elGap.Seconds())
+	if s.elGapOpen {
+		gap = "≥ " + gap
+	}
+	if el.gone != 0 {
+		return fmt.Sprintf("%.3f s (on %s, from the old leader's exit at %+.3f s; the client's gap across it %s)", el.took.Seconds(), el.node, el.gone.Seconds(), gap)
+	}
+	return fmt.Sprintf("%.3f s (on %s; the client's gap across it %s)", el.took.Seconds(), el.node, gap)
+}
+
 func sideCounts(s stallSide) string {
 	return fmt.Sprintf("%d/%d/%d", s.confirmed, s.lost, s.dups)
 }
@@ -628,8 +759,9 @@ func sideCounts(s stallSide) string {
 // amqpha lost.
 func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 	fmt.Printf("### Stall per fault: amqpha vs a hand-written amqp091-go reconnect loop, side by side\n\n")
-	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha confirmed/lost/dup | loop confirmed/lost/dup |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha confirmed/lost/dup | loop confirmed/lost/dup " +
+		"| elections | election median | election worst | amqpha − election median | amqpha − election worst | loop − election median | loop − election worst |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	misplaced := 0
 	var took []time.Duration
 	var after []string // the rows of the table of gaps after the undo
@@ -660,8 +792,9 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 			}
 			return s
 		}
-		fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", row.fault, row.target, len(row.rounds),
-			ms(median(durs(a))), worst(a, aOpen), ms(median(durs(l))), worst(l, lOpen), sideCounts(as), sideCounts(ls))
+		fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", row.fault, row.target, len(row.rounds),
+			ms(median(durs(a))), worst(a, aOpen), ms(median(durs(l))), worst(l, lOpen), sideCounts(as), sideCounts(ls),
+			electionCells(row.rounds))
 		after = append(after, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", row.fault, row.target,
 			ms(median(durs(au))), ms(slices.Max(durs(au))), ms(median(durs(lu))), ms(slices.Max(durs(lu)))))
 	}
@@ -676,6 +809,14 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 		"≥: no confirm until the fault had been undone for %v and the other client had %d confirms since, %v after the undo at most). "+
 		"Lost: confirmed message-ids missing from the client's queue (counted over all the rounds' windows); dup: message-ids found more than once. Net_ticktime %v.\n\n",
 		loopHeartbeat, loopDialTimeout, loopConfirmTimeout, o.hold, hangUndo(o.hold), stallSettle, stallAfterUndo, stallMaxAfterUndo, netTicktime)
+	fmt.Printf("Election: the time from the fault until another node's member of the client's queue entered the Raft leader state, " +
+		"from the members' own log lines (Ra logs the transition as it enters the state, to the µs, on the clock the bench reads too; " +
+		"read after the round, so the broker is not asked anything), and for stop and drain from the old leader's exit " +
+		"(the first follower's \"Leader monitor down\"), as those nodes stop their Raft servers some way into the fault; " +
+		"elections: queues that had one, of two per fault (a fault of the clients' node, or a cut, leaves the leader be). " +
+		"Client − election: the client's gap between confirms across its own queue's election (its stall, when the election caused the longest gap) " +
+		"minus that election, i.e. what the client added to the cluster's election, " +
+		"plus the new leader's first commit and the time from the client's last confirm to the fault or the old leader's exit (a few ms).\n\n")
 	if len(after) > 0 {
 		fmt.Println("Longest gap after the undo (from each client's first confirm once the undo began until the window's end), which the cluster causes as much as the client:")
 		fmt.Println()
@@ -692,6 +833,46 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 			time.Duration(median(durs(took))*float64(time.Second)).Round(time.Second), slices.Max(took).Round(time.Second))
 	}
 	return amqphaLost
+}
+
+// electionCells are a row's cells for its queues' elections: how many of
+// its queues had one, their median and worst election, and per client the
+// median and worst of its gap across its queue's election minus that
+// election (the stall minus the election, when the election caused the
+// stall; a later gap, the cluster's or the client's, is not the
+// election's).
+func electionCells(rounds []stallRound) string {
+	var els []time.Duration
+	minus := map[string][]time.Duration{}
+	open := map[string]bool{}
+	for _, r := range rounds {
+		for name, side := range map[string]stallSide{"amqpha": r.amqpha, "loop": r.loop} {
+			if !side.election.ok {
+				continue
+			}
+			els = append(els, side.election.took)
+			minus[name] = append(minus[name], side.elGap-side.election.took)
+			open[name] = open[name] || side.elGapOpen
+		}
+	}
+	cells := []string{fmt.Sprintf("%d of %d", len(els), 2*len(rounds))}
+	if len(els) == 0 {
+		return strings.Join(append(cells, "–", "–", "–", "–", "–", "–"), " | ")
+	}
+	cells = append(cells, ms(median(durs(els))), ms(slices.Max(durs(els))))
+	for _, name := range []string{"amqpha", "loop"} {
+		ds := minus[name]
+		if len(ds) == 0 {
+			cells = append(cells, "–", "–")
+			continue
+		}
+		w := ms(slices.Max(durs(ds)))
+		if open[name] {
+			w = "≥ " + w
+		}
+		cells = append(cells, ms(median(durs(ds))), w)
+	}
+	return strings.Join(cells, " | ")
 }
 
 // stallLoop is the reconnect loop people write on raw amqp091-go: one

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/amqpha/amqpha/integration/cluster"
 )
 
 func TestLongestGap(t *testing.T) {
@@ -37,5 +39,105 @@ func TestLongestGap(t *testing.T) {
 					gap, began.Sub(t0), unfinished, tc.gap, tc.began, tc.unfinished)
 			}
 		})
+	}
+}
+
+func TestQueueElection(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	end := t0.Add(10 * time.Second)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ev := func(kind cluster.QuorumEventKind, queue, node string, ms int) cluster.QuorumEvent {
+		return cluster.QuorumEvent{Time: at(ms), Node: node, VHost: "/", Queue: queue, Kind: kind}
+	}
+	leader, down := cluster.BecameLeader, cluster.LeaderDown
+	other := ev(leader, "q", "c", 20)
+	other.VHost = "v"
+	evs := []cluster.QuorumEvent{
+		ev(leader, "q", "b", -5000), // its first election, at the declare
+		ev(down, "q", "c", -100),    // before the fault
+		ev(down, "q", "b", 1200),    // the old leader's exit, seen on b
+		ev(down, "q", "c", 1100),    // and earlier on c
+		ev(leader, "q", "c", 1300),  // a new leader on c
+		ev(leader, "q", "b", 1250),  // and earlier on b: this one
+		ev(leader, "q", "b", 5000),  // a later election
+		ev(leader, "other", "c", 10),
+		other,
+		ev(leader, "late", "b", 10001), // after the window
+		ev(down, "only-down", "b", 10),
+		ev(leader, "down-after", "b", 400),
+		ev(down, "down-after", "c", 500),
+	}
+	for _, tc := range []struct {
+		name     string
+		queue    string
+		fromExit bool
+		want     election
+	}{
+		{"from the fault", "q", false, election{ok: true, took: 1250 * time.Millisecond, at: 1250 * time.Millisecond, node: "b"}},
+		{"from the old leader's exit", "q", true, election{ok: true, took: 150 * time.Millisecond, at: 1250 * time.Millisecond, gone: 1100 * time.Millisecond, node: "b"}},
+		{"no exit seen before the new leader", "down-after", true, election{ok: true, took: 400 * time.Millisecond, at: 400 * time.Millisecond, node: "b"}},
+		{"no new leader", "only-down", true, election{}},
+		{"after the window", "late", false, election{}},
+		{"none at all", "absent", false, election{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := queueElection(evs, tc.queue, t0, end, tc.fromExit); got != tc.want {
+				t.Errorf("queueElection = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestElectionCells(t *testing.T) {
+	// The stall is 10 s: the gap across the election counts, not it.
+	side := func(gap, el time.Duration, open bool) stallSide {
+		return stallSide{stall: 10 * time.Second, elGap: gap, elGapOpen: open, election: election{ok: el > 0, took: el}}
+	}
+	s := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		rounds []stallRound
+		want   string
+	}{
+		{"no elections", []stallRound{{amqpha: side(40*s, 0, false), loop: side(50*s, 0, false)}},
+			"0 of 2 | – | – | – | – | – | –"},
+		{"both queues, three rounds", []stallRound{
+			{amqpha: side(300*s, 250*s, false), loop: side(260*s, 240*s, false)},
+			{amqpha: side(200*s, 190*s, true), loop: side(230*s, 200*s, false)},
+			{amqpha: side(100*s, 120*s, false), loop: side(400*s, 0, false)},
+		}, "5 of 6 | 0.200 s | 0.250 s | 0.010 s | ≥ 0.050 s | 0.025 s | 0.030 s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := electionCells(tc.rounds); got != tc.want {
+				t.Errorf("electionCells = %q\nwant            %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestGapAcross(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	cs := []stallConfirm{{at: at(-10)}, {at: at(0)}, {at: at(250)}, {at: at(900)}, {at: at(920)}}
+	end := at(2000)
+	for _, tc := range []struct {
+		name       string
+		at         time.Time
+		gap        time.Duration
+		unfinished bool
+	}{
+		{"across the election", at(200), 250 * time.Millisecond, false},
+		{"on a confirm: the gap after it", at(250), 650 * time.Millisecond, false},
+		{"none after it", at(950), 1080 * time.Millisecond, true},
+		{"none before it", at(-20), 10 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if gap, open := gapAcross(cs, tc.at, end); gap != tc.gap || open != tc.unfinished {
+				t.Errorf("gapAcross = %v, %v; want %v, %v", gap, open, tc.gap, tc.unfinished)
+			}
+		})
+	}
+	if gap, open := gapAcross(cs, at(910), at(915)); gap != 15*time.Millisecond || !open {
+		t.Errorf("the next confirm after the window's end: %v, %v; want 15ms, unfinished", gap, open)
 	}
 }
