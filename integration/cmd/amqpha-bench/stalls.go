@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -377,7 +376,7 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for name, q := range queues {
-		got, err := quorumLeader(lctx, leader, q)
+		got, err := leader.QuorumLeader(lctx, q)
 		if err != nil {
 			return res, err
 		}
@@ -585,25 +584,6 @@ func declareOn(n *cluster.Node, queue string) error {
 	}
 	_, err = ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
 	return err
-}
-
-// quorumLeader asks node n which node leads queue now (the Raft state, not
-// the queue record, which can be stale).
-func quorumLeader(ctx context.Context, n *cluster.Node, queue string) (string, error) {
-	out, err := n.Ctl(ctx, "rabbitmq-queues", "quorum_status", queue, "--formatter", "json")
-	if err != nil {
-		return "", err
-	}
-	var members []map[string]any
-	if err := json.Unmarshal(out, &members); err != nil {
-		return "", fmt.Errorf("quorum_status %s: %w", queue, err)
-	}
-	for _, m := range members {
-		if m["Raft State"] == "leader" {
-			return fmt.Sprint(m["Node Name"]), nil
-		}
-	}
-	return "none", nil
 }
 
 // lossText lists amqpha's connection losses: when, where and why.
