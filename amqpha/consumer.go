@@ -67,6 +67,11 @@ type Consumer struct {
 	all      map[*consumerSession]struct{}
 	stopping bool
 	started  bool // registered once
+	// told: EventConsumerCancelled told the program that the consumer is
+	// not registered; the next registration clears it. It makes a queue
+	// deleted while the connection was being replaced reported once,
+	// when the new connection's registration is refused.
+	told bool
 
 	first      chan error // the first registration's result
 	kick       chan struct{}
@@ -286,6 +291,7 @@ func (k *Consumer) register(gen uint64, conn *amqp.Connection) error {
 	k.all[s] = struct{}{}
 	again := k.started
 	k.started = true
+	k.told = false
 	k.mu.Unlock()
 	n := k.registrations.Add(1)
 	for range s.pumps {
@@ -396,6 +402,9 @@ func (k *Consumer) ended(s *consumerSession, cause error) {
 		k.cur = nil
 	}
 	live := k.conn != nil && !k.conn.IsClosed() && !k.stopping && k.gen == s.gen
+	if current && live {
+		k.told = true
+	}
 	k.mu.Unlock()
 	if !current || !live {
 		return
@@ -404,6 +413,28 @@ func (k *Consumer) ended(s *consumerSession, cause error) {
 	k.log.Warn("consumer cancelled; registering again", "queue_now", name, "err", cause)
 	k.sup.emit(Event{Kind: EventConsumerCancelled, Queue: name, Consumer: k.cfg.Tag, Generation: s.gen, Err: cause})
 	k.kickKeeper()
+}
+
+// refusedAgain reports a broker's refusal to register the consumer again
+// on connection gen as EventConsumerCancelled, unless the program was told
+// already that the consumer is not registered. A cancellation that came
+// while the connection was being replaced (the queue deleted meanwhile)
+// died with that connection; this refusal is then the only news of it.
+func (k *Consumer) refusedAgain(gen uint64, err error) {
+	if !isBrokerRefusal(err) {
+		return
+	}
+	k.mu.Lock()
+	tell := k.started && !k.told && !k.stopping && k.gen == gen && k.cur == nil
+	if tell {
+		k.told = true
+	}
+	k.mu.Unlock()
+	if !tell {
+		return
+	}
+	name := k.c.topo.currentName(k.queue)
+	k.sup.emit(Event{Kind: EventConsumerCancelled, Queue: name, Consumer: k.cfg.Tag, Generation: gen, Err: err})
 }
 
 // keep registers the consumer: at once on each new connection, and again
@@ -449,6 +480,7 @@ func (k *Consumer) keep() {
 					return
 				}
 				k.log.Warn("consumer registration failed; trying again", "err", err)
+				k.refusedAgain(gen, err)
 				continue
 			}
 			bo.Reset()

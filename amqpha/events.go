@@ -41,7 +41,11 @@ const (
 	// EventConsumerCancelled: consumer Consumer on Queue stopped receiving
 	// while its connection lives: the broker cancelled it (queue deleted,
 	// mirrored queue failed over) or closed its channel (Err). It is
-	// registered again, with backoff.
+	// registered again, with backoff. A consumer whose connection was
+	// replaced gets this event once when the broker refuses to register it
+	// on the new connection (Err, e.g. 404 NOT_FOUND: the queue was deleted
+	// meanwhile, and the cancellation was lost with the old connection);
+	// a consumer registered again at once after a failover gets none.
 	EventConsumerCancelled
 	// EventConsumerRegistered: consumer Consumer on Queue was registered
 	// again, after a reconnect or a cancellation.

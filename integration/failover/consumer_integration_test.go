@@ -125,6 +125,30 @@ func (e *events) waitEvent(k amqpha.EventKind, skip int, timeout time.Duration) 
 	}
 }
 
+// countOn counts the events of kind k on connection conn.
+func (e *events) countOn(k amqpha.EventKind, conn string) int {
+	n := 0
+	for _, ev := range e.snapshot() {
+		if ev.Kind == k && ev.Connection == conn {
+			n++
+		}
+	}
+	return n
+}
+
+// waitEventOn waits until more than skip events of kind k came on
+// connection conn.
+func (e *events) waitEventOn(k amqpha.EventKind, conn string, skip int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for e.countOn(k, conn) <= skip {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %s event on the %s connection (after %d) in %v", k, conn, skip, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
 // noStaleTagErrors fails t if any consumer channel was closed by the broker
 // with 406 PRECONDITION_FAILED (an acknowledgement of an unknown delivery
 // tag).
@@ -356,7 +380,9 @@ func deleteByManagementAPI(t *testing.T, queue string) {
 
 // A queue an operator deletes cancels its consumers; they come back once
 // the queue exists again: declared again by the client when it was declared
-// through it, or re-created by the operator.
+// through it, or re-created by the operator. A queue deleted while the
+// client is cut off from the cluster is reported when the consumer's
+// registration on the new connection is refused.
 func TestConsumerComesBackAfterQueueDeleted(t *testing.T) {
 	t.Run("declared-through-client", func(t *testing.T) {
 		restore(t)
@@ -368,15 +394,17 @@ func TestConsumerComesBackAfterQueueDeleted(t *testing.T) {
 		}
 		deleteQueueLater(t, q)
 		h := newHandled(t)
-		if _, err := c.Consume(ctx, q, amqpha.ConsumerConfig{}, h.handle); err != nil {
+		k, err := c.Consume(ctx, q, amqpha.ConsumerConfig{}, h.handle)
+		if err != nil {
 			t.Fatal(err)
 		}
+		cancelled, registered := ev.count(amqpha.EventConsumerCancelled), ev.count(amqpha.EventConsumerRegistered)
 		deleteByManagementAPI(t, q)
-		if _, err := ev.waitEvent(amqpha.EventConsumerCancelled, 0, time.Minute); err != nil {
-			t.Fatal(err)
+		if _, err := ev.waitEvent(amqpha.EventConsumerCancelled, cancelled, time.Minute); err != nil {
+			t.Fatal(consumerDiagnosis(ctx, err, c, k, ev, q))
 		}
-		if _, err := ev.waitEvent(amqpha.EventConsumerRegistered, 0, time.Minute); err != nil {
-			t.Fatal(err)
+		if _, err := ev.waitEvent(amqpha.EventConsumerRegistered, registered, time.Minute); err != nil {
+			t.Fatal(consumerDiagnosis(ctx, err, c, k, ev, q))
 		}
 		pub, err := c.NewPublisher(amqpha.PublisherConfig{})
 		if err != nil {
@@ -390,40 +418,130 @@ func TestConsumerComesBackAfterQueueDeleted(t *testing.T) {
 		}
 	})
 	t.Run("re-created-by-operator", func(t *testing.T) {
-		restore(t)
-		c, ev := client(t, amqpha.Config{})
-		ctx := ctxFor(t, 3*time.Minute)
-		q := quorumQueue(t, 0, nil)
-		h := newHandled(t)
-		k, err := c.Consume(ctx, q, amqpha.ConsumerConfig{}, h.handle)
-		if err != nil {
+		qc := consumeOperatorQueue(t)
+		if _, err := shared.Node(1).Ctl(qc.ctx, "rabbitmqctl", "delete_queue", qc.q); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := shared.Node(1).Ctl(ctx, "rabbitmqctl", "delete_queue", q); err != nil {
-			t.Fatal(err)
+		if _, err := qc.ev.waitEvent(amqpha.EventConsumerCancelled, qc.cancelled, time.Minute); err != nil {
+			t.Fatal(qc.diagnosis(err))
 		}
-		if _, err := ev.waitEvent(amqpha.EventConsumerCancelled, 0, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		// While the queue is missing the consumer keeps trying, with
-		// backoff; it is not back yet.
-		time.Sleep(time.Second)
-		if n := k.Registrations(); n != 1 {
-			t.Fatalf("registered %d times while its queue is missing", n)
-		}
-		if _, err := rawChannel(t, 2).QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ev.waitEvent(amqpha.EventConsumerRegistered, 0, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		if err := rawChannel(t, 1).Publish("", q, false, false, amqp.Publishing{Body: []byte("back")}); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.expectBody("back", 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
+		qc.comesBackWhenRecreated(t)
 	})
+	t.Run("deleted-while-cut-off", func(t *testing.T) {
+		qc := consumeOperatorQueue(t)
+		lost := qc.ev.countOn(amqpha.EventReconnecting, "consume")
+		// The broker's basic.cancel is held by the cut and dies with the
+		// connection the client gives up.
+		for _, n := range shared.Nodes() {
+			n.Cut()
+		}
+		if _, err := shared.Node(1).Ctl(qc.ctx, "rabbitmqctl", "delete_queue", qc.q); err != nil {
+			t.Fatal(err)
+		}
+		if err := qc.ev.waitEventOn(amqpha.EventReconnecting, "consume", lost, time.Minute); err != nil {
+			t.Fatal(qc.diagnosis(err))
+		}
+		for _, n := range shared.Nodes() {
+			n.Heal()
+		}
+		e, err := qc.ev.waitEvent(amqpha.EventConsumerCancelled, qc.cancelled, time.Minute)
+		if err != nil {
+			t.Fatal(qc.diagnosis(err))
+		}
+		var ae *amqp.Error
+		if !errors.As(e.Err, &ae) || ae.Code != amqp.NotFound {
+			t.Fatalf("consumer-cancelled with %v, want the broker's 404", e.Err)
+		}
+		qc.comesBackWhenRecreated(t)
+	})
+}
+
+// queueConsumer is a client consuming a quorum queue an operator declared
+// through node 0, with its consumer events counted before the queue is
+// deleted.
+type queueConsumer struct {
+	c                     *amqpha.Client
+	ev                    *events
+	ctx                   context.Context
+	q                     string
+	h                     *handled
+	k                     *amqpha.Consumer
+	cancelled, registered int
+}
+
+func consumeOperatorQueue(t *testing.T) *queueConsumer {
+	t.Helper()
+	restore(t)
+	qc := &queueConsumer{ctx: ctxFor(t, 3*time.Minute), h: newHandled(t)}
+	qc.c, qc.ev = client(t, amqpha.Config{})
+	qc.q = quorumQueue(t, 0, nil)
+	k, err := qc.c.Consume(qc.ctx, qc.q, amqpha.ConsumerConfig{}, qc.h.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc.k = k
+	qc.cancelled, qc.registered = qc.ev.count(amqpha.EventConsumerCancelled), qc.ev.count(amqpha.EventConsumerRegistered)
+	return qc
+}
+
+func (qc *queueConsumer) diagnosis(err error) string {
+	return consumerDiagnosis(qc.ctx, err, qc.c, qc.k, qc.ev, qc.q)
+}
+
+// comesBackWhenRecreated checks that the consumer, whose queue is
+// missing, stays unregistered, and is registered again and receives once an
+// operator declared the queue again.
+func (qc *queueConsumer) comesBackWhenRecreated(t *testing.T) {
+	t.Helper()
+	// While the queue is missing the consumer keeps trying, with
+	// backoff; it is not back yet.
+	regs := qc.k.Registrations()
+	time.Sleep(time.Second)
+	if n := qc.k.Registrations(); n != regs {
+		t.Fatalf("registered %d times more while its queue is missing", n-regs)
+	}
+	if _, err := rawChannel(t, 2).QueueDeclare(qc.q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qc.ev.waitEvent(amqpha.EventConsumerRegistered, qc.registered, time.Minute); err != nil {
+		t.Fatal(qc.diagnosis(err))
+	}
+	if err := rawChannel(t, 1).Publish("", qc.q, false, false, amqp.Publishing{Body: []byte("back")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := qc.h.expectBody("back", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consumerDiagnosis is err with what the next failure needs to say why:
+// the client's events, the consumer's registrations and node, and what the
+// broker lists for queue q (its consumers, every channel's consumer count,
+// the queues).
+func consumerDiagnosis(ctx context.Context, err error, c *amqpha.Client, k *amqpha.Consumer, ev *events, q string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v\nconsumer %s registered %d times; consumers' connection on %q\nevents:\n", err, k.Tag(), k.Registrations(), c.ConsumerNode())
+	for _, e := range ev.snapshot() {
+		fmt.Fprintf(&b, "  %s %-19s %-8s gen %d node %q queue %q consumer %q err %v\n",
+			e.Time.Format("15:04:05.000"), e.Kind, e.Connection, e.Generation, e.Node, e.Queue, e.Consumer, e.Err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for _, n := range shared.Nodes() {
+		if !n.Running() || n.Paused() {
+			continue
+		}
+		for _, args := range [][]string{
+			{"list_consumers", "-q", "--no-table-headers", "queue_name", "channel_pid", "consumer_tag"},
+			{"list_channels", "-q", "--no-table-headers", "pid", "connection", "consumer_count"},
+			{"list_queues", "-q", "--no-table-headers", "name", "type", "consumers"},
+		} {
+			out, err := n.Ctl(ctx, "rabbitmqctl", args...)
+			fmt.Fprintf(&b, "%s rabbitmqctl %s (queue %s): %v\n%s", n.Name(), args[0], q, err, out)
+		}
+		break
+	}
+	return b.String()
 }
 
 // A recorded queue that an operator re-declared with other arguments fails
