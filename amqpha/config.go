@@ -77,15 +77,17 @@ type Config struct {
 	// the client sends it a cheap request so a live broker always has
 	// something to answer; a connection that awaits nothing gets that
 	// request only after 1.25 s of quiet (under one packet a second to the
-	// broker), so a node that hangs under an idle connection is left
-	// within about 1.5 s, and the first publish to it makes the connection
-	// awaiting again. The connection is dropped
-	// only when such a request has gone unanswered for HangTimeout/2
-	// (counted from when it left the socket: a large message still
-	// draining over a slow link delays it) and no received bytes wait
-	// unread, so a client process that was itself paused (GC, CPU quota,
-	// suspended VM) is not fooled into leaving a healthy node. Negative
-	// disables the detector, leaving only heartbeats.
+	// broker), and the first publish to it makes the connection awaiting
+	// again. The connection is dropped only when such a request has gone
+	// unanswered for HangTimeout/2, or for 1.25 × HangTimeout if it was
+	// idle (a broker slowed by load is likelier than a hang then, and
+	// nothing waits: a node that hangs under an idle connection is left
+	// within about 1.75 s), counted from when the request left the socket
+	// (a large message still draining over a slow link delays it), and no
+	// received bytes wait unread, so a client process that was itself
+	// paused (GC, CPU quota, suspended VM) is not fooled into leaving a
+	// healthy node. Negative disables the detector, leaving only
+	// heartbeats.
 	HangTimeout time.Duration
 	// ConnectionName is shown in the management UI; the consumers'
 	// connection adds " (consume)".

@@ -51,6 +51,51 @@ func TestIdleConnectionIsProbedRarely(t *testing.T) {
 	t.Logf("%d probes in %v", n, span.Round(time.Millisecond))
 }
 
+// A broker that answers an idle connection's probe late, but within
+// 1.25 × HangTimeout (a node slowed by load: seen at load 9 on this
+// 2-core machine, "nothing received for 1.576s"), keeps its connection;
+// before, an idle probe had HangTimeout/2 like an awaited one.
+func TestIdleProbeAnsweredLateIsNoHang(t *testing.T) {
+	srv := fakebroker.Start(t)
+	var late atomic.Int32
+	var mu sync.Mutex
+	last := time.Now()
+	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
+		if m.Name != "exchange.declare" || !m.Passive || m.Exchange != "amq.direct" {
+			return fakebroker.Reply{}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// Only the probes of an idle connection (a second or more after
+		// the last) are answered late. A probe can also go out right
+		// after an answer that was read while the client still wrote its
+		// request (the connection then looks awaiting; see
+		// trackedConn.writeLocked): that one keeps HangTimeout/2 and is
+		// answered at once here.
+		idle := time.Since(last) >= time.Second
+		last = time.Now()
+		if !idle {
+			return fakebroker.Reply{}
+		}
+		late.Add(1)
+		return fakebroker.Reply{Delay: 350 * time.Millisecond}
+	})
+	var h hangWatch
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.OnEvent = h.onEvent }) // default HangTimeout: 400 ms
+	ctx := testCtx(t, 10*time.Second)
+	// Three probes answered 350 ms late: the third is sent only after the
+	// second was answered.
+	if err := srv.WaitFor(ctx, func() bool { return late.Load() >= 3 }); err != nil {
+		t.Fatal(err)
+	}
+	if err, _, ok := h.first(); ok {
+		t.Fatalf("left a broker that answers its idle probes in 350 ms: %v", err)
+	}
+	if n := c.Reconnects(); n != 0 {
+		t.Fatalf("%d reconnections", n)
+	}
+}
+
 // hangWatch records the client's reconnections and their causes.
 type hangWatch struct {
 	mu   sync.Mutex

@@ -716,8 +716,15 @@ func (s *supervisor) setBlocked(gen uint64, b amqp.Blocking) {
 // idleProbeEvery is how often the hang detector asks an idle connection
 // (nothing sent since the broker last spoke): under one request a second
 // to the broker, and a node that hangs while its connection is idle is
-// left within idleProbeEvery + HangTimeout/2 (about 1.5 s by default).
+// left within idleProbeEvery + idleAnswer (about 1.75 s by default).
 const idleProbeEvery = 1250 * time.Millisecond
+
+// idleAnswer is how long a probe of an idle connection may go unanswered
+// before the node is taken for hung: 1.25 × HangTimeout (500 ms by
+// default), against HangTimeout/2 while the connection awaits an answer.
+func idleAnswer(hangTimeout time.Duration) time.Duration {
+	return hangTimeout + hangTimeout/4
+}
 
 // watch is the hang detector. A connection that received nothing for
 // HangTimeout is reported on hung. While it awaits an answer (a publisher
@@ -735,7 +742,8 @@ const idleProbeEvery = 1250 * time.Millisecond
 //
 // Silence is the broker's fault only if it was asked and did not answer:
 // a connection is reported only when a probe has waited for half of
-// HangTimeout, and never while the kernel holds bytes the broker sent that
+// HangTimeout (idleAnswer if it went out while the connection awaited
+// nothing and still does), and never while the kernel holds bytes the broker sent that
 // this process has not read yet. So a client that was itself stopped or
 // starved of CPU (GC, a container's CPU quota, a suspended VM) for longer
 // than HangTimeout asks again when it runs and is not fooled by its own
@@ -754,6 +762,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	defer tick.Stop()
 	var probing atomic.Bool
 	var probeSent time.Time // of the probe in flight while probing
+	var probeAwaited bool   // the probe went out while the connection awaited an answer
 	var lastAcked uint64    // bytes the broker's TCP acknowledged, at the last tick
 	failed := make(chan error, 1)
 	// The probes' channel is opened like a probe: a node that hangs before
@@ -761,7 +770,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	var probe *amqp.Channel
 	opened := make(chan *amqp.Channel, 1)
 	probing.Store(true)
-	probeSent = time.Now()
+	probeSent, probeAwaited = time.Now(), true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -804,7 +813,14 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 			}
 			idle := tc.idle(now)
 			if idle >= timeout {
-				asked := probing.Load() && now.Sub(probeSent) >= timeout/2
+				// A probe of an idle connection gets longer to answer: a
+				// broker slowed by load is likelier than a hang then, and
+				// nothing waits on it.
+				answer := timeout / 2
+				if !probeAwaited && !s.awaiting(conn) {
+					answer = idleAnswer(timeout)
+				}
+				asked := probing.Load() && now.Sub(probeSent) >= answer
 				switch {
 				case tc.unread():
 					tc.touch(now) // the broker answered; we are behind
@@ -821,8 +837,12 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 					continue // still opening: it is the probe in flight
 				}
 			}
-			if idle >= quiet && (idle >= idleQuiet || tc.awaiting() || s.awaiting(conn)) && probing.CompareAndSwap(false, true) {
-				probeSent = now
+			if idle < quiet || probing.Load() {
+				continue
+			}
+			awaited := tc.awaiting() || s.awaiting(conn)
+			if (idle >= idleQuiet || awaited) && probing.CompareAndSwap(false, true) {
+				probeSent, probeAwaited = now, awaited
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
