@@ -456,6 +456,10 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 		return res, err
 	}
 	undoAt := time.Now()
+	// Where each client publishes during the fault: a client on the
+	// queue's leader's node is confirmed one hop sooner than one on a
+	// follower, which weighs on short stalls.
+	landed := fmt.Sprintf("amqpha on %v, loop on node %d", connected(c, cl), lp.node())
 	if err := undo(fctx); err != nil {
 		return res, err
 	}
@@ -520,12 +524,12 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	}
 	res.took = time.Since(began)
 	res.reconnects = rec.find(amqpha.EventReconnecting, placedAt, end)
-	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election amqpha-queue %s, loop-queue %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); round took %v\n",
+	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election amqpha-queue %s, loop-queue %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); before the undo %s (queues led from node %d); round took %v\n",
 		t0.Format("15:04:05.000"), fault, target, res.victim, home.Index(), stallText(res.amqpha), stallText(res.loop),
 		electionText(res.amqpha), electionText(res.loop),
 		res.amqpha.afterUndo.Seconds(), res.loop.afterUndo.Seconds(),
 		sideCounts(res.amqpha), sideCounts(res.loop), undoAt.Sub(t0).Seconds(), undoneAt.Sub(t0).Seconds(), end.Sub(t0).Seconds(),
-		len(res.reconnects), lossText(res.reconnects), res.took.Round(time.Second))
+		len(res.reconnects), lossText(res.reconnects), landed, leader.Index(), res.took.Round(time.Second))
 	for name, side := range map[string]stallSide{"amqpha": res.amqpha, "loop": res.loop} {
 		if side.errs > 0 {
 			fmt.Fprintf(os.Stderr, "  %s: %d publish errors, the first: %v\n", name, side.errs, side.firstErr)
