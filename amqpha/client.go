@@ -269,7 +269,12 @@ func (c *Client) Close(ctx context.Context) error {
 			p.wg.Wait() // their channels died with the connection
 		}
 		for _, k := range cons {
-			k.bg.Wait()
+			// Handlers run in the pumps: one that ignores its cancelled
+			// ctx (or called Close itself) must not hold Close past ctx.
+			if err := waitCtx(ctx, &k.bg); err != nil {
+				errs = append(errs, fmt.Errorf("amqpha: close: a consumer's handler still runs: %w", err))
+				break
+			}
 		}
 		if c.user.flush(ctx) == nil {
 			c.user.wg.Wait()

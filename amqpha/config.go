@@ -82,7 +82,9 @@ type Config struct {
 	// unanswered for HangTimeout/2, or for 1.25 × HangTimeout if it was
 	// idle (a broker slowed by load is likelier than a hang then, and
 	// nothing waits: a node that hangs under an idle connection is left
-	// within about 1.75 s), counted from when the request left the socket
+	// within about 1.75 s by default; a publish or request sent meanwhile
+	// gets HangTimeout/2 from when it was sent), counted from when the
+	// request left the socket
 	// (a large message still draining over a slow link delays it), and no
 	// received bytes wait unread, so a client process that was itself
 	// paused (GC, CPU quota, suspended VM) is not fooled into leaving a

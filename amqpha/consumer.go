@@ -28,8 +28,10 @@ type ConsumerConfig struct {
 	// used again on every registration.
 	Tag string
 	// Exclusive asks to be the queue's only consumer. After a failover the
-	// broker may refuse the new registration until it noticed that the old
-	// connection is gone; it is retried with backoff.
+	// broker may refuse the new registration (403) until it noticed that
+	// the old connection is gone; it is retried with backoff, and the
+	// first refusal is reported as EventConsumerCancelled (then
+	// EventConsumerRegistered once it is back).
 	Exclusive bool
 	// Args are the consumer's arguments, e.g. "x-priority". Single active
 	// consumer is a queue argument ("x-single-active-consumer"), and

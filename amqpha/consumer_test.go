@@ -2,6 +2,7 @@ package amqpha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,36 @@ func TestOneHandlerKeepsTheOrder(t *testing.T) {
 	defer mu.Unlock()
 	for i, b := range got {
 		if b != fmt.Sprint(i) {
-			t.Fatalf("message %d handled as the %dth", i, len(got[:i]))
+			t.Fatalf("handled %q as message %d", b, i)
 		}
+	}
+}
+
+// Client.Close returns by its ctx even while a handler ignores its
+// cancelled ctx: handlers run in the consumer's pumps, which Close waited
+// for without a bound before.
+func TestClientCloseReturnsByCtxBehindAStuckHandler(t *testing.T) {
+	_, c := storedQueue(t, 1)
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	if _, err := c.Consume(context.Background(), "q", ConsumerConfig{}, func(context.Context, *Delivery) Action {
+		close(started)
+		<-release // ignores its ctx
+		return Ack
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close: %v, want the ctx's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Client.Close did not return by its ctx while a handler was stuck")
 	}
 }

@@ -28,7 +28,7 @@ type trackedConn struct {
 	wmu   sync.Mutex
 	corks int
 	wbuf  []byte
-	// writes counts the socket writes (tests).
+	// writes counts the socket writes (the hang detector, tests).
 	writes atomic.Uint64
 }
 

@@ -44,8 +44,10 @@ const (
 	// registered again, with backoff. A consumer whose connection was
 	// replaced gets this event once when the broker refuses to register it
 	// on the new connection (Err, e.g. 404 NOT_FOUND: the queue was deleted
-	// meanwhile, and the cancellation was lost with the old connection);
-	// a consumer registered again at once after a failover gets none.
+	// meanwhile, and the cancellation was lost with the old connection; 403
+	// or 405: an exclusive consumer or queue the broker still holds for
+	// the old connection); a consumer registered again at once after a
+	// failover gets none.
 	EventConsumerCancelled
 	// EventConsumerRegistered: consumer Consumer on Queue was registered
 	// again, after a reconnect or a cancellation.

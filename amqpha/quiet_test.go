@@ -51,13 +51,13 @@ func TestIdleConnectionIsProbedRarely(t *testing.T) {
 	t.Logf("%d probes in %v", n, span.Round(time.Millisecond))
 }
 
-// A broker that answers an idle connection's probe late, but within
-// 1.25 × HangTimeout (a node slowed by load: seen at load 9 on this
-// 2-core machine, "nothing received for 1.576s"), keeps its connection;
-// before, an idle probe had HangTimeout/2 like an awaited one.
-func TestIdleProbeAnsweredLateIsNoHang(t *testing.T) {
-	srv := fakebroker.Start(t)
-	var late atomic.Int32
+// answerIdleProbesLate makes srv answer the hang detector's probes of an
+// idle connection (a second or more after the last probe) 350 ms late,
+// calling seen for each. A probe can also go out right after an answer
+// that was read while the client still wrote its request (the connection
+// then looks awaiting; see trackedConn.writeLocked): that one keeps
+// HangTimeout/2 and is answered at once.
+func answerIdleProbesLate(srv *fakebroker.Server, seen func()) {
 	var mu sync.Mutex
 	last := time.Now()
 	srv.OnMethod(func(m *fakebroker.Method) fakebroker.Reply {
@@ -66,20 +66,24 @@ func TestIdleProbeAnsweredLateIsNoHang(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		// Only the probes of an idle connection (a second or more after
-		// the last) are answered late. A probe can also go out right
-		// after an answer that was read while the client still wrote its
-		// request (the connection then looks awaiting; see
-		// trackedConn.writeLocked): that one keeps HangTimeout/2 and is
-		// answered at once here.
 		idle := time.Since(last) >= time.Second
 		last = time.Now()
 		if !idle {
 			return fakebroker.Reply{}
 		}
-		late.Add(1)
+		seen()
 		return fakebroker.Reply{Delay: 350 * time.Millisecond}
 	})
+}
+
+// A broker that answers an idle connection's probe late, but within
+// 1.25 × HangTimeout (a node slowed by load: seen at load 9 on this
+// 2-core machine, "nothing received for 1.576s"), keeps its connection;
+// before, an idle probe had HangTimeout/2 like an awaited one.
+func TestIdleProbeAnsweredLateIsNoHang(t *testing.T) {
+	srv := fakebroker.Start(t)
+	var late atomic.Int32
+	answerIdleProbesLate(srv, func() { late.Add(1) })
 	var h hangWatch
 	c := fakeClient(t, srv.URL(), func(c *Config) { c.OnEvent = h.onEvent }) // default HangTimeout: 400 ms
 	ctx := testCtx(t, 10*time.Second)
@@ -93,6 +97,55 @@ func TestIdleProbeAnsweredLateIsNoHang(t *testing.T) {
 	}
 	if n := c.Reconnects(); n != 0 {
 		t.Fatalf("%d reconnections", n)
+	}
+}
+
+// A publish made while an idle connection's probe is out (and answered
+// late, as by a loaded broker) has HangTimeout/2 from when it was sent,
+// not from when the probe was: before, the probe's window shrank to
+// HangTimeout/2 at once, and a publish 250 ms into a probe answered in
+// 350 ms dropped a healthy connection.
+func TestPublishDuringALateIdleProbeIsNoHang(t *testing.T) {
+	srv := fakebroker.Start(t)
+	srv.DeclareQueue("q")
+	probeIn := make(chan struct{}, 8)
+	answerIdleProbesLate(srv, func() {
+		select {
+		case probeIn <- struct{}{}:
+		default:
+		}
+	})
+	// The loaded broker confirms late too (the channel's own lane is not
+	// held by the probe's).
+	srv.OnPublish(func(p *fakebroker.Publish) fakebroker.Reply {
+		if string(p.Body) == "first" {
+			return fakebroker.Reply{}
+		}
+		return fakebroker.Reply{Delay: 150 * time.Millisecond}
+	})
+	var h hangWatch
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.OnEvent = h.onEvent })
+	p := newTestPublisher(t, c, PublisherConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	// The publisher's channel is opened now: its channel.open would
+	// otherwise wait behind the late answer.
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		select {
+		case <-probeIn:
+		case <-ctx.Done():
+			t.Fatal("no idle probe")
+		}
+		// Into the probe's window, past HangTimeout/2 of it.
+		time.Sleep(250 * time.Millisecond)
+		if err := p.Publish(ctx, "", "q", amqp.Publishing{Body: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+		if err, _, ok := h.first(); ok {
+			t.Fatalf("publish %d 250 ms into an idle probe answered after 350 ms: left the broker for %v", i, err)
+		}
 	}
 }
 

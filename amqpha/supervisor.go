@@ -743,7 +743,8 @@ func idleAnswer(hangTimeout time.Duration) time.Duration {
 // Silence is the broker's fault only if it was asked and did not answer:
 // a connection is reported only when a probe has waited for half of
 // HangTimeout (idleAnswer if it went out while the connection awaited
-// nothing and still does), and never while the kernel holds bytes the broker sent that
+// nothing, unless something began to await an answer meanwhile: then half
+// of HangTimeout from then), and never while the kernel holds bytes the broker sent that
 // this process has not read yet. So a client that was itself stopped or
 // starved of CPU (GC, a container's CPU quota, a suspended VM) for longer
 // than HangTimeout asks again when it runs and is not fooled by its own
@@ -763,6 +764,8 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 	var probing atomic.Bool
 	var probeSent time.Time // of the probe in flight while probing
 	var probeAwaited bool   // the probe went out while the connection awaited an answer
+	var probeWrites uint64  // socket writes before the probe
+	var awaitedAt time.Time // an idle probe's connection began to await an answer (zero: not yet)
 	var lastAcked uint64    // bytes the broker's TCP acknowledged, at the last tick
 	failed := make(chan error, 1)
 	// The probes' channel is opened like a probe: a node that hangs before
@@ -812,15 +815,18 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 				lastAcked = acked
 			}
 			idle := tc.idle(now)
+			// A probe of an idle connection gets idleAnswer: a broker
+			// slowed by load is likelier than a hang then, and nothing
+			// waits on it. Once something does (a publish, a request: any
+			// write but the probe's), that has HangTimeout/2 from then.
+			if probing.Load() && !probeAwaited && awaitedAt.IsZero() &&
+				(tc.writes.Load() > probeWrites+1 || s.awaiting(conn)) {
+				awaitedAt = now
+			}
 			if idle >= timeout {
-				// A probe of an idle connection gets longer to answer: a
-				// broker slowed by load is likelier than a hang then, and
-				// nothing waits on it.
-				answer := timeout / 2
-				if !probeAwaited && !s.awaiting(conn) {
-					answer = idleAnswer(timeout)
-				}
-				asked := probing.Load() && now.Sub(probeSent) >= answer
+				waited := now.Sub(probeSent)
+				asked := probing.Load() && (probeAwaited && waited >= timeout/2 ||
+					!probeAwaited && (waited >= idleAnswer(timeout) || !awaitedAt.IsZero() && now.Sub(awaitedAt) >= timeout/2))
 				switch {
 				case tc.unread():
 					tc.touch(now) // the broker answered; we are behind
@@ -843,6 +849,7 @@ func (s *supervisor) watch(ctx context.Context, conn *amqp.Connection, tc *track
 			awaited := tc.awaiting() || s.awaiting(conn)
 			if (idle >= idleQuiet || awaited) && probing.CompareAndSwap(false, true) {
 				probeSent, probeAwaited = now, awaited
+				probeWrites, awaitedAt = tc.writes.Load(), time.Time{}
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
