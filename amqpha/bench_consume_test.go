@@ -13,15 +13,8 @@ import (
 // benchQueue starts a storing fake broker whose queue "q" holds n 1 KiB
 // messages.
 func benchQueue(b *testing.B, n int) *fakebroker.Server {
-	srv := fakebroker.Start(b, fakebroker.WithStore())
-	srv.DeclareQueue("q")
 	body := make([]byte, 1024)
-	for range n {
-		if _, err := srv.Send("", "q", fakebroker.Properties{}, body); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return srv
+	return filledQueue(b, n, func(int) []byte { return body })
 }
 
 // BenchmarkConsume consumes 1 KiB messages through a Consumer (prefetch

@@ -16,34 +16,29 @@ import (
 // messages with bodies "0", "1", … and a client on it.
 func storedQueue(t *testing.T, n int) (*fakebroker.Server, *Client) {
 	t.Helper()
-	srv := fakebroker.Start(t, fakebroker.WithStore())
-	srv.DeclareQueue("q")
-	for i := range n {
-		if _, err := srv.Send("", "q", fakebroker.Properties{}, []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, Config{Nodes: []string{srv.URL()}, FailFast: true, HangTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Close(ctx)
-	})
-	return srv, c
+	srv := filledQueue(t, n, func(i int) []byte { return []byte(fmt.Sprint(i)) })
+	return srv, fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
 }
 
-// waitUntil polls cond every millisecond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
+// filledQueue starts a storing fake broker whose queue "q" holds n
+// messages, message i with body(i).
+func filledQueue(tb testing.TB, n int, body func(i int) []byte) *fakebroker.Server {
+	tb.Helper()
+	srv := fakebroker.Start(tb, fakebroker.WithStore())
+	srv.DeclareQueue("q")
+	for i := range n {
+		if _, err := srv.Send("", "q", fakebroker.Properties{}, body(i)); err != nil {
+			tb.Fatal(err)
 		}
+	}
+	return srv
+}
+
+// waitUntil waits up to 10 s for cond.
+func waitUntil(t *testing.T, srv *fakebroker.Server, what string, cond func() bool) {
+	t.Helper()
+	if err := srv.WaitFor(testCtx(t, 10*time.Second), cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -68,19 +63,19 @@ func TestConcurrencyBoundsHandlersAcrossChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "3 handlers running", func() bool { return running.Load() == concurrency })
+	waitUntil(t, srv, "3 handlers running", func() bool { return running.Load() == concurrency })
 	// The broker cancels the consumer: it registers again on a new channel,
 	// which gets deliveries of its own while the first channel's handlers
 	// still hold every slot.
 	srv.CancelConsumers("q")
-	waitUntil(t, "registered again with deliveries", func() bool {
+	waitUntil(t, srv, "registered again with deliveries", func() bool {
 		return k.Registrations() == 2 && srv.Unacked("q") > 10
 	})
 	if r := running.Load(); r != concurrency {
 		t.Fatalf("%d handlers running, bound %d", r, concurrency)
 	}
 	close(release)
-	waitUntil(t, "every message handled", func() bool { return handled.Load() == n })
+	waitUntil(t, srv, "every message handled", func() bool { return handled.Load() == n })
 	if m := most.Load(); m != concurrency {
 		t.Fatalf("at most %d handlers ran at once, want %d", m, concurrency)
 	}
