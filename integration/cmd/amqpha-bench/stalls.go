@@ -18,10 +18,10 @@ import (
 	"github.com/amqpha/amqpha/integration/cluster"
 )
 
-// Stall mode (-stalls N): two clients publish side by side on one cluster,
-// each one message at a time (the next publish waits for the confirm of the
-// one before), persistent 1 KiB messages with a message-id each, each into
-// its own quorum queue:
+// Stall mode (-stalls N): two clients publish side by side on one cluster
+// into one quorum queue, each one message at a time (the next publish waits
+// for the confirm of the one before), persistent 1 KiB messages with a
+// message-id each that names the client:
 //
 //   - amqpha with its default settings and a Publisher of window 1;
 //   - "loop", the reconnect loop people write on raw amqp091-go (see
@@ -29,16 +29,16 @@ import (
 //     it closes the connection, dials the next node at once and sends the
 //     same message again until it is acked.
 //
-// Before each fault both clients' connections are on one node and both
-// queues' leaders on another; the fault hits either the clients' node
-// ("connected") or the leaders' node ("leader"), stays for -stall-hold and
+// Before each fault both clients' connections are on one node and the
+// queue's leader on another; the fault hits either the clients' node
+// ("connected") or the leader's node ("leader"), stays for -stall-hold and
 // is undone (a hang held past net_ticktime by killing and starting the
-// node: see hungDown). Every round starts from a
-// fresh placement: two fresh queues declared through the leader-to-be
-// (3.10 places a quorum queue's leader on the declaring node), fresh
-// clients dialed onto the other node; the placement is checked right
-// before the fault (the leaders with rabbitmq-queues quorum_status) and a
-// round found misplaced is run again from scratch, and counted.
+// node: see hungDown). Every round starts from a fresh placement: a fresh
+// queue declared through the leader-to-be (3.10 places a quorum queue's
+// leader on the declaring node), fresh clients dialed onto the other node;
+// the placement is checked right before the fault (the leader with
+// rabbitmq-queues quorum_status) and a round found misplaced is run again
+// from scratch, and counted.
 //
 // The stall of a client in a round is the longest gap between two of its
 // consecutive confirms that overlaps the fault, from its injection until
@@ -50,10 +50,11 @@ import (
 // stalled at least until then. Gaps after the undo (a node restarting,
 // reviving, its traffic flowing again) are reported apart.
 //
-// A fault of the leaders' node makes each queue elect a new leader, which
-// takes each queue its own time; so each client's stall is also reported
-// minus its own queue's election in the same round (see election), which
-// is what the client adds to the cluster's election.
+// A fault of the leader's node makes the queue elect a new leader, which
+// takes its own time each round (Raft's randomized timeouts); one queue
+// for both clients puts the same election in front of both, and each
+// client's stall is also reported minus that election (see election),
+// which is what the client adds to the cluster's election.
 
 // stallOptions configures the stall mode.
 type stallOptions struct {
@@ -97,10 +98,10 @@ type stallSide struct {
 	at         time.Duration // when the longest gap began, from the fault
 	unfinished bool          // no confirm after the fault until the window's end
 	afterUndo  time.Duration // the longest gap after the first confirm once the undo began
-	election   election      // of the client's queue, if the round had one
-	// With an election: the gap between the client's confirms across the
-	// new leader's election, and whether no confirm ended it by the
-	// window's end. The stall, when the election caused the longest gap.
+	// With an election in the round: the gap between the client's
+	// confirms across the new leader's election, and whether no confirm
+	// ended it by the window's end. The stall, when the election caused
+	// the longest gap.
 	elGap      time.Duration
 	elGapOpen  bool
 	confirmed  int
@@ -205,6 +206,7 @@ func quorumEvents(ctx context.Context, c *cluster.Cluster, oldLeader, victim *cl
 type stallRound struct {
 	victim       *cluster.Node
 	amqpha, loop stallSide
+	election     election // the queue's, if the round had one
 	took         time.Duration
 	reconnects   []amqpha.Event // amqpha's connection losses from its dial to the window's end
 }
@@ -288,8 +290,8 @@ func stallRoundPlaced(ctx context.Context, c *cluster.Cluster, o stallOptions, r
 	}
 }
 
-// stallOnce runs one round: the clients on node k%n, the queues' leaders
-// on the next node.
+// stallOnce runs one round: the clients on node k%n, the queue's leader on
+// the next node.
 func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, target string, k int, tag string) (res stallRound, err error) {
 	began := time.Now()
 	nodes := c.Nodes()
@@ -298,20 +300,13 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	if target == "leader" {
 		res.victim = leader
 	}
-	queues := map[string]string{
-		"amqpha": fmt.Sprintf("stall-%s-%s-%s-amqpha", fault, target, tag),
-		"loop":   fmt.Sprintf("stall-%s-%s-%s-loop", fault, target, tag),
-	}
-	for _, q := range queues {
-		if err := declareOn(leader, q); err != nil {
-			return res, err
-		}
+	queue := fmt.Sprintf("stall-%s-%s-%s", fault, target, tag)
+	if err := declareOn(leader, queue); err != nil {
+		return res, err
 	}
 	defer func() {
-		for _, q := range queues {
-			if derr := deleteQueue(c, q); derr != nil && err == nil {
-				err = derr
-			}
+		if derr := deleteQueue(c, queue); derr != nil && err == nil {
+			err = derr
 		}
 	}()
 
@@ -341,7 +336,7 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 			fmt.Fprintf(os.Stderr, "%s loop: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 		}
 	}
-	lp := newStallLoop(c.URIs(), home.Index(), queues["loop"], say)
+	lp := newStallLoop(c.URIs(), home.Index(), queue, say)
 	defer lp.close()
 	if err := lp.connect(ctx); err != nil {
 		return res, err
@@ -351,12 +346,12 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	pctx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
 	drivers := map[string]*stallDriver{
-		"amqpha": startStallDriver(pctx, queues["amqpha"], func(ctx context.Context, msg amqp.Publishing) error {
+		"amqpha": startStallDriver(pctx, "amqpha", func(ctx context.Context, msg amqp.Publishing) error {
 			ctx, cancel := context.WithTimeout(ctx, stallPublishBound)
 			defer cancel()
-			return p.Publish(ctx, "", queues["amqpha"], msg)
+			return p.Publish(ctx, "", queue, msg)
 		}),
-		"loop": startStallDriver(pctx, queues["loop"], lp.publish),
+		"loop": startStallDriver(pctx, "loop", lp.publish),
 	}
 	stopDrivers := sync.OnceFunc(func() {
 		stopPub()
@@ -371,18 +366,14 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 		}
 	}
 
-	// The placement, right before the fault: leaders first (the CLI takes
-	// a second or two), then the connections.
+	// The placement, right before the fault: the leader first (the CLI
+	// takes a second or two), then the connections.
 	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for name, q := range queues {
-		got, err := leader.QuorumLeader(lctx, q)
-		if err != nil {
-			return res, err
-		}
-		if got != leader.Name() {
-			return res, fmt.Errorf("%w: %s's queue led by %s, want %s", errMisplaced, name, got, leader.Name())
-		}
+	if got, err := leader.QuorumLeader(lctx, queue); err != nil {
+		return res, err
+	} else if got != leader.Name() {
+		return res, fmt.Errorf("%w: the queue led by %s, want %s", errMisplaced, got, leader.Name())
 	}
 	if n := connected(c, cl); n != home {
 		return res, fmt.Errorf("%w: amqpha on %v, want %v (its connection losses since it landed there: %v)",
@@ -488,6 +479,10 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	if err := waitClustered(ctx, c); err != nil {
 		return res, err
 	}
+	seen, err := countQueue(c, queue)
+	if err != nil {
+		return res, fmt.Errorf("counting the queue: %w", err)
+	}
 	for name, side := range map[string]*stallSide{"amqpha": &res.amqpha, "loop": &res.loop} {
 		d := drivers[name]
 		from, gap, open := longestGap(d.confirms, t0, undoAt, end)
@@ -496,37 +491,23 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 			_, side.afterUndo, _ = longestGap(d.confirms, d.confirms[i].at, end, end)
 		}
 		side.errs, side.firstErr = d.errs, d.firstErr
-		seen, err := countQueue(c, queues[name])
-		if err != nil {
-			return res, fmt.Errorf("counting %s's queue: %w", name, err)
-		}
-		for _, cf := range d.confirms {
-			side.confirmed++
-			if seen[cf.id] == 0 {
-				side.lost++
-			}
-		}
-		for _, k := range seen {
-			if k > 1 {
-				side.dups++
-			}
-		}
+		side.confirmed, side.lost, side.dups = tally(d.confirms, seen, name)
 	}
 	evs, err := quorumEvents(ctx, c, leader, res.victim, t0, end)
 	if err != nil {
-		return res, fmt.Errorf("the queues' elections: %w", err)
+		return res, fmt.Errorf("the queue's election: %w", err)
 	}
-	for name, side := range map[string]*stallSide{"amqpha": &res.amqpha, "loop": &res.loop} {
-		side.election = queueElection(evs, queues[name], t0, end, electionFromExit(fault))
-		if side.election.ok {
-			side.elGap, side.elGapOpen = gapAcross(drivers[name].confirms, t0.Add(side.election.at), end)
+	res.election = queueElection(evs, queue, t0, end, electionFromExit(fault))
+	if res.election.ok {
+		for name, side := range map[string]*stallSide{"amqpha": &res.amqpha, "loop": &res.loop} {
+			side.elGap, side.elGapOpen = gapAcross(drivers[name].confirms, t0.Add(res.election.at), end)
 		}
 	}
 	res.took = time.Since(began)
 	res.reconnects = rec.find(amqpha.EventReconnecting, placedAt, end)
-	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election amqpha-queue %s, loop-queue %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); before the undo %s (queues led from node %d); round took %v\n",
+	fmt.Fprintf(os.Stderr, "%s %s of the %s node (%v, clients on node %d): stall amqpha %s, loop %s; election %s; after the undo amqpha %.3f s, loop %.3f s; confirmed/lost/dup amqpha %s, loop %s; undo %+.1f s to %+.1f s, window end %+.1f s; amqpha lost its connection %d times (%s); before the undo %s (queue led from node %d); round took %v\n",
 		t0.Format("15:04:05.000"), fault, target, res.victim, home.Index(), stallText(res.amqpha), stallText(res.loop),
-		electionText(res.amqpha), electionText(res.loop),
+		electionText(res),
 		res.amqpha.afterUndo.Seconds(), res.loop.afterUndo.Seconds(),
 		sideCounts(res.amqpha), sideCounts(res.loop), undoAt.Sub(t0).Seconds(), undoneAt.Sub(t0).Seconds(), end.Sub(t0).Seconds(),
 		len(res.reconnects), lossText(res.reconnects), landed, leader.Index(), res.took.Round(time.Second))
@@ -640,12 +621,13 @@ type stallConfirm struct {
 	at time.Time
 }
 
-func startStallDriver(ctx context.Context, queue string, pub func(context.Context, amqp.Publishing) error) *stallDriver {
+// startStallDriver starts publishing messages with ids "<client>-<n>".
+func startStallDriver(ctx context.Context, client string, pub func(context.Context, amqp.Publishing) error) *stallDriver {
 	d := &stallDriver{done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		for i := 0; ctx.Err() == nil; i++ {
-			id := fmt.Sprintf("%s-%d", queue, i)
+			id := fmt.Sprintf("%s-%d", client, i)
 			err := pub(ctx, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
 			switch {
 			case err == nil:
@@ -718,21 +700,42 @@ func stallText(s stallSide) string {
 	return fmt.Sprintf("%s (from %+.3f s)", t, s.at.Seconds())
 }
 
-// electionText says when a client's queue got its new leader, where, and
-// the client's gap across it.
-func electionText(s stallSide) string {
-	el := s.election
+// electionText says when the queue got its new leader, where, and each
+// client's gap across it.
+func electionText(r stallRound) string {
+	el := r.election
 	if !el.ok {
 		return "none"
 	}
-	gap := fmt.Sprintf("%.3f s", s.elGap.Seconds())
-	if s.elGapOpen {
-		gap = "≥ " + gap
+	gap := func(s stallSide) string {
+		g := fmt.Sprintf("%.3f s", s.elGap.Seconds())
+		if s.elGapOpen {
+			g = "≥ " + g
+		}
+		return g
 	}
+	from := ""
 	if el.gone != 0 {
-		return fmt.Sprintf("%.3f s (on %s, from the old leader's exit at %+.3f s; the client's gap across it %s)", el.took.Seconds(), el.node, el.gone.Seconds(), gap)
+		from = fmt.Sprintf(", from the old leader's exit at %+.3f s", el.gone.Seconds())
 	}
-	return fmt.Sprintf("%.3f s (on %s; the client's gap across it %s)", el.took.Seconds(), el.node, gap)
+	return fmt.Sprintf("%.3f s (on %s%s; gap across it amqpha %s, loop %s)", el.took.Seconds(), el.node, from, gap(r.amqpha), gap(r.loop))
+}
+
+// tally counts a client's confirmed messages, those of them missing from
+// the queue's contents seen (message-id to copies), and the message-ids
+// of the client (those with its prefix) found more than once.
+func tally(confirms []stallConfirm, seen map[string]int, client string) (confirmed, lost, dups int) {
+	for _, cf := range confirms {
+		if seen[cf.id] == 0 {
+			lost++
+		}
+	}
+	for id, k := range seen {
+		if k > 1 && strings.HasPrefix(id, client+"-") {
+			dups++
+		}
+	}
+	return len(confirms), lost, dups
 }
 
 func sideCounts(s stallSide) string {
@@ -743,9 +746,9 @@ func sideCounts(s stallSide) string {
 // amqpha lost.
 func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 	fmt.Printf("### Stall per fault: amqpha vs a hand-written amqp091-go reconnect loop, side by side\n\n")
-	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha confirmed/lost/dup | loop confirmed/lost/dup " +
+	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha − loop, median of rounds (amqpha longer) | amqpha confirmed/lost/dup | loop confirmed/lost/dup " +
 		"| elections | election median | election worst | amqpha − election median | amqpha − election worst | loop − election median | loop − election worst |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	misplaced := 0
 	var took []time.Duration
 	var after []string // the rows of the table of gaps after the undo
@@ -776,29 +779,29 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 			}
 			return s
 		}
-		fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", row.fault, row.target, len(row.rounds),
-			ms(median(durs(a))), worst(a, aOpen), ms(median(durs(l))), worst(l, lOpen), sideCounts(as), sideCounts(ls),
+		fmt.Printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.fault, row.target, len(row.rounds),
+			ms(median(durs(a))), worst(a, aOpen), ms(median(durs(l))), worst(l, lOpen), pairedCell(row.rounds), sideCounts(as), sideCounts(ls),
 			electionCells(row.rounds))
 		after = append(after, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |", row.fault, row.target,
 			ms(median(durs(au))), ms(slices.Max(durs(au))), ms(median(durs(lu))), ms(slices.Max(durs(lu)))))
 	}
 	fmt.Println()
-	fmt.Printf("Each client publishes one persistent 1 KiB message at a time (the next after the confirm) into its own quorum queue. "+
+	fmt.Printf("Each client publishes one persistent 1 KiB message at a time (the next after the confirm), both into one quorum queue, with message-ids that name the client. "+
 		"amqpha: default settings, Publisher window 1. Loop: raw amqp091-go, one connection (heartbeat %v, dial bound %v), one confirm-mode channel; "+
 		"on any failure (error, nack, closed, no confirm within %v) it closes the connection, dials the next node at once and sends the same message again. "+
-		"Before each fault both clients are connected to one node and both queues' leaders are on another (checked with quorum_status); "+
-		"the fault hits the clients' node (connected) or the leaders' node (leader), stays %v and is undone (Start; %s; Start; Revive; Heal). "+
+		"Before each fault both clients are connected to one node and the queue's leader is on another (checked with quorum_status); "+
+		"the fault hits the clients' node (connected) or the leader's node (leader), stays %v and is undone (Start; %s; Start; Revive; Heal). "+
 		"Stall: the longest gap between two consecutive confirms of the client that overlaps the fault, from its injection until the undo begins "+
 		"(the gap around the injection counts, and so does a gap still open when the undo begins, until its next confirm; "+
 		"≥: no confirm until the fault had been undone for %v and the other client had %d confirms since, %v after the undo at most). "+
-		"Lost: confirmed message-ids missing from the client's queue (counted over all the rounds' windows); dup: message-ids found more than once. Net_ticktime %v.\n\n",
+		"Lost: the client's confirmed message-ids missing from the queue (counted over all the rounds' windows); dup: message-ids found more than once. Net_ticktime %v.\n\n",
 		loopHeartbeat, loopDialTimeout, loopConfirmTimeout, o.hold, hangUndo(o.hold), stallSettle, stallAfterUndo, stallMaxAfterUndo, netTicktime)
-	fmt.Printf("Election: the time from the fault until another node's member of the client's queue entered the Raft leader state, " +
+	fmt.Printf("Election: the time from the fault until another node's member of the queue entered the Raft leader state, " +
 		"from the members' own log lines (Ra logs the transition as it enters the state, to the µs, on the clock the bench reads too; " +
 		"read after the round, so the broker is not asked anything), and for stop and drain from the old leader's exit " +
 		"(the first follower's \"Leader monitor down\"), as those nodes stop their Raft servers some way into the fault; " +
-		"elections: queues that had one, of two per fault (a fault of the clients' node, or a cut, leaves the leader be). " +
-		"Client − election: the client's gap between confirms across its own queue's election (its stall, when the election caused the longest gap) " +
+		"elections: rounds that had one (a fault of the clients' node, or a cut, leaves the leader be). " +
+		"Client − election: the client's gap between confirms across the election (its stall, when the election caused the longest gap) " +
 		"minus that election, i.e. what the client added to the cluster's election, " +
 		"plus the new leader's first commit and the time from the client's last confirm to the fault or the old leader's exit (a few ms).\n\n")
 	if len(after) > 0 {
@@ -819,37 +822,32 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 	return amqphaLost
 }
 
-// electionCells are a row's cells for its queues' elections: how many of
-// its queues had one, their median and worst election, and per client the
-// median and worst of its gap across its queue's election minus that
-// election (the stall minus the election, when the election caused the
-// stall; a later gap, the cluster's or the client's, is not the
-// election's).
+// electionCells are a row's cells for its queue's elections: how many of
+// its rounds had one, their median and worst election, and per client the
+// median and worst of its gap across the election minus that election
+// (the stall minus the election, when the election caused the stall; a
+// later gap, the cluster's or the client's, is not the election's).
 func electionCells(rounds []stallRound) string {
 	var els []time.Duration
 	minus := map[string][]time.Duration{}
 	open := map[string]bool{}
 	for _, r := range rounds {
+		if !r.election.ok {
+			continue
+		}
+		els = append(els, r.election.took)
 		for name, side := range map[string]stallSide{"amqpha": r.amqpha, "loop": r.loop} {
-			if !side.election.ok {
-				continue
-			}
-			els = append(els, side.election.took)
-			minus[name] = append(minus[name], side.elGap-side.election.took)
+			minus[name] = append(minus[name], side.elGap-r.election.took)
 			open[name] = open[name] || side.elGapOpen
 		}
 	}
-	cells := []string{fmt.Sprintf("%d of %d", len(els), 2*len(rounds))}
+	cells := []string{fmt.Sprintf("%d of %d", len(els), len(rounds))}
 	if len(els) == 0 {
 		return strings.Join(append(cells, "–", "–", "–", "–", "–", "–"), " | ")
 	}
 	cells = append(cells, ms(median(durs(els))), ms(slices.Max(durs(els))))
 	for _, name := range []string{"amqpha", "loop"} {
 		ds := minus[name]
-		if len(ds) == 0 {
-			cells = append(cells, "–", "–")
-			continue
-		}
 		w := ms(slices.Max(durs(ds)))
 		if open[name] {
 			w = "≥ " + w
@@ -857,6 +855,20 @@ func electionCells(rounds []stallRound) string {
 		cells = append(cells, ms(median(durs(ds))), w)
 	}
 	return strings.Join(cells, " | ")
+}
+
+// pairedCell is the median over a row's rounds of amqpha's stall minus the
+// loop's in the same round, and how many rounds amqpha's was the longer.
+func pairedCell(rounds []stallRound) string {
+	var d []time.Duration
+	longer := 0
+	for _, r := range rounds {
+		d = append(d, r.amqpha.stall-r.loop.stall)
+		if r.amqpha.stall > r.loop.stall {
+			longer++
+		}
+	}
+	return fmt.Sprintf("%+.3f s (%d of %d)", median(durs(d)), longer, len(rounds))
 }
 
 // stallLoop is the reconnect loop people write on raw amqp091-go: one

@@ -90,8 +90,11 @@ func TestQueueElection(t *testing.T) {
 
 func TestElectionCells(t *testing.T) {
 	// The stall is 10 s: the gap across the election counts, not it.
-	side := func(gap, el time.Duration, open bool) stallSide {
-		return stallSide{stall: 10 * time.Second, elGap: gap, elGapOpen: open, election: election{ok: el > 0, took: el}}
+	side := func(gap time.Duration, open bool) stallSide {
+		return stallSide{stall: 10 * time.Second, elGap: gap, elGapOpen: open}
+	}
+	round := func(el time.Duration, a, l stallSide) stallRound {
+		return stallRound{election: election{ok: el > 0, took: el}, amqpha: a, loop: l}
 	}
 	s := time.Millisecond
 	for _, tc := range []struct {
@@ -99,19 +102,54 @@ func TestElectionCells(t *testing.T) {
 		rounds []stallRound
 		want   string
 	}{
-		{"no elections", []stallRound{{amqpha: side(40*s, 0, false), loop: side(50*s, 0, false)}},
-			"0 of 2 | – | – | – | – | – | –"},
-		{"both queues, three rounds", []stallRound{
-			{amqpha: side(300*s, 250*s, false), loop: side(260*s, 240*s, false)},
-			{amqpha: side(200*s, 190*s, true), loop: side(230*s, 200*s, false)},
-			{amqpha: side(100*s, 120*s, false), loop: side(400*s, 0, false)},
-		}, "5 of 6 | 0.200 s | 0.250 s | 0.010 s | ≥ 0.050 s | 0.025 s | 0.030 s"},
+		{"no elections", []stallRound{round(0, side(40*s, false), side(50*s, false))},
+			"0 of 1 | – | – | – | – | – | –"},
+		{"three rounds, one without", []stallRound{
+			round(250*s, side(300*s, false), side(260*s, false)),
+			round(190*s, side(200*s, true), side(230*s, false)),
+			round(0, side(100*s, false), side(400*s, false)),
+			round(120*s, side(100*s, false), side(150*s, false)),
+		}, "3 of 4 | 0.190 s | 0.250 s | 0.010 s | ≥ 0.050 s | 0.030 s | 0.040 s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := electionCells(tc.rounds); got != tc.want {
 				t.Errorf("electionCells = %q\nwant            %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPairedCell(t *testing.T) {
+	s := time.Millisecond
+	round := func(a, l time.Duration) stallRound {
+		return stallRound{amqpha: stallSide{stall: a}, loop: stallSide{stall: l}}
+	}
+	rounds := []stallRound{round(300*s, 310*s), round(250*s, 240*s), round(400*s, 400*s), round(100*s, 130*s), round(90*s, 60*s)}
+	if got, want := pairedCell(rounds), "+0.000 s (2 of 5)"; got != want {
+		t.Errorf("pairedCell = %q, want %q", got, want)
+	}
+	if got, want := pairedCell(rounds[:2]), "+0.000 s (1 of 2)"; got != want {
+		t.Errorf("pairedCell of two rounds = %q, want %q", got, want)
+	}
+	if got, want := pairedCell(rounds[3:4]), "-0.030 s (0 of 1)"; got != want {
+		t.Errorf("pairedCell of one round = %q, want %q", got, want)
+	}
+}
+
+func TestTally(t *testing.T) {
+	at := time.Unix(1000, 0)
+	confirms := []stallConfirm{{"amqpha-0", at}, {"amqpha-1", at}, {"amqpha-2", at}}
+	seen := map[string]int{
+		"amqpha-0": 1, "amqpha-1": 2, // amqpha-2 lost
+		"amqpha-7": 3,              // never confirmed, sent again: a duplicate still
+		"loop-0":   2, "loop-1": 1, // the other client's
+		"amqphax-0": 2, // not amqpha's
+	}
+	if c, l, d := tally(confirms, seen, "amqpha"); c != 3 || l != 1 || d != 2 {
+		t.Errorf("amqpha: confirmed/lost/dups %d/%d/%d, want 3/1/2", c, l, d)
+	}
+	if c, l, d := tally(nil, seen, "loop"); c != 0 || l != 0 || d != 1 {
+		t.Errorf("loop: confirmed/lost/dups %d/%d/%d, want 0/0/1", c, l, d)
 	}
 }
 
