@@ -95,7 +95,7 @@ func main() {
 	var st stallOptions
 	flag.IntVar(&st.rounds, "stalls", 0, "stall rounds per fault kind and target, amqpha vs a hand-written amqp091-go loop side by side (0: skip); alone, it runs only this mode")
 	flag.StringVar(&st.faults, "stall-faults", strings.Join(stallFaults, ","), "faults for -stalls, a comma list")
-	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queues' leader's node)")
+	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queue's leader's node)")
 	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, the cluster declares a hung node down, and the hung node is then killed and started instead of resumed)")
 	flag.BoolVar(&st.verbose, "stall-log", false, "write both -stalls clients' logs to stderr (amqpha's at debug level)")
 	flag.Parse()

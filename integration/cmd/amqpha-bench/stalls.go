@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -746,7 +747,7 @@ func sideCounts(s stallSide) string {
 // amqpha lost.
 func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 	fmt.Printf("### Stall per fault: amqpha vs a hand-written amqp091-go reconnect loop, side by side\n\n")
-	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha − loop, median of rounds (amqpha longer) | amqpha confirmed/lost/dup | loop confirmed/lost/dup " +
+	fmt.Println("| fault | target | faults | amqpha median | amqpha worst | loop median | loop worst | amqpha − loop, median of rounds (amqpha longer; open) | amqpha confirmed/lost/dup | loop confirmed/lost/dup " +
 		"| elections | election median | election worst | amqpha − election median | amqpha − election worst | loop − election median | loop − election worst |")
 	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	misplaced := 0
@@ -858,17 +859,26 @@ func electionCells(rounds []stallRound) string {
 }
 
 // pairedCell is the median over a row's rounds of amqpha's stall minus the
-// loop's in the same round, and how many rounds amqpha's was the longer.
+// loop's in the same round (to the ms), in how many rounds amqpha's was the
+// longer (a tie is not), and how many rounds had a stall still open at the
+// window's end (its difference is a bound only).
 func pairedCell(rounds []stallRound) string {
 	var d []time.Duration
-	longer := 0
+	longer, open := 0, 0
 	for _, r := range rounds {
 		d = append(d, r.amqpha.stall-r.loop.stall)
 		if r.amqpha.stall > r.loop.stall {
 			longer++
 		}
+		if r.amqpha.unfinished || r.loop.unfinished {
+			open++
+		}
 	}
-	return fmt.Sprintf("%+.3f s (%d of %d)", median(durs(d)), longer, len(rounds))
+	cell := fmt.Sprintf("%+.3f s (%d of %d", math.Round(median(durs(d))*1000)/1000+0, longer, len(rounds))
+	if open > 0 {
+		cell += fmt.Sprintf("; %d open", open)
+	}
+	return cell + ")"
 }
 
 // stallLoop is the reconnect loop people write on raw amqp091-go: one

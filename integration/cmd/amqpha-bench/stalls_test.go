@@ -107,7 +107,7 @@ func TestElectionCells(t *testing.T) {
 		{"three rounds, one without", []stallRound{
 			round(250*s, side(300*s, false), side(260*s, false)),
 			round(190*s, side(200*s, true), side(230*s, false)),
-			round(0, side(100*s, false), side(400*s, false)),
+			round(0, side(100*s, true), side(400*s, true)), // no election: its gaps do not count
 			round(120*s, side(100*s, false), side(150*s, false)),
 		}, "3 of 4 | 0.190 s | 0.250 s | 0.010 s | ≥ 0.050 s | 0.030 s | 0.040 s"},
 	} {
@@ -133,6 +133,22 @@ func TestPairedCell(t *testing.T) {
 	}
 	if got, want := pairedCell(rounds[3:4]), "-0.030 s (0 of 1)"; got != want {
 		t.Errorf("pairedCell of one round = %q, want %q", got, want)
+	}
+	// The median, not the mean: −10, +10, +300 ms.
+	uneven := []stallRound{round(300*s, 310*s), round(250*s, 240*s), round(400*s, 100*s)}
+	if got, want := pairedCell(uneven), "+0.010 s (2 of 3)"; got != want {
+		t.Errorf("pairedCell = %q, want %q", got, want)
+	}
+	// Under half a millisecond either way is 0, printed +0.000.
+	tiny := []stallRound{round(300*s, 300*s+400*time.Microsecond)}
+	if got, want := pairedCell(tiny), "+0.000 s (0 of 1)"; got != want {
+		t.Errorf("pairedCell = %q, want %q", got, want)
+	}
+	// A stall still open at the window's end is counted.
+	open := []stallRound{round(300*s, 200*s), round(100*s, 100*s)}
+	open[0].loop.unfinished = true
+	if got, want := pairedCell(open), "+0.050 s (1 of 2; 1 open)"; got != want {
+		t.Errorf("pairedCell = %q, want %q", got, want)
 	}
 }
 
