@@ -98,6 +98,9 @@ func main() {
 	flag.StringVar(&st.targets, "stall-targets", strings.Join(stallTargets, ","), "nodes -stalls faults hit, a comma list: connected (the clients' node), leader (the queue's leader's node)")
 	flag.DurationVar(&st.hold, "stall-hold", 15*time.Second, "how long each -stalls fault lasts before it is undone (above net_ticktime, 10 s, the cluster declares a hung node down, and the hung node is then killed and started instead of resumed)")
 	flag.BoolVar(&st.verbose, "stall-log", false, "write both -stalls clients' logs to stderr (amqpha's at debug level)")
+	if os.Getenv(envLoopChild) == "1" {
+		os.Exit(loopChild()) // -stalls' hand-written loop (see loopproc.go)
+	}
 	flag.Parse()
 	if rb.rounds > 0 || st.rounds > 0 || idle.seconds > 0 || idle.hangs > 0 {
 		// -rebalance, -stalls or -idle alone runs only those modes.

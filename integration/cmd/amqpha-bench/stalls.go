@@ -331,17 +331,11 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 	if err != nil {
 		return res, err
 	}
-	say := func(string, ...any) {}
-	if o.verbose {
-		say = func(format string, args ...any) {
-			fmt.Fprintf(os.Stderr, "%s loop: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-		}
-	}
-	lp := newStallLoop(c.URIs(), home.Index(), queue, say)
-	defer lp.close()
-	if err := lp.connect(ctx); err != nil {
+	lp, err := startLoopProc(ctx, c.URIs(), home.Index(), queue, o.verbose)
+	if err != nil {
 		return res, err
 	}
+	defer lp.close()
 
 	// The publishers run until the window ends, or the round fails.
 	pctx, stopPub := context.WithCancel(ctx)
@@ -352,10 +346,11 @@ func stallOnce(ctx context.Context, c *cluster.Cluster, o stallOptions, fault, t
 			defer cancel()
 			return p.Publish(ctx, "", queue, msg)
 		}),
-		"loop": startStallDriver(pctx, "loop", lp.publish),
+		"loop": lp.d,
 	}
 	stopDrivers := sync.OnceFunc(func() {
 		stopPub()
+		lp.stop()
 		for _, d := range drivers {
 			d.wait()
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +195,50 @@ func TestGapAcross(t *testing.T) {
 	}
 	if gap, open := gapAcross(cs, at(910), at(915)); gap != 15*time.Millisecond || !open {
 		t.Errorf("the next confirm after the window's end: %v, %v; want 15ms, unfinished", gap, open)
+	}
+}
+
+func TestLoopProcRead(t *testing.T) {
+	p := &loopProc{d: &stallDriver{done: make(chan struct{})}, ready: make(chan struct{})}
+	p.cur.Store(-1)
+	in := "node 1\nok loop-0 1000000000\nok loop-1 1002000000\nerr nacked\nnode -1\nerr no confirm\nok loop-2 bad\nfail gone\nnode 2\nok loop-3 1500000000\n"
+	p.read(strings.NewReader(in))
+	select {
+	case <-p.ready:
+	default:
+		t.Fatal("ready not closed")
+	}
+	select {
+	case <-p.d.done:
+	default:
+		t.Fatal("done not closed")
+	}
+	if got := p.node(); got != 2 {
+		t.Errorf("node %d, want 2", got)
+	}
+	var ids []string
+	for _, c := range p.d.confirms {
+		ids = append(ids, fmt.Sprintf("%s@%d", c.id, c.at.UnixMilli()))
+	}
+	if got, want := strings.Join(ids, " "), "loop-0@1000 loop-1@1002 loop-3@1500"; got != want {
+		t.Errorf("confirms %q, want %q", got, want)
+	}
+	if p.d.n.Load() != 3 || p.d.errs != 2 || p.d.firstErr == nil || p.d.firstErr.Error() != "nacked" {
+		t.Errorf("n %d, errs %d, first %v; want 3, 2, nacked", p.d.n.Load(), p.d.errs, p.d.firstErr)
+	}
+	if f := p.fail.Load(); f == nil || *f != "gone" {
+		t.Errorf("fail %v, want gone", f)
+	}
+	// A child that ends before it connects still releases the waiter.
+	q := &loopProc{d: &stallDriver{done: make(chan struct{})}, ready: make(chan struct{})}
+	q.cur.Store(-1)
+	q.read(strings.NewReader("fail cannot dial\n"))
+	select {
+	case <-q.ready:
+	default:
+		t.Fatal("ready not closed after the child ended")
+	}
+	if q.node() != -1 {
+		t.Errorf("node %d, want -1", q.node())
 	}
 }
