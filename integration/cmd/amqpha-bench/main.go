@@ -18,13 +18,14 @@
 //     long until a connection is back on it, and how publishing fares
 //     meanwhile (see rebalance.go);
 //   - stalls (-stalls N): amqpha and a hand-written amqp091-go reconnect
-//     loop publish side by side, one message at a time, into one quorum
-//     queue, both connected to one node while the queue's leader is on
-//     another; each fault (kill, hang, graceful stop, drain, cut) hits the
-//     clients' node or the leader's node, N times each; the longest gap
-//     between two confirms of each client around it, the queue's leader
-//     election and each stall minus it, and lost and duplicated messages
-//     (see stalls.go).
+//     loop (in a child process: the bench starts itself again) publish
+//     side by side, one message at a time, into one quorum queue, both
+//     connected to one node while the queue's leader is on another; each
+//     fault (kill, hang, graceful stop, drain, cut) hits the clients' node
+//     or the leader's node, N times each; the longest gap between two
+//     confirms of each client around it, the queue's leader election and
+//     each stall minus it, and lost and duplicated messages (see
+//     stalls.go).
 //
 // Every message whose Publish returned nil is counted in the queue at the
 // end of the failover runs; the program fails if one is missing.

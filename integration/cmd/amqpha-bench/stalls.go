@@ -26,9 +26,10 @@ import (
 //
 //   - amqpha with its default settings and a Publisher of window 1;
 //   - "loop", the reconnect loop people write on raw amqp091-go (see
-//     stallLoop): one connection, one confirm-mode channel; on any failure
-//     it closes the connection, dials the next node at once and sends the
-//     same message again until it is acked.
+//     stallLoop), in a process of its own (see loopproc.go): one
+//     connection, one confirm-mode channel; on any failure it closes the
+//     connection, dials the next node at once and sends the same message
+//     again until it is acked.
 //
 // Before each fault both clients' connections are on one node and the
 // queue's leader on another; the fault hits either the clients' node
@@ -783,7 +784,7 @@ func printStalls(o stallOptions, rows []*stallRow) (amqphaLost int) {
 	}
 	fmt.Println()
 	fmt.Printf("Each client publishes one persistent 1 KiB message at a time (the next after the confirm), both into one quorum queue, with message-ids that name the client. "+
-		"amqpha: default settings, Publisher window 1. Loop: raw amqp091-go, one connection (heartbeat %v, dial bound %v), one confirm-mode channel; "+
+		"amqpha: default settings, Publisher window 1. Loop: raw amqp091-go in a process of its own, one connection (heartbeat %v, dial bound %v), one confirm-mode channel; "+
 		"on any failure (error, nack, closed, no confirm within %v) it closes the connection, dials the next node at once and sends the same message again. "+
 		"Before each fault both clients are connected to one node and the queue's leader is on another (checked with quorum_status); "+
 		"the fault hits the clients' node (connected) or the leader's node (leader), stays %v and is undone (Start; %s; Start; Revive; Heal). "+
