@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // The stall mode runs the hand-written loop in a process of its own, as a
@@ -94,17 +92,9 @@ func loopChild() int {
 			}
 		}
 	})
-	for i := 0; ctx.Err() == nil; i++ {
-		id := fmt.Sprintf("loop-%d", i)
-		err := lp.publish(ctx, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
-		switch {
-		case err == nil:
-			out.printf("ok %s %d", id, time.Now().UnixNano())
-		case ctx.Err() == nil:
-			out.printf("err %s", oneLine(err))
-			sleep(ctx, 10*time.Millisecond) // no busy loop on a failing publisher
-		}
-	}
+	publishEach(ctx, "loop", lp.publish,
+		func(c stallConfirm) { out.printf("ok %s %d", c.id, c.at.UnixNano()) },
+		func(err error) { out.printf("err %s", oneLine(err)) })
 	close(stopped)
 	wg.Wait()
 	lp.close()
@@ -216,13 +206,9 @@ func (p *loopProc) read(r io.Reader) {
 			if err != nil {
 				continue
 			}
-			p.d.confirms = append(p.d.confirms, stallConfirm{id: id, at: time.Unix(0, n)})
-			p.d.n.Add(1)
+			p.d.confirmed(stallConfirm{id: id, at: time.Unix(0, n)})
 		case "err":
-			p.d.errs++
-			if p.d.firstErr == nil {
-				p.d.firstErr = errors.New(rest)
-			}
+			p.d.failed(errors.New(rest))
 		case "fail":
 			p.fail.Store(&rest)
 		}

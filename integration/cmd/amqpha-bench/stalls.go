@@ -623,23 +623,39 @@ func startStallDriver(ctx context.Context, client string, pub func(context.Conte
 	d := &stallDriver{done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
-		for i := 0; ctx.Err() == nil; i++ {
-			id := fmt.Sprintf("%s-%d", client, i)
-			err := pub(ctx, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
-			switch {
-			case err == nil:
-				d.confirms = append(d.confirms, stallConfirm{id: id, at: time.Now()})
-				d.n.Add(1)
-			case ctx.Err() == nil:
-				d.errs++
-				if d.firstErr == nil {
-					d.firstErr = err
-				}
-				sleep(ctx, 10*time.Millisecond) // no busy loop on a failing publisher
-			}
-		}
+		publishEach(ctx, client, pub, d.confirmed, d.failed)
 	}()
 	return d
+}
+
+// publishEach publishes messages with ids "<client>-<n>" one at a time
+// through pub until ctx ends, and tells each confirm and each failure.
+func publishEach(ctx context.Context, client string, pub func(context.Context, amqp.Publishing) error, ok func(stallConfirm), failed func(error)) {
+	for i := 0; ctx.Err() == nil; i++ {
+		id := fmt.Sprintf("%s-%d", client, i)
+		err := pub(ctx, amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: id, Body: body})
+		switch {
+		case err == nil:
+			ok(stallConfirm{id: id, at: time.Now()})
+		case ctx.Err() == nil:
+			failed(err)
+			sleep(ctx, 10*time.Millisecond) // no busy loop on a failing publisher
+		}
+	}
+}
+
+// confirmed and failed record a confirm and a failed publish; called by
+// the driver's one writer only.
+func (d *stallDriver) confirmed(c stallConfirm) {
+	d.confirms = append(d.confirms, c)
+	d.n.Add(1)
+}
+
+func (d *stallDriver) failed(err error) {
+	d.errs++
+	if d.firstErr == nil {
+		d.firstErr = err
+	}
 }
 
 // wait blocks until the driver's goroutine has returned (its context
