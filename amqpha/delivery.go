@@ -198,23 +198,35 @@ func (s *consumerSession) settledOne() {
 	}
 }
 
-// die marks the session's deliveries stale.
+// die marks the session's deliveries stale. It sets dead under mu, so a
+// closeChannel either counted its goroutine before, while the session was
+// still in Consumer.all where Consumer.Close finds it, or sees it dead.
 func (s *consumerSession) die() {
+	s.mu.Lock()
 	s.dead.Store(true)
+	s.mu.Unlock()
 	if s.cancel != nil {
 		s.cancel()
 	}
 }
 
 // closeChannel closes the channel once, in the background (closing waits
-// for the broker); unsettled deliveries go back to the queue.
+// for the broker); unsettled deliveries go back to the queue. A dead
+// session's channel went with its connection or by the broker's close and
+// is left alone: its last delivery may be settled by the program after
+// Consumer.Close stopped waiting for the consumer's goroutines. The
+// goroutine is counted under mu, so Consumer.Close, which calls
+// closeChannel for each session before it waits, waits for it too.
 func (s *consumerSession) closeChannel() {
 	s.mu.Lock()
-	if s.closing || s.ch == nil {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.closing || s.ch == nil || s.dead.Load() {
 		return
 	}
 	s.closing = true
-	s.mu.Unlock()
-	s.k.bg.Go(func() { s.ch.Close() })
+	s.k.bg.Add(1)
+	go func() {
+		defer s.k.bg.Done()
+		s.ch.Close()
+	}()
 }

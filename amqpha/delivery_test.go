@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/amqpha/amqpha/internal/fakebroker"
 )
 
 // recorder is an amqp091.Acknowledger that records what would be sent.
@@ -108,5 +110,46 @@ func TestSecondSettlementSendsNothing(t *testing.T) {
 	}
 	if ok != 1 || len(r.sent) != 1 || s.unsettled != 0 {
 		t.Fatalf("%d acks succeeded, %d sent, %d unsettled; want 1, 1, 0", ok, len(r.sent), s.unsettled)
+	}
+}
+
+// The last delivery of a lost channel, settled by the program (Manual),
+// perhaps after Consumer.Close stopped waiting for the consumer's
+// goroutines, starts no close of that channel: it is gone already, and a
+// goroutine counted after Close's wait would race with it.
+func TestSettlingALostChannelsLastDeliveryClosesNothing(t *testing.T) {
+	srv := fakebroker.Start(t)
+	conn, err := amqp.Dial(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for name, settle := range map[string]func(*Delivery) error{
+		"ack":  (*Delivery).Ack,
+		"nack": func(d *Delivery) error { return d.Nack(true) },
+	} {
+		s := &consumerSession{k: &Consumer{}, ch: ch, unsettled: 1, ended: true}
+		s.die()
+		d := &Delivery{Delivery: amqp.Delivery{Acknowledger: ch, DeliveryTag: 1}, s: s}
+		if err := settle(d); !errors.Is(err, ErrStaleDelivery) {
+			t.Fatalf("%s: %v, want ErrStaleDelivery", name, err)
+		}
+		s.mu.Lock()
+		closing, unsettled := s.closing, s.unsettled
+		s.mu.Unlock()
+		if closing || unsettled != 0 {
+			t.Fatalf("%s: closing %v, unsettled %d; want the lost channel left alone and the delivery counted settled", name, closing, unsettled)
+		}
+	}
+	// The same for the end of its last pump.
+	s := &consumerSession{k: &Consumer{}, ch: ch, pumping: 1}
+	s.die()
+	s.pumpDone()
+	if s.closing {
+		t.Fatal("the end of a lost channel's last pump started closing it")
 	}
 }
