@@ -93,6 +93,10 @@ type Consumer struct {
 
 var consumerSeq atomic.Uint64
 
+// consumeRecordedHook, when set (by tests only), runs in Consume after the
+// consumer is recorded in the client, before its keeper starts.
+var consumeRecordedHook atomic.Pointer[func(*Consumer)]
+
 // Consume starts a consumer of queue that calls handler for every message,
 // and returns once the broker accepted it. It waits for the consumers'
 // connection (starting it if this is the first consumer) within ctx; ctx
@@ -150,9 +154,23 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		return nil, ErrClosed
 	}
 	c.consumers[k] = struct{}{}
+	// Counted while Client.Close cannot have found k yet, so that its
+	// wait for k, from here on, includes the keeper.
+	k.bg.Add(1)
 	c.mu.Unlock()
-	k.bg.Go(k.keep)
+	if h := consumeRecordedHook.Load(); h != nil {
+		(*h)(k)
+	}
+	go func() {
+		defer k.bg.Done()
+		k.keep()
+	}()
 	sup.addAttachment(k)
+	if k.isStopping() {
+		// Closed (by Client.Close) before it was attached: its Close
+		// found nothing to detach.
+		sup.removeAttachment(k)
+	}
 	// Giving up must not wait long for a registration stuck on a hung
 	// node; what is left is waited for by Client.Close.
 	abandon := func() {

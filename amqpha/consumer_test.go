@@ -142,3 +142,40 @@ func TestClientCloseReturnsByCtxBehindAStuckHandler(t *testing.T) {
 		t.Fatal("Client.Close did not return by its ctx while a handler was stuck")
 	}
 }
+
+// A Client.Close that comes while Consume starts its consumer (recorded in
+// the client, its keeper not started, not attached to the connection yet)
+// closes it for good: Client.Close's wait for the consumer includes its
+// keeper, Consume returns ErrClosed, and the closed consumer is not left
+// attached to the client's connection.
+func TestClientCloseWhileConsumeStarts(t *testing.T) {
+	srv := fakebroker.Start(t, fakebroker.WithStore())
+	srv.DeclareQueue("q")
+	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
+	var started *Consumer
+	closed := make(chan error, 1)
+	hook := func(k *Consumer) {
+		started = k
+		go func() { closed <- c.Close(testCtx(t, 10*time.Second)) }()
+		// The consumer's Close has detached it once its handlers' context
+		// ends; its wait for the consumer's goroutines comes next.
+		<-k.hard.Done()
+	}
+	consumeRecordedHook.Store(&hook)
+	t.Cleanup(func() { consumeRecordedHook.Store(nil) })
+	k, err := c.Consume(testCtx(t, 10*time.Second), "q", ConsumerConfig{}, func(context.Context, *Delivery) Action { return Ack })
+	if !errors.Is(err, ErrClosed) || k != nil {
+		t.Fatalf("Consume during Client.Close: %v, %v; want ErrClosed", k, err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Client.Close: %v", err)
+	}
+	sup := started.sup
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	for _, a := range sup.attachments {
+		if a == started {
+			t.Fatal("the consumer closed by Client.Close is still attached to the client's connection")
+		}
+	}
+}

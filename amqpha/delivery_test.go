@@ -152,4 +152,26 @@ func TestSettlingALostChannelsLastDeliveryClosesNothing(t *testing.T) {
 	if s.closing {
 		t.Fatal("the end of a lost channel's last pump started closing it")
 	}
+
+	// A live channel's last delivery still closes it, on a goroutine the
+	// consumer's count (which Consumer.Close waits on) includes.
+	live, err := amqp.Dial(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	lch, err := live.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Consumer{}
+	s = &consumerSession{k: k, ch: lch, unsettled: 1, ended: true}
+	d := &Delivery{Delivery: amqp.Delivery{Acknowledger: &recorder{}, DeliveryTag: 1}, s: s}
+	if err := d.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	k.bg.Wait()
+	if !lch.IsClosed() {
+		t.Fatal("the last delivery of a live, ended channel settled, and the channel is not closed once the consumer's goroutines are done")
+	}
 }
