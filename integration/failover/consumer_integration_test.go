@@ -418,14 +418,38 @@ func TestConsumerComesBackAfterQueueDeleted(t *testing.T) {
 		}
 	})
 	t.Run("re-created-by-operator", func(t *testing.T) {
-		qc := consumeOperatorQueue(t)
-		if _, err := shared.Node(1).Ctl(qc.ctx, "rabbitmqctl", "delete_queue", qc.q); err != nil {
-			t.Fatal(err)
+		// Seen once in CI (RabbitMQ 3.10.8, 2026-12-05): the broker did
+		// not cancel the consumer of a quorum queue deleted through
+		// another node; its channel still counted the consumer a minute
+		// later, and no basic.cancel came, which no client can notice.
+		// That is told apart from a cancel the client missed, and the case
+		// is run once more on a fresh queue and client; twice fails.
+		for attempt := 1; ; attempt++ {
+			qc := consumeOperatorQueue(t)
+			if _, err := shared.Node(1).Ctl(qc.ctx, "rabbitmqctl", "delete_queue", qc.q); err != nil {
+				t.Fatal(err)
+			}
+			_, err := qc.ev.waitEvent(amqpha.EventConsumerCancelled, qc.cancelled, 20*time.Second)
+			if err == nil {
+				qc.comesBackWhenRecreated(t)
+				return
+			}
+			kept, counts := brokerKeptConsumer(qc.ctx)
+			if !kept {
+				if _, err := qc.ev.waitEvent(amqpha.EventConsumerCancelled, qc.cancelled, 40*time.Second); err != nil {
+					t.Fatal(qc.diagnosis(err))
+				}
+				qc.comesBackWhenRecreated(t)
+				return
+			}
+			if attempt == 2 {
+				t.Fatal(qc.diagnosis(fmt.Errorf("%w; the broker kept the deleted queue's consumer twice (channels' consumer counts: %s)", err, counts)))
+			}
+			t.Logf("the broker did not cancel the consumer of the deleted queue %s (channels' consumer counts: %s); once more on a fresh queue", qc.q, counts)
+			if err := qc.c.Close(qc.ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := qc.ev.waitEvent(amqpha.EventConsumerCancelled, qc.cancelled, time.Minute); err != nil {
-			t.Fatal(qc.diagnosis(err))
-		}
-		qc.comesBackWhenRecreated(t)
 	})
 	t.Run("deleted-while-cut-off", func(t *testing.T) {
 		qc := consumeOperatorQueue(t)
@@ -518,6 +542,26 @@ func (qc *queueConsumer) comesBackWhenRecreated(t *testing.T) {
 // the client's events, the consumer's registrations and node, and what the
 // broker lists for queue q (its consumers, every channel's consumer count,
 // the queues).
+// brokerKeptConsumer reports whether a channel in the cluster still
+// counts a consumer, and the counts: where the one queue consumed was
+// deleted, the broker then never cancelled its consumer.
+func brokerKeptConsumer(ctx context.Context) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for _, n := range shared.Nodes() {
+		if !n.Running() || n.Paused() {
+			continue
+		}
+		out, err := n.Ctl(ctx, "rabbitmqctl", "list_channels", "-q", "--no-table-headers", "consumer_count")
+		if err != nil {
+			return false, err.Error()
+		}
+		counts := strings.Fields(string(out))
+		return slices.ContainsFunc(counts, func(f string) bool { return f != "0" }), strings.Join(counts, " ")
+	}
+	return false, "no node running"
+}
+
 func consumerDiagnosis(ctx context.Context, err error, c *amqpha.Client, k *amqpha.Consumer, ev *events, q string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%v\nconsumer %s registered %d times; consumers' connection on %q\nevents:\n", err, k.Tag(), k.Registrations(), c.ConsumerNode())
