@@ -93,9 +93,10 @@ type Consumer struct {
 
 var consumerSeq atomic.Uint64
 
-// consumeRecordedHook, when set (by tests only), runs in Consume after the
-// consumer is recorded in the client, before its keeper starts.
-var consumeRecordedHook atomic.Pointer[func(*Consumer)]
+// recordedHook, when set (by tests only), runs in Consume and
+// NewPublisher after the consumer or publisher is recorded in the client,
+// before its goroutines start and it is attached to its connection.
+var recordedHook atomic.Pointer[func(attachment)]
 
 // Consume starts a consumer of queue that calls handler for every message,
 // and returns once the broker accepted it. It waits for the consumers'
@@ -158,7 +159,7 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 	// wait for k, from here on, includes the keeper.
 	k.bg.Add(1)
 	c.mu.Unlock()
-	if h := consumeRecordedHook.Load(); h != nil {
+	if h := recordedHook.Load(); h != nil {
 		(*h)(k)
 	}
 	go func() {
@@ -166,11 +167,6 @@ func (c *Client) Consume(ctx context.Context, queue string, cfg ConsumerConfig, 
 		k.keep()
 	}()
 	sup.addAttachment(k)
-	if k.isStopping() {
-		// Closed (by Client.Close) before it was attached: its Close
-		// found nothing to detach.
-		sup.removeAttachment(k)
-	}
 	// Giving up must not wait long for a registration stuck on a hung
 	// node; what is left is waited for by Client.Close.
 	abandon := func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,39 +144,57 @@ func TestClientCloseReturnsByCtxBehindAStuckHandler(t *testing.T) {
 	}
 }
 
-// A Client.Close that comes while Consume starts its consumer (recorded in
-// the client, its keeper not started, not attached to the connection yet)
-// closes it for good: Client.Close's wait for the consumer includes its
-// keeper, Consume returns ErrClosed, and the closed consumer is not left
-// attached to the client's connection.
+// A Client.Close that comes while Consume or NewPublisher starts its
+// consumer or publisher (recorded in the client, its goroutines not
+// started, not attached to the connection yet) closes it for good:
+// Client.Close's wait includes those goroutines, Consume returns ErrClosed,
+// and nothing closed is left attached to the client's connection.
 func TestClientCloseWhileConsumeStarts(t *testing.T) {
-	srv := fakebroker.Start(t, fakebroker.WithStore())
-	srv.DeclareQueue("q")
-	c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
-	var started *Consumer
-	closed := make(chan error, 1)
-	hook := func(k *Consumer) {
-		started = k
-		go func() { closed <- c.Close(testCtx(t, 10*time.Second)) }()
-		// The consumer's Close has detached it once its handlers' context
-		// ends; its wait for the consumer's goroutines comes next.
-		<-k.hard.Done()
-	}
-	consumeRecordedHook.Store(&hook)
-	t.Cleanup(func() { consumeRecordedHook.Store(nil) })
-	k, err := c.Consume(testCtx(t, 10*time.Second), "q", ConsumerConfig{}, func(context.Context, *Delivery) Action { return Ack })
-	if !errors.Is(err, ErrClosed) || k != nil {
-		t.Fatalf("Consume during Client.Close: %v, %v; want ErrClosed", k, err)
-	}
-	if err := <-closed; err != nil {
-		t.Fatalf("Client.Close: %v", err)
-	}
-	sup := started.sup
-	sup.mu.Lock()
-	defer sup.mu.Unlock()
-	for _, a := range sup.attachments {
-		if a == started {
-			t.Fatal("the consumer closed by Client.Close is still attached to the client's connection")
-		}
+	for _, what := range []string{"consumer", "publisher"} {
+		t.Run(what, func(t *testing.T) {
+			srv := fakebroker.Start(t, fakebroker.WithStore())
+			srv.DeclareQueue("q")
+			c := fakeClient(t, srv.URL(), func(c *Config) { c.HangTimeout = -1 })
+			var started attachment
+			closed := make(chan error, 1)
+			hook := func(a attachment) {
+				started = a
+				go func() { closed <- c.Close(testCtx(t, 10*time.Second)) }()
+				// Close has removed it from its connection once these
+				// end; its wait for the goroutines comes next.
+				switch a := a.(type) {
+				case *Consumer:
+					<-a.hard.Done()
+				case *Publisher:
+					<-a.stop
+				}
+			}
+			recordedHook.Store(&hook)
+			t.Cleanup(func() { recordedHook.Store(nil) })
+			if what == "consumer" {
+				k, err := c.Consume(testCtx(t, 10*time.Second), "q", ConsumerConfig{}, func(context.Context, *Delivery) Action { return Ack })
+				if !errors.Is(err, ErrClosed) || k != nil {
+					t.Fatalf("Consume during Client.Close: %v, %v; want ErrClosed", k, err)
+				}
+			} else if _, err := c.NewPublisher(PublisherConfig{}); err != nil {
+				t.Fatalf("NewPublisher during Client.Close: %v", err)
+			}
+			if err := <-closed; err != nil {
+				t.Fatalf("Client.Close: %v", err)
+			}
+			var sup *supervisor
+			switch a := started.(type) {
+			case *Consumer:
+				sup = a.sup
+			case *Publisher:
+				sup = a.sup
+			}
+			sup.mu.Lock()
+			attached := slices.Contains(sup.attachments, started)
+			sup.mu.Unlock()
+			if attached {
+				t.Fatalf("the %s closed by Client.Close is still attached to the client's connection", what)
+			}
+		})
 	}
 }

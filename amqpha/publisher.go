@@ -156,9 +156,14 @@ func (c *Client) NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	}
 	p.sup = c.leastUsedLocked()
 	c.publishers[p] = struct{}{}
+	// Counted while Client.Close cannot have found p yet, so that its
+	// wait for p includes the flush loop.
+	p.wg.Add(1)
 	c.mu.Unlock()
 	p.frameMax.Store(defaultFrameMax)
-	p.wg.Add(1)
+	if h := recordedHook.Load(); h != nil {
+		(*h)(p)
+	}
 	go p.flushLoop()
 	p.sup.addAttachment(p)
 	return p, nil
@@ -774,4 +779,11 @@ func waitFor(ctx context.Context, wait func()) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// isStopping tells that Close has begun (attachment).
+func (p *Publisher) isStopping() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
 }

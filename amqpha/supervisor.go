@@ -28,6 +28,9 @@ type attachment interface {
 	detach(gen uint64)
 	// setBlocked tells that the broker blocked or unblocked connection gen.
 	setBlocked(gen uint64, blocked bool)
+	// isStopping tells that its Close has begun; set before Close removes
+	// it, so a closed attachment is never added again.
+	isStopping() bool
 }
 
 // awaiter is an attachment that can tell whether it awaits the broker's
@@ -448,10 +451,16 @@ type liveConn struct {
 	blocks chan amqp.Blocking
 }
 
-// addAttachment registers a and, if a connection is up, attaches it now.
+// addAttachment registers a and, if a connection is up, attaches it now;
+// an attachment whose Close has begun is left out.
 func (s *supervisor) addAttachment(a attachment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a.isStopping() {
+		// Closed (by Client.Close) while it was being created: its Close
+		// found nothing to remove.
+		return
+	}
 	s.attachments = append(s.attachments, a)
 	if s.conn != nil && !s.conn.IsClosed() {
 		a.attach(s.gen, s.conn, s.node, s.blocked.Load())
